@@ -1,0 +1,208 @@
+{{/*
+Chart name, for labels.
+*/}}
+{{- define "iamra.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Common labels of every object.
+*/}}
+{{- define "iamra.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "iamra.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: iamra-sidecar
+{{- end -}}
+
+{{/*
+The issuer that signs the pods' certificates, as a dict {name, kind, group}: the CA
+ClusterIssuer this chart creates, or the existing issuer from workloadIssuer.
+*/}}
+{{- define "iamra.issuerRef" -}}
+{{- $w := .Values.workloadIssuer -}}
+{{- if $w.create -}}
+{{- dict "name" $w.name "kind" "ClusterIssuer" "group" "cert-manager.io" | toJson -}}
+{{- else -}}
+{{- dict "name" $w.name "kind" $w.kind "group" $w.group | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Effective failurePolicy: the explicit one, else Fail in protect and Ignore in monitor
+(as kubewarden-defaults does). Argument: dict "mode" "failurePolicy".
+*/}}
+{{- define "iamra.failurePolicy" -}}
+{{- if .failurePolicy -}}
+{{- .failurePolicy -}}
+{{- else if eq .mode "monitor" -}}
+Ignore
+{{- else -}}
+Fail
+{{- end -}}
+{{- end -}}
+
+{{/*
+Effective mode of the guard policy.
+*/}}
+{{- define "iamra.guardMode" -}}
+{{- default .Values.policy.mode .Values.guard.mode -}}
+{{- end -}}
+
+{{/*
+Sidecar resources with every quantity as a string: the policy reads Kubernetes
+quantities as strings, and YAML turns `cpu: 1` into a number.
+*/}}
+{{- define "iamra.sidecarResources" -}}
+{{- $out := dict -}}
+{{- range $section, $quantities := .Values.sidecar.resources -}}
+{{- $q := dict -}}
+{{- range $name, $value := $quantities -}}
+{{- $_ := set $q $name (toString $value) -}}
+{{- end -}}
+{{- $_ := set $out $section $q -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/*
+The policy settings (the policy's settings contract, camelCase). Argument: dict "root"
+(the chart context) and "mode" (inject or guard). Both policies get the same settings,
+so the guard knows the workload issuer, the annotations and the allowed requesters.
+*/}}
+{{- define "iamra.settings" -}}
+{{- $v := .root.Values -}}
+{{- $sidecar := merge (dict "resources" (include "iamra.sidecarResources" .root | fromJson)) (deepCopy $v.sidecar) -}}
+{{- $certificate := merge (dict "issuer" (include "iamra.issuerRef" .root | fromJson)) (deepCopy $v.certificate) -}}
+{{- $settings := dict
+  "mode" .mode
+  "trustAnchorArn" ($v.trustAnchorArn | default "")
+  "region" ($v.region | default "")
+  "annotationPrefix" $v.annotationPrefix
+  "clusterName" $v.clusterName
+  "sidecar" $sidecar
+  "defaults" $v.defaults
+  "certificate" $certificate
+  "allowedRequesters" $v.allowedRequesters
+  "irsa" $v.irsa
+-}}
+{{- toYaml $settings -}}
+{{- end -}}
+
+{{/*
+Fields shared by both ClusterAdmissionPolicies. Argument: dict "root", "mode",
+"failurePolicy".
+*/}}
+{{- define "iamra.policyCommon" -}}
+{{- $p := .root.Values.policy -}}
+module: {{ $p.module | quote }}
+mode: {{ .mode }}
+failurePolicy: {{ include "iamra.failurePolicy" (dict "mode" .mode "failurePolicy" .failurePolicy) }}
+policyServer: {{ $p.policyServer | quote }}
+timeoutSeconds: {{ $p.timeoutSeconds }}
+{{- if not (kindIs "invalid" $p.timeoutEvalSeconds) }}
+timeoutEvalSeconds: {{ $p.timeoutEvalSeconds }}
+{{- end }}
+backgroundAudit: {{ $p.backgroundAudit }}
+{{- end -}}
+
+{{/*
+A duration in whole seconds: plain seconds ("900") or Go style ("1h30m", "900s").
+Empty when the value is neither.
+*/}}
+{{- define "iamra.seconds" -}}
+{{- $s := toString . -}}
+{{- if regexMatch "^[0-9]+$" $s -}}
+{{- $s -}}
+{{- else if regexMatch "^([0-9]+[hms])+$" $s -}}
+{{- $units := dict "h" 3600 "m" 60 "s" 1 -}}
+{{- $total := 0 -}}
+{{- range regexFindAll "[0-9]+[hms]" $s -1 -}}
+{{- $n := regexFind "^[0-9]+" . | atoi -}}
+{{- $total = add $total (mul $n (get $units (regexFind "[hms]$" .))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Checks that need more than the values schema. Each fails the render with a message a
+cluster operator can act on.
+*/}}
+{{- define "iamra.validate" -}}
+{{- $v := .Values -}}
+{{- $chart := .Chart.Name -}}
+{{- /* APIs the cluster must serve */ -}}
+{{- if $v.apiCheck.enabled -}}
+{{- $needed := list (list "cert-manager.io/v1" "cert-manager (https://cert-manager.io) with its csi-driver") -}}
+{{- if or $v.policy.enabled $v.guard.enabled -}}
+{{- $needed = append $needed (list "policies.kubewarden.io/v1" "Kubewarden (kubewarden-crds, kubewarden-controller and kubewarden-defaults) 1.17 or later") -}}
+{{- end -}}
+{{- if $v.prometheus.enabled -}}
+{{- $needed = append $needed (list "monitoring.coreos.com/v1" "the Prometheus operator CRDs (or set prometheus.enabled=false)") -}}
+{{- end -}}
+{{- range $needed -}}
+{{- if not ($.Capabilities.APIVersions.Has (index . 0)) -}}
+{{- fail (printf "\n%s: the cluster does not serve the API %s; install %s first.\nRendering offline (helm template, --dry-run=client, Argo CD or Flux without API discovery)? Pass --api-versions %s, or set apiCheck.enabled=false." $chart (index . 0) (index . 1) (index . 0)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* the workload issuer reference */ -}}
+{{- $w := $v.workloadIssuer -}}
+{{- if $w.create -}}
+{{- if not $w.name -}}
+{{- fail (printf "\n%s: workloadIssuer.name is empty; it names the CA ClusterIssuer this chart creates." $chart) -}}
+{{- end -}}
+{{- if or (ne $w.kind "ClusterIssuer") (ne $w.group "cert-manager.io") -}}
+{{- fail (printf "\n%s: workloadIssuer.create=true creates a cert-manager.io ClusterIssuer, but workloadIssuer.kind/group are %q/%q. Set workloadIssuer.create=false to use an existing %s, or leave kind and group at ClusterIssuer and cert-manager.io." $chart $w.kind $w.group $w.kind) -}}
+{{- end -}}
+{{- else -}}
+{{- $missing := list -}}
+{{- range $field := list "name" "kind" "group" -}}
+{{- if not (get $w $field) -}}
+{{- $missing = append $missing (printf "workloadIssuer.%s" $field) -}}
+{{- end -}}
+{{- end -}}
+{{- if $missing -}}
+{{- fail (printf "\n%s: workloadIssuer.create=false needs a complete reference to your existing issuer, but %s %s empty (for example name=my-pca, kind=AWSPCAClusterIssuer, group=awspca.cert-manager.io)." $chart (join ", " $missing) (ternary "is" "are" (eq (len $missing) 1))) -}}
+{{- end -}}
+{{- end -}}
+{{- /* the inject policy's required settings (the schema checks them first) */ -}}
+{{- if $v.policy.enabled -}}
+{{- $arn := required (printf "%s: trustAnchorArn is required: the ARN of your IAM Roles Anywhere trust anchor" $chart) $v.trustAnchorArn -}}
+{{- $region := required (printf "%s: region is required: the AWS region of your trust anchor" $chart) $v.region -}}
+{{- $arnRegion := index (splitList ":" $arn) 3 -}}
+{{- if ne $arnRegion $region -}}
+{{- fail (printf "\n%s: region %q differs from the trust anchor's region %q; IAM Roles Anywhere serves a trust anchor only in its own region." $chart $region $arnRegion) -}}
+{{- end -}}
+{{- end -}}
+{{- /* timeouts */ -}}
+{{- $p := $v.policy -}}
+{{- if and (not (kindIs "invalid" $p.timeoutEvalSeconds)) (gt (int $p.timeoutEvalSeconds) (int $p.timeoutSeconds)) -}}
+{{- fail (printf "\n%s: policy.timeoutEvalSeconds (%v) is longer than policy.timeoutSeconds (%v): the API server would give up on the webhook before the evaluation times out. Lower timeoutEvalSeconds or raise timeoutSeconds." $chart $p.timeoutEvalSeconds $p.timeoutSeconds) -}}
+{{- end -}}
+{{- /* durations (the same rules the policy applies to its settings) */ -}}
+{{- $session := include "iamra.seconds" $v.defaults.sessionDuration -}}
+{{- if or (not $session) (lt (atoi $session) 900) (gt (atoi $session) 43200) -}}
+{{- fail (printf "\n%s: defaults.sessionDuration %q must be between 900s (15m) and 43200s (12h)." $chart (toString $v.defaults.sessionDuration)) -}}
+{{- end -}}
+{{- $c := $v.certificate -}}
+{{- $duration := include "iamra.seconds" $c.duration | atoi -}}
+{{- if lt $duration 3600 -}}
+{{- fail (printf "\n%s: certificate.duration %q is shorter than cert-manager's minimum of 1h." $chart $c.duration) -}}
+{{- end -}}
+{{- if ge (include "iamra.seconds" $c.renewBefore | atoi) $duration -}}
+{{- fail (printf "\n%s: certificate.renewBefore %q must be shorter than certificate.duration %q." $chart $c.renewBefore $c.duration) -}}
+{{- end -}}
+{{- if $w.create -}}
+{{- $ca := $w.ca -}}
+{{- if ge (include "iamra.seconds" $ca.renewBefore | atoi) (include "iamra.seconds" $ca.duration | atoi) -}}
+{{- fail (printf "\n%s: workloadIssuer.ca.renewBefore %q must be shorter than workloadIssuer.ca.duration %q." $chart $ca.renewBefore $ca.duration) -}}
+{{- end -}}
+{{- if le (include "iamra.seconds" $ca.duration | atoi) $duration -}}
+{{- fail (printf "\n%s: the CA lives %q, not longer than a pod certificate (certificate.duration %q); cert-manager would cut the pod certificates short." $chart $ca.duration $c.duration) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
