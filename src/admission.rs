@@ -1,0 +1,234 @@
+//! The policy's decision for one admission request, as a pure function of the request
+//! and the settings.
+
+use crate::annotations;
+use crate::inject;
+use crate::pod;
+use crate::settings::Settings;
+use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Accept { warnings: Vec<String> },
+    Mutate { object: Value, warnings: Vec<String> },
+    Reject { message: String },
+}
+
+impl Decision {
+    fn accept() -> Self {
+        Decision::Accept {
+            warnings: Vec::new(),
+        }
+    }
+
+    fn reject(errors: Vec<String>) -> Self {
+        Decision::Reject {
+            message: errors.join("; "),
+        }
+    }
+}
+
+fn is_pod_create(request: &KubernetesAdmissionRequest) -> bool {
+    request.kind.kind == "Pod"
+        && request.kind.group.is_empty()
+        && request.operation == "CREATE"
+        && request.sub_resource.is_empty()
+}
+
+/// Decides what to do with one request.
+pub fn evaluate(request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
+    if !is_pod_create(request) {
+        return Decision::accept();
+    }
+    let pod_value = &request.object;
+    let parsed = match annotations::parse(&pod::annotations(pod_value), settings) {
+        Ok(parsed) => parsed,
+        Err(errors) => return Decision::reject(errors),
+    };
+    let Some(wanted) = parsed.request else {
+        return Decision::Accept {
+            warnings: parsed.warnings,
+        };
+    };
+    if let Err(e) = pod::check_shape(pod_value) {
+        return Decision::reject(vec![e]);
+    }
+    let plan = inject::plan(pod_value, &wanted, settings);
+    if pod::is_injected(pod_value, &settings.annotation_prefix, &plan) {
+        return Decision::accept();
+    }
+    let namespace = pod_namespace(request);
+    let conflicts = inject::conflicts(pod_value, &wanted, settings, &namespace);
+    if !conflicts.is_empty() {
+        return Decision::reject(conflicts);
+    }
+    let mut warnings = parsed.warnings;
+    warnings.extend(plan.warnings.iter().cloned());
+    match pod::apply(pod_value.clone(), &plan) {
+        Ok(object) => Decision::Mutate { object, warnings },
+        Err(e) => Decision::reject(vec![e]),
+    }
+}
+
+/// The request's namespace; the pod's own field when the request lacks one.
+fn pod_namespace(request: &KubernetesAdmissionRequest) -> String {
+    if !request.namespace.is_empty() {
+        return request.namespace.clone();
+    }
+    request
+        .object
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::tests::{settings, PROFILE, ROLE};
+    use crate::inject::SIDECAR_NAME;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn request(object: Value) -> KubernetesAdmissionRequest {
+        serde_json::from_value(json!({
+            "uid": "1",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "operation": "CREATE",
+            "namespace": "payments",
+            "object": object,
+        }))
+        .unwrap()
+    }
+
+    fn pod(annotations: Value, spec: Value) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "api", "namespace": "payments", "annotations": annotations},
+            "spec": spec,
+        })
+    }
+
+    fn opted_in(spec: Value) -> Value {
+        pod(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), spec)
+    }
+
+    fn mutated(object: Value) -> (Value, Vec<String>) {
+        match evaluate(&request(object), &settings()) {
+            Decision::Mutate { object, warnings } => (object, warnings),
+            other => panic!("expected a mutation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_opted_in_pod_gets_the_sidecar_and_wiring() {
+        let (pod, warnings) = mutated(opted_in(json!({"containers": [{"name": "app", "image": "app"}]})));
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let init = pod["spec"]["initContainers"].as_array().unwrap();
+        assert_eq!(init.len(), 1);
+        assert_eq!(init[0]["name"], SIDECAR_NAME);
+        let app = &pod["spec"]["containers"][0];
+        assert_eq!(app["env"][0]["name"], "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+        assert!(app.get("volumeMounts").is_none(), "app containers never see the certificate");
+        assert_eq!(pod["spec"]["volumes"][0]["csi"]["driver"], "csi.cert-manager.io");
+        assert_eq!(pod["metadata"]["annotations"]["iamra.aws/injected"], "true");
+    }
+
+    #[test]
+    fn the_native_sidecar_goes_before_other_init_containers() {
+        let (pod, _) = mutated(opted_in(json!({
+            "initContainers": [{"name": "migrate"}],
+            "containers": [{"name": "app"}]
+        })));
+        let init = pod["spec"]["initContainers"].as_array().unwrap();
+        assert_eq!(init[0]["name"], SIDECAR_NAME);
+        assert_eq!(init[1]["name"], "migrate");
+        assert_eq!(init[1]["env"][0]["value"], "http://127.0.0.1:9911");
+    }
+
+    #[test]
+    fn classic_mode_appends_to_containers() {
+        let mut s = settings();
+        s.sidecar.native = false;
+        let Decision::Mutate { object, .. } =
+            evaluate(&request(opted_in(json!({"containers": [{"name": "app"}]}))), &s)
+        else {
+            panic!("expected a mutation")
+        };
+        let containers = object["spec"]["containers"].as_array().unwrap();
+        assert_eq!(containers[1]["name"], SIDECAR_NAME);
+        assert!(object["spec"].get("initContainers").is_none());
+    }
+
+    #[test]
+    fn unknown_fields_survive() {
+        let (pod, _) = mutated(opted_in(json!({
+            "futureField": {"x": 1},
+            "containers": [{"name": "app", "futureContainerField": true}],
+            "initContainers": [{"name": "proxy", "restartPolicy": "Always", "futureProbe": {}}],
+        })));
+        assert_eq!(pod["spec"]["futureField"], json!({"x": 1}));
+        assert_eq!(pod["spec"]["containers"][0]["futureContainerField"], true);
+        assert_eq!(pod["spec"]["initContainers"][1]["restartPolicy"], "Always");
+        assert_eq!(pod["spec"]["initContainers"][1]["futureProbe"], json!({}));
+    }
+
+    #[test]
+    fn re_evaluating_an_injected_pod_changes_nothing() {
+        let (injected, _) = mutated(opted_in(json!({"containers": [{"name": "app"}]})));
+        assert_eq!(evaluate(&request(injected), &settings()), Decision::accept());
+    }
+
+    #[test]
+    fn a_pod_injected_under_another_configuration_is_rejected_by_name() {
+        let (injected, _) = mutated(opted_in(json!({"containers": [{"name": "app"}]})));
+        let mut s = settings();
+        s.sidecar.port = 9912;
+        let Decision::Reject { message } = evaluate(&request(injected), &s) else {
+            panic!("expected a rejection")
+        };
+        assert!(message.contains("reserved for the credentials sidecar"), "{message}");
+    }
+
+    #[rstest]
+    #[case(json!({"containers": [{"name": "app"}]}))]
+    fn pods_without_annotations_are_untouched(#[case] spec: Value) {
+        assert_eq!(evaluate(&request(pod(json!({}), spec)), &settings()), Decision::accept());
+    }
+
+    #[rstest]
+    #[case("UPDATE", "Pod", "")]
+    #[case("CREATE", "Deployment", "apps")]
+    #[case("DELETE", "Pod", "")]
+    fn other_requests_are_accepted_unchanged(#[case] op: &str, #[case] kind: &str, #[case] group: &str) {
+        let mut r = request(opted_in(json!({"containers": [{"name": "app"}]})));
+        r.operation = op.into();
+        r.kind.kind = kind.into();
+        r.kind.group = group.into();
+        assert_eq!(evaluate(&r, &settings()), Decision::accept());
+    }
+
+    #[rstest]
+    #[case(json!({"iamra.aws/role-arn": ROLE}), json!({"containers": [{"name": "a"}]}), "needs iamra.aws/signing-profile-arn")]
+    #[case(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"containers": []}), "spec.containers must be a non-empty list")]
+    #[case(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
+    fn rejections_name_the_field(#[case] annotations: Value, #[case] spec: Value, #[case] message: &str) {
+        let Decision::Reject { message: got } = evaluate(&request(pod(annotations, spec)), &settings()) else {
+            panic!("expected a rejection")
+        };
+        assert!(got.contains(message), "{got}");
+    }
+
+    #[rstest]
+    #[case(json!(null))]
+    #[case(json!("a pod"))]
+    #[case(json!({"metadata": {"annotations": {"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}}}))]
+    #[case(json!({"metadata": "x", "spec": 1}))]
+    fn malformed_objects_never_panic(#[case] object: Value) {
+        let _ = evaluate(&request(object), &settings());
+    }
+}

@@ -1,0 +1,549 @@
+//! The policy's settings: what a platform team configures once, in the
+//! ClusterAdmissionPolicy. Unknown keys are rejected so that a typo in a chart value
+//! does not silently fall back to a default.
+
+use crate::validation::{self, REGION_FORM};
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use serde::{Deserialize, Serialize};
+
+/// AWS's official credential helper image, pinned to a multi-arch release whose `serve`
+/// re-reads the certificate files on every refresh (cert-manager rotates them in place)
+/// and reports a failed refresh as an error instead of serving stale credentials.
+pub const DEFAULT_SIDECAR_IMAGE: &str = "public.ecr.aws/rolesanywhere/credential-helper:1.8.5";
+
+/// The cert-manager csi-driver's service account: it creates the CertificateRequests
+/// for the pods' volumes.
+pub const CSI_DRIVER_USER: &str = "system:serviceaccount:cert-manager:cert-manager-csi-driver";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Mutate opted-in pods, and apply the guard's pod rule to them.
+    #[default]
+    Inject,
+    /// Validate only: pods, Certificates and CertificateRequests that would mint a
+    /// workload identity they are not entitled to.
+    Guard,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum PullPolicy {
+    Always,
+    #[default]
+    IfNotPresent,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "debug" => Some(Self::Debug),
+            "info" => Some(Self::Info),
+            "warn" => Some(Self::Warn),
+            "error" => Some(Self::Error),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum KeyAlgorithm {
+    #[default]
+    #[serde(rename = "ECDSA")]
+    Ecdsa,
+    #[serde(rename = "RSA")]
+    Rsa,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Settings {
+    pub mode: Mode,
+    pub trust_anchor_arn: String,
+    pub region: String,
+    pub annotation_prefix: String,
+    pub cluster_name: String,
+    pub sidecar: Sidecar,
+    pub defaults: Defaults,
+    pub certificate: Certificate,
+    pub allowed_requesters: Vec<String>,
+    pub irsa: Irsa,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Sidecar {
+    pub image: String,
+    pub image_pull_policy: PullPolicy,
+    pub port: u32,
+    pub native: bool,
+    pub resources: ResourceRequirements,
+    pub log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Defaults {
+    pub session_duration: String,
+    pub audience: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssuerRef {
+    pub name: String,
+    pub kind: String,
+    pub group: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Certificate {
+    pub issuer: IssuerRef,
+    pub duration: String,
+    pub renew_before: String,
+    pub key_algorithm: KeyAlgorithm,
+    pub key_size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Irsa {
+    pub annotation_prefix: String,
+    pub audience: String,
+    pub token_expiration: u64,
+    pub sts_regional_endpoints: bool,
+    pub region: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::default(),
+            trust_anchor_arn: String::new(),
+            region: String::new(),
+            annotation_prefix: "iamra.aws".into(),
+            cluster_name: "cluster".into(),
+            sidecar: Sidecar::default(),
+            defaults: Defaults::default(),
+            certificate: Certificate::default(),
+            allowed_requesters: vec![CSI_DRIVER_USER.into()],
+            irsa: Irsa::default(),
+        }
+    }
+}
+
+impl Default for Sidecar {
+    fn default() -> Self {
+        let quantities = |pairs: &[(&str, &str)]| {
+            Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.to_string(),
+                            k8s_openapi::apimachinery::pkg::api::resource::Quantity(v.to_string()),
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        Self {
+            image: DEFAULT_SIDECAR_IMAGE.into(),
+            image_pull_policy: PullPolicy::default(),
+            port: 9911,
+            native: true,
+            resources: ResourceRequirements {
+                requests: quantities(&[("cpu", "10m"), ("memory", "32Mi")]),
+                limits: quantities(&[("memory", "64Mi")]),
+                ..Default::default()
+            },
+            log_level: LogLevel::default(),
+        }
+    }
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            session_duration: "900s".into(),
+            audience: "sts.amazonaws.com".into(),
+        }
+    }
+}
+
+impl Default for IssuerRef {
+    fn default() -> Self {
+        Self {
+            name: "iamra-workload".into(),
+            kind: "ClusterIssuer".into(),
+            group: "cert-manager.io".into(),
+        }
+    }
+}
+
+impl Default for Certificate {
+    fn default() -> Self {
+        Self {
+            issuer: IssuerRef::default(),
+            duration: "24h".into(),
+            renew_before: "8h".into(),
+            key_algorithm: KeyAlgorithm::default(),
+            key_size: 256,
+        }
+    }
+}
+
+impl Default for Irsa {
+    fn default() -> Self {
+        Self {
+            annotation_prefix: "eks.amazonaws.com".into(),
+            audience: "sts.amazonaws.com".into(),
+            token_expiration: 86400,
+            sts_regional_endpoints: false,
+            region: String::new(),
+        }
+    }
+}
+
+/// IAM Roles Anywhere sessions last 15 minutes to 12 hours.
+pub const SESSION_SECONDS: std::ops::RangeInclusive<u64> = 900..=43200;
+
+/// Checks a session duration given as a setting or an annotation.
+pub fn session_seconds(value: &str) -> Result<u64, String> {
+    let seconds = validation::duration_seconds(value)?;
+    if SESSION_SECONDS.contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(format!(
+            "{value:?} is {seconds}s; it must be between 900s (15m) and 43200s (12h)"
+        ))
+    }
+}
+
+/// A Kubernetes quantity such as `10m`, `64Mi`, `0.5` or `1e3`.
+fn is_quantity(s: &str) -> bool {
+    let number_len = s
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.' || *b == b'+' || *b == b'-')
+        .count();
+    let (number, suffix) = s.split_at(number_len);
+    let number = number.trim_start_matches(['+', '-']);
+    let digits_ok = !number.is_empty()
+        && number.bytes().filter(|b| *b == b'.').count() <= 1
+        && number.bytes().any(|b| b.is_ascii_digit());
+    let suffix_ok = matches!(
+        suffix,
+        "" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
+    ) || suffix
+        .strip_prefix(['e', 'E'])
+        .map(|exp| exp.trim_start_matches(['+', '-']))
+        .is_some_and(|exp| !exp.is_empty() && exp.bytes().all(|b| b.is_ascii_digit()));
+    digits_ok && suffix_ok
+}
+
+/// An annotation key prefix is a DNS subdomain (`iamra.aws`, `example.com`).
+fn check_prefix(field: &str, prefix: &str, errors: &mut Vec<String>) {
+    if !validation::is_dns_subdomain(prefix) {
+        errors.push(format!(
+            "{field}: {prefix:?} is not a valid annotation prefix; use a DNS subdomain such as iamra.aws"
+        ));
+    }
+}
+
+impl Settings {
+    fn inject_errors(&self, errors: &mut Vec<String>) {
+        match validation::rolesanywhere_arn(&self.trust_anchor_arn, "trust-anchor") {
+            Ok(arn) if !self.region.is_empty() && arn.region != self.region => {
+                errors.push(format!(
+                    "region: {:?} differs from the trust anchor's region {:?}; IAM Roles Anywhere \
+                     serves a trust anchor only in its own region",
+                    self.region, arn.region
+                ));
+            }
+            Ok(_) => {}
+            Err(_) if self.trust_anchor_arn.is_empty() => errors.push(
+                "trustAnchorArn is required: the ARN of your IAM Roles Anywhere trust anchor, \
+                 arn:<partition>:rolesanywhere:<region>:<12-digit account>:trust-anchor/<uuid>"
+                    .into(),
+            ),
+            Err(e) => errors.push(format!("trustAnchorArn: {e}")),
+        }
+        if self.region.is_empty() {
+            errors.push(format!("region is required: {REGION_FORM}"));
+        } else if !validation::is_region(&self.region) {
+            errors.push(format!("region: {:?} is not {REGION_FORM}", self.region));
+        }
+    }
+
+    fn sidecar_errors(&self, errors: &mut Vec<String>) {
+        let sidecar = &self.sidecar;
+        let image = sidecar.image.trim();
+        if image.is_empty() || image.chars().any(char::is_whitespace) {
+            errors.push(format!(
+                "sidecar.image: {:?} is not an image reference such as {DEFAULT_SIDECAR_IMAGE}",
+                sidecar.image
+            ));
+        }
+        if !(1024..=65535).contains(&sidecar.port) {
+            errors.push(format!(
+                "sidecar.port: {} is out of range; use an unprivileged port 1024..65535",
+                sidecar.port
+            ));
+        }
+        let quantities = [&sidecar.resources.requests, &sidecar.resources.limits];
+        for (name, quantity) in quantities.into_iter().flatten().flatten() {
+            if !is_quantity(&quantity.0) {
+                errors.push(format!(
+                    "sidecar.resources: {name}: {:?} is not a Kubernetes quantity such as 10m or 64Mi",
+                    quantity.0
+                ));
+            }
+        }
+    }
+
+    fn certificate_errors(&self, errors: &mut Vec<String>) {
+        let cert = &self.certificate;
+        let issuer = &cert.issuer;
+        if !validation::is_dns_subdomain(&issuer.name) {
+            errors.push(format!(
+                "certificate.issuer.name: {:?} is not a valid resource name (a DNS subdomain)",
+                issuer.name
+            ));
+        }
+        if issuer.kind.is_empty() || !issuer.kind.chars().all(|c| c.is_ascii_alphanumeric()) {
+            errors.push(format!(
+                "certificate.issuer.kind: {:?} is not a kind such as ClusterIssuer, Issuer or AWSPCAClusterIssuer",
+                issuer.kind
+            ));
+        }
+        if !validation::is_dns_subdomain(&issuer.group) {
+            errors.push(format!(
+                "certificate.issuer.group: {:?} is not an API group such as cert-manager.io",
+                issuer.group
+            ));
+        }
+        let duration = validation::duration_seconds(&cert.duration)
+            .map_err(|e| errors.push(format!("certificate.duration: {e}")));
+        let renew = validation::duration_seconds(&cert.renew_before)
+            .map_err(|e| errors.push(format!("certificate.renewBefore: {e}")));
+        if let (Ok(duration), Ok(renew)) = (duration, renew) {
+            if renew >= duration {
+                errors.push(format!(
+                    "certificate.renewBefore: {:?} must be shorter than certificate.duration {:?}",
+                    cert.renew_before, cert.duration
+                ));
+            }
+            // cert-manager refuses certificates shorter than an hour.
+            if duration < 3600 {
+                errors.push(format!(
+                    "certificate.duration: {:?} is shorter than cert-manager's minimum of 1h",
+                    cert.duration
+                ));
+            }
+        }
+        match cert.key_algorithm {
+            KeyAlgorithm::Ecdsa if ![256, 384].contains(&cert.key_size) => errors.push(format!(
+                "certificate.keySize: {} is not an ECDSA curve IAM Roles Anywhere accepts; use 256 (P-256) or 384 (P-384)",
+                cert.key_size
+            )),
+            KeyAlgorithm::Rsa if !(2048..=8192).contains(&cert.key_size) => errors.push(format!(
+                "certificate.keySize: {} is not an RSA key size IAM Roles Anywhere accepts; use 2048 to 8192",
+                cert.key_size
+            )),
+            _ => {}
+        }
+    }
+
+    fn irsa_errors(&self, errors: &mut Vec<String>) {
+        check_prefix("irsa.annotationPrefix", &self.irsa.annotation_prefix, errors);
+        if self.irsa.audience.trim().is_empty() {
+            errors.push("irsa.audience must not be empty; the default is sts.amazonaws.com".into());
+        }
+        if self.irsa.token_expiration < 600 {
+            errors.push(format!(
+                "irsa.tokenExpiration: {} is too short; a projected token lives at least 600 seconds",
+                self.irsa.token_expiration
+            ));
+        }
+        if !self.irsa.region.is_empty() && !validation::is_region(&self.irsa.region) {
+            errors.push(format!(
+                "irsa.region: {:?} is not {REGION_FORM}",
+                self.irsa.region
+            ));
+        }
+    }
+}
+
+impl kubewarden_policy_sdk::settings::Validatable for Settings {
+    fn validate(&self) -> Result<(), String> {
+        let mut errors = Vec::new();
+        if self.mode == Mode::Inject {
+            self.inject_errors(&mut errors);
+        }
+        check_prefix("annotationPrefix", &self.annotation_prefix, &mut errors);
+        if !validation::is_dns_label(&self.cluster_name) {
+            errors.push(format!(
+                "clusterName: {:?} is not a DNS label (lowercase letters, digits and '-', at most 63)",
+                self.cluster_name
+            ));
+        }
+        self.sidecar_errors(&mut errors);
+        if let Err(e) = session_seconds(&self.defaults.session_duration) {
+            errors.push(format!("defaults.sessionDuration: {e}"));
+        }
+        if self.defaults.audience.trim().is_empty() {
+            errors.push("defaults.audience must not be empty; the default is sts.amazonaws.com".into());
+        }
+        self.certificate_errors(&mut errors);
+        if self.allowed_requesters.iter().any(|u| u.trim().is_empty()) {
+            errors.push("allowedRequesters: user names must not be empty".into());
+        }
+        self.irsa_errors(&mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kubewarden_policy_sdk::settings::Validatable;
+    use rstest::rstest;
+    use serde_json::json;
+
+    pub const TRUST_ANCHOR: &str =
+        "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f";
+
+    fn base() -> serde_json::Value {
+        json!({"trustAnchorArn": TRUST_ANCHOR, "region": "eu-west-1"})
+    }
+
+    /// Merges `patch` into the minimal valid settings and validates the result.
+    fn check(patch: serde_json::Value) -> Result<(), String> {
+        let mut value = base();
+        merge(&mut value, patch);
+        let settings: Settings = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        settings.validate()
+    }
+
+    fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
+        match (target, patch) {
+            (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+                for (k, v) in p {
+                    merge(t.entry(k).or_insert(serde_json::Value::Null), v);
+                }
+            }
+            (t, p) => *t = p,
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let s: Settings = serde_json::from_value(base()).unwrap();
+        assert_eq!(s.mode, Mode::Inject);
+        assert_eq!(s.annotation_prefix, "iamra.aws");
+        assert_eq!(s.cluster_name, "cluster");
+        assert!(s.sidecar.image.starts_with("public.ecr.aws/rolesanywhere/credential-helper:"));
+        assert!(!s.sidecar.image.ends_with(":latest"));
+        assert_eq!(s.sidecar.image_pull_policy, PullPolicy::IfNotPresent);
+        assert_eq!(s.sidecar.port, 9911);
+        assert!(s.sidecar.native);
+        assert_eq!(s.sidecar.log_level, LogLevel::Info);
+        assert!(s.sidecar.resources.requests.is_some() && s.sidecar.resources.limits.is_some());
+        assert_eq!(s.defaults.session_duration, "900s");
+        assert_eq!(s.defaults.audience, "sts.amazonaws.com");
+        assert_eq!(s.certificate.issuer, IssuerRef {
+            name: "iamra-workload".into(),
+            kind: "ClusterIssuer".into(),
+            group: "cert-manager.io".into()
+        });
+        assert_eq!((s.certificate.duration.as_str(), s.certificate.renew_before.as_str()), ("24h", "8h"));
+        assert_eq!((s.certificate.key_algorithm, s.certificate.key_size), (KeyAlgorithm::Ecdsa, 256));
+        assert_eq!(s.allowed_requesters, vec![CSI_DRIVER_USER.to_string()]);
+        assert_eq!(s.irsa.annotation_prefix, "eks.amazonaws.com");
+        assert_eq!(s.irsa.token_expiration, 86400);
+        assert_eq!(s.validate(), Ok(()));
+    }
+
+    #[rstest]
+    #[case(json!({"region": "cn-north-1", "trustAnchorArn": "arn:aws-cn:rolesanywhere:cn-north-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}))]
+    #[case(json!({"region": "us-gov-west-1", "trustAnchorArn": "arn:aws-us-gov:rolesanywhere:us-gov-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}))]
+    #[case(json!({"annotationPrefix": "example.com"}))]
+    #[case(json!({"sidecar": {"imagePullPolicy": "Always", "port": 1024, "native": false, "logLevel": "debug"}}))]
+    #[case(json!({"sidecar": {"port": 65535, "image": "registry.example/helper@sha256:abc"}}))]
+    #[case(json!({"sidecar": {"resources": {"requests": {"cpu": "0.5", "memory": "1e3"}}}}))]
+    #[case(json!({"defaults": {"sessionDuration": "12h"}}))]
+    #[case(json!({"defaults": {"sessionDuration": "3600"}}))]
+    #[case(json!({"certificate": {"issuer": {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}}}))]
+    #[case(json!({"certificate": {"duration": "2h", "renewBefore": "1h30m"}}))]
+    #[case(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 2048}}))]
+    #[case(json!({"certificate": {"keyAlgorithm": "ECDSA", "keySize": 384}}))]
+    #[case(json!({"clusterName": "prod-eu-1"}))]
+    #[case(json!({"mode": "guard", "trustAnchorArn": "", "region": ""}))]
+    #[case(json!({"irsa": {"tokenExpiration": 600, "stsRegionalEndpoints": true, "region": "us-east-1"}}))]
+    fn accepts(#[case] patch: serde_json::Value) {
+        assert_eq!(check(patch), Ok(()));
+    }
+
+    #[rstest]
+    #[case(json!({"trustAnchorArn": ""}), "trustAnchorArn is required")]
+    #[case(json!({"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}), "trustAnchorArn:")]
+    #[case(json!({"region": ""}), "region is required")]
+    #[case(json!({"region": "europe"}), "region: \"europe\" is not an AWS region name")]
+    #[case(json!({"region": "eu-west-2"}), "differs from the trust anchor's region")]
+    #[case(json!({"annotationPrefix": "Not Valid"}), "annotationPrefix:")]
+    #[case(json!({"sidecar": {"image": ""}}), "sidecar.image:")]
+    #[case(json!({"sidecar": {"imagePullPolicy": "Sometimes"}}), "unknown variant `Sometimes`")]
+    #[case(json!({"sidecar": {"port": 80}}), "sidecar.port: 80 is out of range")]
+    #[case(json!({"sidecar": {"port": 70000}}), "sidecar.port: 70000 is out of range")]
+    #[case(json!({"sidecar": {"resources": {"limits": {"memory": "lots"}}}}), "sidecar.resources: memory")]
+    #[case(json!({"sidecar": {"logLevel": "trace"}}), "unknown variant `trace`")]
+    #[case(json!({"defaults": {"sessionDuration": "5m"}}), "defaults.sessionDuration:")]
+    #[case(json!({"defaults": {"sessionDuration": "13h"}}), "defaults.sessionDuration:")]
+    #[case(json!({"defaults": {"sessionDuration": "soon"}}), "defaults.sessionDuration:")]
+    #[case(json!({"defaults": {"audience": " "}}), "defaults.audience must not be empty")]
+    #[case(json!({"certificate": {"issuer": {"name": ""}}}), "certificate.issuer.name:")]
+    #[case(json!({"certificate": {"issuer": {"kind": ""}}}), "certificate.issuer.kind:")]
+    #[case(json!({"certificate": {"issuer": {"group": "not a group"}}}), "certificate.issuer.group:")]
+    #[case(json!({"certificate": {"duration": "8h", "renewBefore": "8h"}}), "must be shorter than certificate.duration")]
+    #[case(json!({"certificate": {"duration": "30m", "renewBefore": "10m"}}), "minimum of 1h")]
+    #[case(json!({"certificate": {"duration": "a day"}}), "certificate.duration:")]
+    #[case(json!({"certificate": {"keyAlgorithm": "Ed25519"}}), "unknown variant `Ed25519`")]
+    #[case(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 1024}}), "certificate.keySize: 1024")]
+    #[case(json!({"certificate": {"keySize": 521}}), "certificate.keySize: 521")]
+    #[case(json!({"clusterName": "Prod_Cluster"}), "clusterName:")]
+    #[case(json!({"mode": "audit"}), "unknown variant `audit`")]
+    #[case(json!({"allowedRequesters": [""]}), "allowedRequesters:")]
+    #[case(json!({"irsa": {"tokenExpiration": 300}}), "irsa.tokenExpiration: 300")]
+    #[case(json!({"irsa": {"region": "moon-1"}}), "irsa.region:")]
+    #[case(json!({"irsa": {"annotationPrefix": ""}}), "irsa.annotationPrefix:")]
+    #[case(json!({"trustAnchroArn": "typo"}), "unknown field `trustAnchroArn`")]
+    #[case(json!({"sidecar": {"nativ": true}}), "unknown field `nativ`")]
+    fn rejects(#[case] patch: serde_json::Value, #[case] message: &str) {
+        let err = check(patch).unwrap_err();
+        assert!(err.contains(message), "{err:?} should contain {message:?}");
+    }
+
+    #[test]
+    fn reports_every_error_at_once() {
+        let err = check(json!({"trustAnchorArn": "", "region": "", "sidecar": {"port": 1}}))
+            .unwrap_err();
+        for part in ["trustAnchorArn", "region", "sidecar.port"] {
+            assert!(err.contains(part), "{err}");
+        }
+    }
+}

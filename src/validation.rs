@@ -1,0 +1,322 @@
+//! Format checks for the values that settings and annotations carry: ARNs, regions,
+//! durations and names. Each returns the parsed value or a message that states the
+//! expected form; callers add the field name.
+//!
+//! Hand-written instead of `regex` to keep the WebAssembly module small.
+
+/// The parts of an ARN we check: `arn:<partition>:<service>:<region>:<account>:<resource>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+fn is_partition(s: &str) -> bool {
+    s == "aws"
+        || s.strip_prefix("aws-").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest.split('-').all(|p| !p.is_empty())
+                && rest.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        })
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An AWS region name: `us-east-1`, `eu-west-3`, `cn-north-1`, `us-gov-west-1`,
+/// `us-isob-east-1`, `eusc-de-east-1`.
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let Some((last, rest)) = parts.split_last() else {
+        return false;
+    };
+    rest.len() >= 2
+        && (2..=4).contains(&rest[0].len())
+        && rest
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && (1..=2).contains(&last.len())
+        && last.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub const REGION_FORM: &str = "an AWS region name such as us-east-1, eu-west-3 or us-gov-west-1";
+
+pub fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn parse_arn(s: &str) -> Option<Arn<'_>> {
+    let mut it = s.splitn(6, ':');
+    let (prefix, partition, service, region, account, resource) = (
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+        it.next()?,
+    );
+    (prefix == "arn" && is_partition(partition)).then_some(Arn {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    })
+}
+
+/// The characters IAM allows in role names, path segments and role session names.
+pub fn is_iam_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+}
+
+pub const ROLE_ARN_FORM: &str = "arn:<partition>:iam::<12-digit account>:role/<path/>name";
+
+/// `arn:<partition>:iam::<account>:role/<path/name>`.
+pub fn role_arn(s: &str) -> Result<Arn<'_>, String> {
+    let bad = || format!("{s:?} is not an IAM role ARN of the form {ROLE_ARN_FORM}");
+    let arn = parse_arn(s).ok_or_else(bad)?;
+    let path = arn.resource.strip_prefix("role/").ok_or_else(bad)?;
+    let segments: Vec<&str> = path.split('/').collect();
+    let name = segments.last().copied().unwrap_or_default();
+    let valid = arn.service == "iam"
+        && arn.region.is_empty()
+        && is_account(arn.account)
+        && (1..=64).contains(&name.len())
+        && path.len() <= 512 + 64
+        && segments
+            .iter()
+            .all(|seg| !seg.is_empty() && seg.chars().all(is_iam_name_char));
+    if valid {
+        Ok(arn)
+    } else {
+        Err(bad())
+    }
+}
+
+/// `arn:<partition>:rolesanywhere:<region>:<account>:<kind>/<uuid>` where kind is
+/// `profile` or `trust-anchor`.
+pub fn rolesanywhere_arn<'a>(s: &'a str, kind: &str) -> Result<Arn<'a>, String> {
+    let bad = || {
+        format!(
+            "{s:?} is not an IAM Roles Anywhere {kind} ARN of the form \
+             arn:<partition>:rolesanywhere:<region>:<12-digit account>:{kind}/<uuid>"
+        )
+    };
+    let arn = parse_arn(s).ok_or_else(bad)?;
+    let valid = arn.service == "rolesanywhere"
+        && is_region(arn.region)
+        && is_account(arn.account)
+        && arn
+            .resource
+            .strip_prefix(kind)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(is_uuid);
+    if valid {
+        Ok(arn)
+    } else {
+        Err(bad())
+    }
+}
+
+/// A Go-style duration (`900s`, `15m`, `1h30m`, `24h`) or a plain number of seconds,
+/// in whole seconds.
+pub fn duration_seconds(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?} is not a duration such as 900, 900s, 15m or 1h30m");
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| bad());
+    }
+    let mut total: u64 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+        let unit = match &rest[..unit_len] {
+            "h" => 3600,
+            "m" => 60,
+            "s" => 1,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total = value
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    Ok(total)
+}
+
+/// An AWS role session name: 2..64 of `[\w+=,.@-]`.
+pub fn session_name(s: &str) -> Result<(), String> {
+    if (2..=64).contains(&s.len()) && s.chars().all(is_iam_name_char) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not a role session name: 2 to 64 characters of letters, digits and _+=,.@-"
+        ))
+    }
+}
+
+/// An RFC 1123 DNS label: 1..63 of `[a-z0-9-]`, starting and ending alphanumeric.
+pub fn is_dns_label(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// An RFC 1123 DNS subdomain: dot-separated DNS labels, at most 253 characters.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("us-east-1", true)]
+    #[case("eu-west-3", true)]
+    #[case("cn-north-1", true)]
+    #[case("us-gov-west-1", true)]
+    #[case("us-isob-east-1", true)]
+    #[case("eusc-de-east-1", true)]
+    #[case("ap-southeast-12", true)]
+    #[case("us-east", false)]
+    #[case("useast1", false)]
+    #[case("US-EAST-1", false)]
+    #[case("us-east-1a", false)]
+    #[case("us--1", false)]
+    #[case("", false)]
+    fn regions(#[case] region: &str, #[case] valid: bool) {
+        assert_eq!(is_region(region), valid);
+    }
+
+    #[rstest]
+    #[case("arn:aws:iam::123456789012:role/app")]
+    #[case("arn:aws:iam::123456789012:role/team/payments/api+v2@x")]
+    #[case("arn:aws-cn:iam::123456789012:role/app")]
+    #[case("arn:aws-us-gov:iam::123456789012:role/a_b=c,d.e-f")]
+    fn valid_role_arns(#[case] arn: &str) {
+        assert!(role_arn(arn).is_ok(), "{arn}");
+    }
+
+    #[rstest]
+    #[case("arn:aws:iam::12345678901:role/app")]
+    #[case("arn:aws:iam::123456789012:user/app")]
+    #[case("arn:aws:iam:us-east-1:123456789012:role/app")]
+    #[case("arn:aws:sts::123456789012:role/app")]
+    #[case("arn:azure:iam::123456789012:role/app")]
+    #[case("arn:aws:iam::123456789012:role/")]
+    #[case("arn:aws:iam::123456789012:role//app")]
+    #[case("arn:aws:iam::123456789012:role/ap p")]
+    #[case("role/app")]
+    #[case("")]
+    fn invalid_role_arns(#[case] arn: &str) {
+        let err = role_arn(arn).unwrap_err();
+        assert!(err.contains(ROLE_ARN_FORM), "{err}");
+    }
+
+    #[test]
+    fn role_name_length_is_bounded() {
+        let ok = format!("arn:aws:iam::123456789012:role/{}", "a".repeat(64));
+        let long = format!("arn:aws:iam::123456789012:role/{}", "a".repeat(65));
+        assert!(role_arn(&ok).is_ok());
+        assert!(role_arn(&long).is_err());
+    }
+
+    #[rstest]
+    #[case(
+        "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70",
+        "profile",
+        true
+    )]
+    #[case(
+        "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f",
+        "trust-anchor",
+        true
+    )]
+    #[case(
+        "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f",
+        "profile",
+        false
+    )]
+    #[case(
+        "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/not-a-uuid",
+        "profile",
+        false
+    )]
+    #[case(
+        "arn:aws:rolesanywhere::123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70",
+        "profile",
+        false
+    )]
+    #[case(
+        "arn:aws:iam:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70",
+        "profile",
+        false
+    )]
+    fn rolesanywhere_arns(#[case] arn: &str, #[case] kind: &str, #[case] valid: bool) {
+        assert_eq!(rolesanywhere_arn(arn, kind).is_ok(), valid);
+    }
+
+    #[rstest]
+    #[case("900", Ok(900))]
+    #[case("900s", Ok(900))]
+    #[case("15m", Ok(900))]
+    #[case("1h", Ok(3600))]
+    #[case("1h30m", Ok(5400))]
+    #[case("24h", Ok(86400))]
+    #[case("", Err(()))]
+    #[case("15", Ok(15))]
+    #[case("1.5h", Err(()))]
+    #[case("-900", Err(()))]
+    #[case("900ms", Err(()))]
+    #[case("h", Err(()))]
+    #[case("99999999999999999999s", Err(()))]
+    #[case("9999999999999999h", Err(()))]
+    fn durations(#[case] input: &str, #[case] expected: Result<u64, ()>) {
+        assert_eq!(duration_seconds(input).map_err(|_| ()), expected);
+    }
+
+    #[rstest]
+    #[case("ab", true)]
+    #[case("app@payments.example,v=1+x_y-z", true)]
+    #[case("a", false)]
+    #[case("has space", false)]
+    #[case("slash/name", false)]
+    fn session_names(#[case] name: &str, #[case] valid: bool) {
+        assert_eq!(session_name(name).is_ok(), valid);
+        assert_eq!(session_name(&"a".repeat(64)).is_ok(), true);
+        assert!(session_name(&"a".repeat(65)).is_err());
+    }
+
+    #[rstest]
+    #[case("cluster", true)]
+    #[case("prod-eu-1", true)]
+    #[case("-prod", false)]
+    #[case("Prod", false)]
+    #[case("a.b", false)]
+    #[case("", false)]
+    fn dns_labels(#[case] s: &str, #[case] valid: bool) {
+        assert_eq!(is_dns_label(s), valid);
+    }
+}
