@@ -1,0 +1,146 @@
+"""Chart metadata and documentation: every value documented in values.yaml and declared
+in the schema, defaults in step with the policy's own defaults (src/settings.rs), and a
+kubeVersion that admits native sidecars (1.29+) only."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from chartlib import EXAMPLE_CHART, POLICY_CHART, REPO
+
+CHARTS = [POLICY_CHART, EXAMPLE_CHART]
+KEY = re.compile(r"^(?P<indent> *)(?P<commented># )?(?P<key>[A-Za-z][\w.-]*):(?: |$)")
+
+
+def value_keys(chart):
+    """(path, documented, commented_out) for every key line of values.yaml, where
+    documented means a comment line directly above it."""
+    lines = (chart / "values.yaml").read_text().splitlines()
+    stack: list[tuple[int, str]] = []
+    out = []
+    for i, line in enumerate(lines):
+        m = KEY.match(line)
+        if not m:
+            continue
+        indent = len(m["indent"])
+        if m["commented"]:
+            # A commented-out example value at top level (e.g. "# region: eu-west-1").
+            if indent == 0 and re.fullmatch(r"# [A-Za-z]\w*: \S+", line):
+                out.append(((m["key"],), True, True))
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, m["key"]))
+        documented = i > 0 and lines[i - 1].strip().startswith("#")
+        out.append((tuple(k for _, k in stack), documented, False))
+    return out
+
+
+def schema_at(schema, path):
+    """The schema of path, and whether its last key is a declared property."""
+    node, declared = schema, True
+    for key in path:
+        props = node.get("properties", {})
+        if key in props:
+            node, declared = props[key], True
+        else:
+            extra = node.get("additionalProperties")
+            node, declared = (extra if isinstance(extra, dict) else {}), False
+    return node, declared
+
+
+def declared_paths(schema, prefix=()):
+    for key, sub in schema.get("properties", {}).items():
+        if key == "global":
+            continue
+        yield prefix + (key,)
+        yield from declared_paths(sub, prefix + (key,))
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda p: p.name)
+def test_every_value_is_documented(chart):
+    schema = json.loads((chart / "values.schema.json").read_text())
+    undocumented = [
+        ".".join(path)
+        for path, documented, _ in value_keys(chart)
+        if schema_at(schema, path)[1] and not documented
+    ]
+    assert not undocumented, f"values without a comment above them: {undocumented}"
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda p: p.name)
+def test_values_and_schema_agree(chart):
+    schema = json.loads((chart / "values.schema.json").read_text())
+    in_values = {path for path, _, _ in value_keys(chart)}
+    undeclared = [".".join(p) for p in in_values if not schema_at(schema, p)[1]
+                  and not schema_at(schema, p[:-1])[0].get("additionalProperties")]
+    assert not undeclared, f"values.yaml keys the schema does not declare: {undeclared}"
+    missing = [".".join(p) for p in declared_paths(schema) if p not in in_values]
+    assert not missing, f"schema properties missing from values.yaml: {missing}"
+
+
+def test_required_values_are_documented_but_unset():
+    keys = {path: commented for path, _, commented in value_keys(POLICY_CHART)}
+    assert keys[("trustAnchorArn",)] is True and keys[("region",)] is True
+    values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
+    assert "trustAnchorArn" not in values and "region" not in values
+
+
+def rust_const(name):
+    source = (REPO / "src" / "settings.rs").read_text()
+    m = re.search(rf'pub const {name}: &str = "([^"]+)";', source)
+    assert m, f"{name} not found in src/settings.rs"
+    return m[1]
+
+
+def test_sidecar_image_is_the_policys_default():
+    values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
+    image = rust_const("DEFAULT_SIDECAR_IMAGE")
+    assert values["sidecar"]["image"] == image
+    chart = yaml.safe_load((POLICY_CHART / "Chart.yaml").read_text())
+    images = yaml.safe_load(chart["annotations"]["artifacthub.io/images"])
+    assert images == [{"name": "credential-helper", "image": image}]
+
+
+def test_allowed_requesters_default_is_the_policys():
+    values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
+    assert values["allowedRequesters"] == [rust_const("CSI_DRIVER_USER")]
+
+
+def test_example_image_matches_artifacthub_annotation():
+    values = yaml.safe_load((EXAMPLE_CHART / "values.yaml").read_text())
+    chart = yaml.safe_load((EXAMPLE_CHART / "Chart.yaml").read_text())
+    images = yaml.safe_load(chart["annotations"]["artifacthub.io/images"])
+    assert images[0]["image"] == f"{values['image']['repository']}:{values['image']['tag']}"
+
+
+def admits(constraint, version):
+    """Helm's `>=X.Y.Z-0` constraint (the only form the charts use)."""
+    m = re.fullmatch(r">=(\d+)\.(\d+)\.(\d+)-0", constraint)
+    assert m, f"unexpected kubeVersion constraint {constraint!r}"
+    wanted = tuple(int(x) for x in m.groups())
+    have = tuple(int(x) for x in re.match(r"v?(\d+)\.(\d+)\.(\d+)", version).groups())
+    return have >= wanted
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda p: p.name)
+def test_kube_version_requires_native_sidecars(chart):
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    constraint = meta["kubeVersion"]
+    assert admits(constraint, "v1.29.0") and admits(constraint, "v1.29.0-eks-1234")
+    assert admits(constraint, "v1.33.2")
+    assert not admits(constraint, "v1.28.15")
+
+
+def test_chart_metadata():
+    meta = yaml.safe_load((POLICY_CHART / "Chart.yaml").read_text())
+    assert (meta["name"], meta["version"], meta["appVersion"]) == ("iamra-sidecar-policy", "0.1.0", "0.1.0")
+    for key in ("artifacthub.io/license", "artifacthub.io/category", "artifacthub.io/links",
+                "artifacthub.io/changes", "artifacthub.io/images"):
+        assert key in meta["annotations"], key
+    values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
+    assert values["policy"]["module"] == "registry://ghcr.io/iamra-sidecar/policies/iamra-sidecar-policy:v0.1.0"

@@ -1,0 +1,322 @@
+"""iamra-sidecar-policy renders what it promises, with defaults and with each option."""
+
+from __future__ import annotations
+
+import pytest
+
+from chartlib import (
+    REQUIRED,
+    TRUST_ANCHOR,
+    find,
+    kinds,
+    notes,
+    render_policy,
+    render_raw,
+    merge,
+    POLICY_CHART,
+)
+
+INJECT = "iamra-sidecar"
+GUARD = "iamra-sidecar-guard"
+DEFAULT_ISSUER = {"name": "iamra-workload", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+
+
+def inject(objs):
+    return find(objs, "ClusterAdmissionPolicy", INJECT)
+
+
+def guard(objs):
+    return find(objs, "ClusterAdmissionPolicy", GUARD)
+
+
+def test_defaults_render_the_promised_objects():
+    assert kinds(render_policy()) == [
+        ("Certificate", "iamra-workload-ca"),
+        ("ClusterAdmissionPolicy", INJECT),
+        ("ClusterAdmissionPolicy", GUARD),
+        ("ClusterIssuer", "iamra-workload"),
+        ("ClusterIssuer", "iamra-workload-selfsigned"),
+    ]
+
+
+def test_inject_policy_defaults():
+    spec = inject(render_policy())["spec"]
+    assert spec["module"] == "registry://ghcr.io/iamra-sidecar/policies/iamra-sidecar-policy:v0.1.0"
+    assert spec["mutating"] is True
+    assert spec["mode"] == "protect"
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["timeoutSeconds"] == 10
+    assert "timeoutEvalSeconds" not in spec
+    assert spec["policyServer"] == "default"
+    assert spec["backgroundAudit"] is True
+    assert spec["rules"] == [
+        {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]}
+    ]
+    assert spec["contextAwareResources"] == [{"apiVersion": "v1", "kind": "ServiceAccount"}]
+
+
+def test_opt_in_is_match_expressions_not_match_labels():
+    # Kubewarden drops matchLabels of cluster-wide policies: a matchLabels opt-in would
+    # select every namespace.
+    selector = inject(render_policy())["spec"]["namespaceSelector"]
+    assert selector == {
+        "matchExpressions": [{"key": "iamra.aws/enable", "operator": "In", "values": ["true"]}]
+    }
+
+
+def test_opt_in_label_is_configurable():
+    objs = render_policy({"optIn": {"key": "example.com/aws", "value": "yes"}})
+    assert inject(objs)["spec"]["namespaceSelector"]["matchExpressions"] == [
+        {"key": "example.com/aws", "operator": "In", "values": ["yes"]}
+    ]
+
+
+def test_settings_follow_the_contract():
+    settings = inject(render_policy())["spec"]["settings"]
+    assert settings == {
+        "mode": "inject",
+        "trustAnchorArn": TRUST_ANCHOR,
+        "region": "eu-west-1",
+        "annotationPrefix": "iamra.aws",
+        "clusterName": "cluster",
+        "sidecar": {
+            "image": settings["sidecar"]["image"],  # checked against src/settings.rs elsewhere
+            "imagePullPolicy": "IfNotPresent",
+            "port": 9911,
+            "native": True,
+            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
+            "logLevel": "info",
+        },
+        "defaults": {"sessionDuration": "900s", "audience": "sts.amazonaws.com"},
+        "certificate": {
+            "issuer": DEFAULT_ISSUER,
+            "duration": "24h",
+            "renewBefore": "8h",
+            "keyAlgorithm": "ECDSA",
+            "keySize": 256,
+        },
+        "allowedRequesters": ["system:serviceaccount:cert-manager:cert-manager-csi-driver"],
+        "irsa": {
+            "annotationPrefix": "eks.amazonaws.com",
+            "audience": "sts.amazonaws.com",
+            "tokenExpiration": 86400,
+            "stsRegionalEndpoints": False,
+            "region": "",
+        },
+    }
+
+
+def test_settings_values_pass_through():
+    objs = render_policy(
+        {
+            "annotationPrefix": "example.com",
+            "clusterName": "prod-eu-1",
+            "sidecar": {"port": 19911, "native": False, "logLevel": "debug", "imagePullPolicy": "Always"},
+            "defaults": {"sessionDuration": "1h", "audience": "example"},
+            "certificate": {"keyAlgorithm": "RSA", "keySize": 3072, "duration": "48h", "renewBefore": "12h"},
+            "allowedRequesters": ["system:serviceaccount:certs:csi"],
+            "irsa": {"region": "eu-west-1", "stsRegionalEndpoints": True, "tokenExpiration": 3600},
+        }
+    )
+    s = inject(objs)["spec"]["settings"]
+    assert (s["annotationPrefix"], s["clusterName"]) == ("example.com", "prod-eu-1")
+    assert s["sidecar"]["port"] == 19911 and s["sidecar"]["native"] is False
+    assert s["sidecar"]["logLevel"] == "debug" and s["sidecar"]["imagePullPolicy"] == "Always"
+    assert s["defaults"] == {"sessionDuration": "1h", "audience": "example"}
+    assert s["certificate"] == {**s["certificate"], "keyAlgorithm": "RSA", "keySize": 3072,
+                                "duration": "48h", "renewBefore": "12h"}
+    assert s["allowedRequesters"] == ["system:serviceaccount:certs:csi"]
+    assert s["irsa"]["region"] == "eu-west-1" and s["irsa"]["stsRegionalEndpoints"] is True
+    assert s["irsa"]["tokenExpiration"] == 3600
+
+
+def test_numeric_quantities_become_strings():
+    # The policy reads quantities as strings; `cpu: 1` in YAML is a number.
+    objs = render_policy({"sidecar": {"resources": {"requests": {"cpu": 1}, "limits": {"cpu": 0.5}}}})
+    resources = inject(objs)["spec"]["settings"]["sidecar"]["resources"]
+    assert resources["requests"]["cpu"] == "1"
+    assert resources["limits"]["cpu"] == "0.5"
+    assert resources["limits"]["memory"] == "64Mi"
+
+
+@pytest.mark.parametrize(
+    ("values", "mode", "failure_policy"),
+    [
+        ({}, "protect", "Fail"),
+        ({"policy": {"mode": "monitor"}}, "monitor", "Ignore"),
+        ({"policy": {"failurePolicy": "Ignore"}}, "protect", "Ignore"),
+        ({"policy": {"mode": "monitor", "failurePolicy": "Fail"}}, "monitor", "Fail"),
+    ],
+)
+def test_failure_policy_follows_mode(values, mode, failure_policy):
+    spec = inject(render_policy(values))["spec"]
+    assert (spec["mode"], spec["failurePolicy"]) == (mode, failure_policy)
+
+
+def test_policy_cr_options():
+    objs = render_policy(
+        {
+            "policy": {
+                "name": "aws-creds",
+                "module": "registry://registry.example/iamra:v9",
+                "timeoutSeconds": 15,
+                "timeoutEvalSeconds": 12,
+                "policyServer": "iamra",
+                "backgroundAudit": False,
+            }
+        }
+    )
+    spec = find(objs, "ClusterAdmissionPolicy", "aws-creds")["spec"]
+    assert spec["module"] == "registry://registry.example/iamra:v9"
+    assert (spec["timeoutSeconds"], spec["timeoutEvalSeconds"]) == (15, 12)
+    assert spec["policyServer"] == "iamra"
+    assert spec["backgroundAudit"] is False
+    # The guard shares module, server and timeouts.
+    g = guard(objs)["spec"]
+    assert (g["module"], g["policyServer"], g["timeoutSeconds"]) == (spec["module"], "iamra", 15)
+
+
+def test_guard_defaults():
+    objs = render_policy()
+    spec = guard(objs)["spec"]
+    assert spec["mutating"] is False
+    assert (spec["mode"], spec["failurePolicy"]) == ("protect", "Fail")
+    assert "namespaceSelector" not in spec  # every namespace
+    assert "contextAwareResources" not in spec
+    assert spec["rules"] == [
+        {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]},
+        {"apiGroups": ["cert-manager.io"], "apiVersions": ["v1"], "resources": ["certificates"],
+         "operations": ["CREATE", "UPDATE"]},
+        {"apiGroups": ["cert-manager.io"], "apiVersions": ["v1"], "resources": ["certificaterequests"],
+         "operations": ["CREATE"]},
+    ]
+    settings = spec["settings"]
+    assert settings["mode"] == "guard"
+    assert settings == {**inject(objs)["spec"]["settings"], "mode": "guard"}
+
+
+def test_guard_exclusions_and_mode():
+    objs = render_policy(
+        {"guard": {"excludeNamespaces": ["kube-system", "legacy"], "mode": "monitor"}}
+    )
+    spec = guard(objs)["spec"]
+    assert spec["namespaceSelector"] == {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "legacy"]}
+        ]
+    }
+    assert (spec["mode"], spec["failurePolicy"]) == ("monitor", "Ignore")
+    assert inject(objs)["spec"]["mode"] == "protect"
+
+
+def test_guard_mode_follows_policy_mode_by_default():
+    assert guard(render_policy({"policy": {"mode": "monitor"}}))["spec"]["mode"] == "monitor"
+
+
+def test_guard_can_be_disabled():
+    objs = render_policy({"guard": {"enabled": False}})
+    assert [n for k, n in kinds(objs) if k == "ClusterAdmissionPolicy"] == [INJECT]
+
+
+def test_workload_issuer_chain():
+    objs = render_policy()
+    bootstrap = find(objs, "ClusterIssuer", "iamra-workload-selfsigned")
+    assert bootstrap["spec"] == {"selfSigned": {}}
+    ca = find(objs, "Certificate", "iamra-workload-ca")
+    assert ca["metadata"]["namespace"] == "cert-manager"
+    spec = ca["spec"]
+    assert spec["isCA"] is True
+    assert (spec["duration"], spec["renewBefore"]) == ("2160h", "720h")  # 90 days, 30 days
+    assert spec["privateKey"]["rotationPolicy"] == "Never"
+    assert spec["issuerRef"] == {"name": "iamra-workload-selfsigned", "kind": "ClusterIssuer",
+                                 "group": "cert-manager.io"}
+    issuer = find(objs, "ClusterIssuer", "iamra-workload")
+    assert issuer["spec"] == {"ca": {"secretName": spec["secretName"]}}
+    assert inject(objs)["spec"]["settings"]["certificate"]["issuer"] == DEFAULT_ISSUER
+
+
+def test_workload_issuer_names_are_configurable():
+    objs = render_policy(
+        {"workloadIssuer": {"name": "pods-ca", "selfSignedName": "boot", "ca": {"namespace": "certs"}}}
+    )
+    assert find(objs, "ClusterIssuer", "pods-ca")
+    assert find(objs, "Certificate")["metadata"]["namespace"] == "certs"
+    assert find(objs, "Certificate")["spec"]["issuerRef"]["name"] == "boot"
+    assert inject(objs)["spec"]["settings"]["certificate"]["issuer"]["name"] == "pods-ca"
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"},
+        {"name": "team-ca", "kind": "Issuer", "group": "cert-manager.io"},
+    ],
+)
+def test_existing_issuer(issuer):
+    objs = render_policy({"workloadIssuer": {"create": False, **issuer}})
+    assert [k for k, _ in kinds(objs)] == ["ClusterAdmissionPolicy", "ClusterAdmissionPolicy"]
+    assert inject(objs)["spec"]["settings"]["certificate"]["issuer"] == issuer
+    assert guard(objs)["spec"]["settings"]["certificate"]["issuer"] == issuer
+
+
+def test_bootstrap_without_inject_policy():
+    # policy.enabled=false: no trust anchor needed yet; the issuer chain and the guard.
+    manifests = render_raw(POLICY_CHART, {"policy": {"enabled": False}})
+    from chartlib import objects
+
+    objs = objects(manifests)
+    assert [n for k, n in kinds(objs) if k == "ClusterAdmissionPolicy"] == [GUARD]
+    settings = guard(objs)["spec"]["settings"]
+    assert (settings["trustAnchorArn"], settings["region"]) == ("", "")
+    assert "policy.enabled=true" in notes(manifests)
+
+
+@pytest.mark.parametrize("kind,endpoints", [("ServiceMonitor", "endpoints"), ("PodMonitor", "podMetricsEndpoints")])
+def test_prometheus_monitor(kind, endpoints):
+    objs = render_policy(
+        {"prometheus": {"enabled": True, "kind": kind, "labels": {"release": "kps"}},
+         "policy": {"policyServer": "iamra"}}
+    )
+    monitor = find(objs, kind)
+    assert monitor["metadata"]["namespace"] == "kubewarden"
+    assert monitor["metadata"]["labels"]["release"] == "kps"
+    assert monitor["spec"]["selector"] == {"matchLabels": {"app": "kubewarden-policy-server-iamra"}}
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["kubewarden"]}
+    assert monitor["spec"][endpoints] == [{"port": "metrics", "interval": "30s"}]
+
+
+def test_prometheus_off_by_default():
+    assert not [o for o in render_policy() if o["kind"] in ("ServiceMonitor", "PodMonitor")]
+
+
+def test_labels_on_every_object():
+    for obj in render_policy({"prometheus": {"enabled": True}}):
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "Helm", obj["kind"]
+        assert labels["app.kubernetes.io/instance"] == "iamra", obj["kind"]
+
+
+def test_notes_explain_trust_anchor_and_renewal():
+    text = notes(render_raw(POLICY_CHART, REQUIRED))
+    assert "get secret iamra-workload-ca" in text
+    assert "aws rolesanywhere create-trust-anchor" in text
+    assert "aws rolesanywhere update-trust-anchor --region eu-west-1 --trust-anchor-id 8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f" in text
+    assert "rotationPolicy is Never" in text
+    assert "kubectl label namespace <namespace> iamra.aws/enable=true" in text
+    assert "iamra.aws/role-arn" in text and "iamra.aws/signing-profile-arn" in text
+    assert "clusterwide-iamra-sidecar" in text
+    assert "approver-policy" in text
+
+
+def test_notes_warn_about_rotation_always_and_monitor_mode():
+    text = notes(render_raw(POLICY_CHART, merge(REQUIRED, {
+        "workloadIssuer": {"ca": {"rotationPolicy": "Always"}}, "policy": {"mode": "monitor"}})))
+    assert "WARNING: with Always" in text
+    assert "pods are NOT\n   injected" in text
+
+
+def test_notes_for_existing_issuer():
+    text = notes(render_raw(POLICY_CHART, merge(REQUIRED, {"workloadIssuer": {
+        "create": False, "name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}})))
+    assert "existing AWSPCAClusterIssuer pca" in text
+    assert "create-trust-anchor" not in text
