@@ -1,0 +1,210 @@
+//! `make bench`: the policy's `validate` timed through wasmtime (exactly as
+//! policy-runner and kwctl call it) and natively (the same function, compiled
+//! for the host), on opted-in pods with 1, 10 and 100 containers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use serde_json::{json, Value};
+
+use policy_runner::bench::{fmt_time, measure, BenchConfig, Stats};
+use policy_runner::capabilities::HostCapabilities;
+use policy_runner::guest::{timeout_from_env, Guest};
+use policy_runner::policy::validate_payload;
+use policy_runner::request::parse_admission_request;
+use policy_runner::settings::{settings_from_json, PolicySettings};
+
+const CONTAINER_COUNTS: [usize; 3] = [1, 10, 100];
+const SETTINGS: &str = r#"{"trustAnchorArn":"arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f","region":"eu-west-1"}"#;
+const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/app";
+const PROFILE_ARN: &str =
+    "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70";
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "Compares the policy's validate through wasmtime with the same code run natively"
+)]
+struct Args {
+    /// The policy module built by `make policy.wasm`
+    #[arg(default_value = "policy.wasm")]
+    module: PathBuf,
+    /// Warm-up per measurement, in seconds
+    #[arg(long, default_value_t = 1)]
+    warm_up_time: u64,
+    /// Measurement time per measurement, in seconds
+    #[arg(long, default_value_t = 2)]
+    measurement_time: u64,
+    /// Samples per measurement
+    #[arg(long, default_value_t = 50)]
+    num_samples: u64,
+}
+
+struct Row {
+    containers: usize,
+    wasm: Stats,
+    native: Stats,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let cfg = BenchConfig {
+        warm_up_time: Duration::from_secs(args.warm_up_time),
+        measurement_time: Duration::from_secs(args.measurement_time),
+        num_samples: args.num_samples.max(1),
+    };
+    let module = std::fs::read(&args.module).with_context(|| {
+        format!(
+            "cannot read {}; build it with `make policy.wasm`",
+            args.module.display()
+        )
+    })?;
+    let guest = Guest::new(
+        &module,
+        HostCapabilities::new(Default::default(), None),
+        timeout_from_env()?,
+    )?;
+    let settings = settings_from_json(SETTINGS)?;
+    check_settings(&guest, &settings)?;
+
+    let mut rows = Vec::new();
+    for containers in CONTAINER_COUNTS {
+        let payload = pod_payload(containers, &settings)?;
+        check_same_answer(&guest, &payload, containers)?;
+        eprintln!("measuring {containers} container(s)...");
+        let wasm = measure(&cfg, || guest.call("validate", &payload));
+        let native = measure(&cfg, || iamra_sidecar_policy::validate_payload(&payload));
+        rows.push(Row {
+            containers,
+            wasm,
+            native,
+        });
+    }
+    print_report(&args.module, module.len(), &rows);
+    Ok(())
+}
+
+/// Both builds must accept the benchmark settings, or the timings mean nothing.
+fn check_settings(guest: &Guest, settings: &PolicySettings) -> Result<()> {
+    let payload = serde_json::to_vec(settings)?;
+    let wasm = guest.call("validate_settings", &payload)?;
+    let native =
+        iamra_sidecar_policy::validate_settings_payload(&payload).map_err(|e| anyhow!("{e}"))?;
+    for (name, answer) in [("wasm", wasm), ("native", native)] {
+        let verdict: Value = serde_json::from_slice(&answer)?;
+        if verdict["valid"] != json!(true) {
+            bail!("{name} validate_settings rejects the benchmark settings: {verdict}");
+        }
+    }
+    Ok(())
+}
+
+/// Both builds must give the same answer to the same payload, and that answer
+/// must be the acceptance with mutation the benchmark is meant to time.
+fn check_same_answer(guest: &Guest, payload: &[u8], containers: usize) -> Result<()> {
+    let wasm: Value = serde_json::from_slice(&guest.call("validate", payload)?)?;
+    let native_bytes =
+        iamra_sidecar_policy::validate_payload(payload).map_err(|e| anyhow!("{e}"))?;
+    let native: Value = serde_json::from_slice(&native_bytes)?;
+    if wasm != native {
+        bail!("wasm and native answers differ for {containers} container(s):\nwasm:   {wasm}\nnative: {native}");
+    }
+    if wasm["accepted"] != json!(true) || wasm["mutated_object"].is_null() {
+        bail!("the {containers}-container pod was not accepted with a mutation: {wasm}");
+    }
+    Ok(())
+}
+
+/// The `validate` payload for an opted-in Pod CREATE with `containers` containers.
+fn pod_payload(containers: usize, settings: &PolicySettings) -> Result<Vec<u8>> {
+    let containers: Vec<Value> = (0..containers)
+        .map(|i| {
+            json!({
+                "name": format!("app-{i}"),
+                "image": "registry.example.com/team/app:1.4.2",
+                "ports": [{"containerPort": 8080 + i, "protocol": "TCP"}],
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}
+            })
+        })
+        .collect();
+    let review = json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "bench",
+            "namespace": "team-a",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": "bench",
+                    "namespace": "team-a",
+                    "annotations": {
+                        "iamra.aws/role-arn": ROLE_ARN,
+                        "iamra.aws/signing-profile-arn": PROFILE_ARN
+                    }
+                },
+                "spec": {"serviceAccountName": "app", "containers": containers}
+            },
+            "dryRun": false
+        }
+    });
+    let request = parse_admission_request(&review.to_string())?;
+    Ok(validate_payload(&request, settings)?)
+}
+
+fn print_report(module: &std::path::Path, module_size: usize, rows: &[Row]) {
+    println!(
+        "policy module: {} ({module_size} bytes, {:.1} KiB)",
+        module.display(),
+        module_size as f64 / 1024.0
+    );
+    println!("validate, median per call (opted-in Pod CREATE):");
+    println!(
+        "  {:>10}  {:>12}  {:>12}  {:>11}  {:>16}  {:>16}",
+        "containers", "wasmtime", "native", "wasm/native", "wasm/container", "native/container"
+    );
+    for row in rows {
+        let n = row.containers as f64;
+        println!(
+            "  {:>10}  {:>12}  {:>12}  {:>10.1}x  {:>16}  {:>16}",
+            row.containers,
+            fmt_time(row.wasm.median),
+            fmt_time(row.native.median),
+            row.wasm.median / row.native.median,
+            fmt_time(row.wasm.median / n),
+            fmt_time(row.native.median / n),
+        );
+    }
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        let growth = |pick: fn(&Row) -> f64| {
+            rows.iter()
+                .map(|r| fmt_time(pick(r) / r.containers as f64))
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        };
+        println!(
+            "growth, time per container {}: wasmtime {}; native {}",
+            rows.iter()
+                .map(|r| r.containers.to_string())
+                .collect::<Vec<_>>()
+                .join("->"),
+            growth(|r| r.wasm.median),
+            growth(|r| r.native.median),
+        );
+        println!(
+            "{}x the containers cost {:.1}x the time through wasmtime, {:.1}x natively",
+            last.containers / first.containers,
+            last.wasm.median / first.wasm.median,
+            last.native.median / first.native.median,
+        );
+    }
+}
