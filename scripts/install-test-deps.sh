@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the e2e and chart tests need, when missing: bats and jq from Debian,
+# the Python packages pinned in charts/tests/requirements.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v bats >/dev/null 2>&1 || missing+=(bats)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+if ((${#missing[@]})); then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+if [ -f charts/tests/requirements.txt ]; then
+  python3 -m pip install -q --disable-pip-version-check -r charts/tests/requirements.txt
+fi
