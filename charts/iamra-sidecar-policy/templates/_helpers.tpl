@@ -93,7 +93,7 @@ so the guard knows the workload issuer, the annotations and the allowed requeste
 
 {{/*
 Fields shared by both ClusterAdmissionPolicies. Argument: dict "root", "mode",
-"failurePolicy".
+"failurePolicy", "backgroundAudit".
 */}}
 {{- define "iamra.policyCommon" -}}
 {{- $p := .root.Values.policy -}}
@@ -105,7 +105,7 @@ timeoutSeconds: {{ $p.timeoutSeconds }}
 {{- if not (kindIs "invalid" $p.timeoutEvalSeconds) }}
 timeoutEvalSeconds: {{ $p.timeoutEvalSeconds }}
 {{- end }}
-backgroundAudit: {{ $p.backgroundAudit }}
+backgroundAudit: {{ .backgroundAudit }}
 {{- end -}}
 
 {{/*
@@ -138,7 +138,7 @@ cluster operator can act on.
 {{- if $v.apiCheck.enabled -}}
 {{- $needed := list (list "cert-manager.io/v1" "cert-manager (https://cert-manager.io) with its csi-driver") -}}
 {{- if or $v.policy.enabled $v.guard.enabled -}}
-{{- $needed = append $needed (list "policies.kubewarden.io/v1" "Kubewarden (kubewarden-crds, kubewarden-controller and kubewarden-defaults) 1.17 or later") -}}
+{{- $needed = append $needed (list "policies.kubewarden.io/v1" "Kubewarden (kubewarden-crds, kubewarden-controller and kubewarden-defaults)") -}}
 {{- end -}}
 {{- if $v.prometheus.enabled -}}
 {{- $needed = append $needed (list "monitoring.coreos.com/v1" "the Prometheus operator CRDs (or set prometheus.enabled=false)") -}}
