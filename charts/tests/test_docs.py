@@ -144,3 +144,14 @@ def test_chart_metadata():
         assert key in meta["annotations"], key
     values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
     assert values["policy"]["module"] == "registry://ghcr.io/iamra-sidecar/policies/iamra-sidecar-policy:v0.1.0"
+
+
+@pytest.mark.parametrize("chart", CHARTS, ids=lambda p: p.name)
+def test_readme_lists_every_value_and_the_install_command(chart):
+    readme = (chart / "README.md").read_text()
+    paths = {path for path, _, _ in value_keys(chart)}
+    leaves = [p for p in paths if not any(o[: len(p)] == p and o != p for o in paths)]
+    missing = [".".join(p) for p in leaves
+               if not any(f"| `{'.'.join(p[:n])}` |" in readme for n in range(1, len(p) + 1))]
+    assert not missing, f"values missing from the README's table: {missing}"
+    assert f"helm install {chart.name} ./charts/{chart.name}" in readme

@@ -48,7 +48,7 @@ def test_inject_policy_defaults():
     assert spec["timeoutSeconds"] == 10
     assert "timeoutEvalSeconds" not in spec
     assert spec["policyServer"] == "default"
-    assert spec["backgroundAudit"] is True
+    assert spec["backgroundAudit"] is False  # mutating only: audit says nothing
     assert spec["rules"] == [
         {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]}
     ]
@@ -162,18 +162,21 @@ def test_policy_cr_options():
                 "timeoutSeconds": 15,
                 "timeoutEvalSeconds": 12,
                 "policyServer": "iamra",
-                "backgroundAudit": False,
-            }
+                "backgroundAudit": True,
+            },
+            "guard": {"backgroundAudit": False},
         }
     )
     spec = find(objs, "ClusterAdmissionPolicy", "aws-creds")["spec"]
     assert spec["module"] == "registry://registry.example/iamra:v9"
     assert (spec["timeoutSeconds"], spec["timeoutEvalSeconds"]) == (15, 12)
     assert spec["policyServer"] == "iamra"
-    assert spec["backgroundAudit"] is False
+    assert spec["backgroundAudit"] is True
     # The guard shares module, server and timeouts.
     g = guard(objs)["spec"]
     assert (g["module"], g["policyServer"], g["timeoutSeconds"]) == (spec["module"], "iamra", 15)
+    assert g["timeoutEvalSeconds"] == 12
+    assert g["backgroundAudit"] is False
 
 
 def test_guard_defaults():
@@ -183,6 +186,7 @@ def test_guard_defaults():
     assert (spec["mode"], spec["failurePolicy"]) == ("protect", "Fail")
     assert "namespaceSelector" not in spec  # every namespace
     assert "contextAwareResources" not in spec
+    assert spec["backgroundAudit"] is True
     assert spec["rules"] == [
         {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]},
         {"apiGroups": ["cert-manager.io"], "apiVersions": ["v1"], "resources": ["certificates"],
