@@ -51,17 +51,25 @@ SCENARIOS = {
 # --- running the policy ------------------------------------------------------------------
 
 
+_BUILD_FAILURE: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def policy_cli() -> list[str]:
     """The command that runs the policy: $KWCTL, or the workspace runner. The module
-    and (without $KWCTL) the runner are brought up to date with make."""
+    and (without $KWCTL) the runner are brought up to date with make (once; a failed
+    build fails every contract test without building again)."""
+    if _BUILD_FAILURE:
+        pytest.fail(_BUILD_FAILURE[0])
     kwctl = os.environ.get("KWCTL")
     targets = ["policy.wasm"] + ([] if kwctl else ["runner"])
     if not os.environ.get("POLICY"):
         build = subprocess.run(["make", "-C", str(REPO), *targets],
                                capture_output=True, text=True, timeout=1800)
         if build.returncode != 0:
-            pytest.fail(f"`make {' '.join(targets)}` failed:\n{build.stdout[-3000:]}\n{build.stderr[-3000:]}")
+            _BUILD_FAILURE.append(f"`make {' '.join(targets)}` failed:\n"
+                                  f"{build.stdout[-3000:]}\n{build.stderr[-3000:]}")
+            pytest.fail(_BUILD_FAILURE[0])
     runner = kwctl or str(REPO / "target" / "release" / "policy-runner")
     if not Path(runner).exists() and "/" in runner:
         pytest.fail(f"policy runner {runner} does not exist")

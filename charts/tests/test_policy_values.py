@@ -65,6 +65,8 @@ def test_validate_schema_matches_render():
         ({"policy": {"timeoutSeconds": 31}}, "/policy/timeoutSeconds"),
         ({"policy": {"timeoutEvalSeconds": 1}}, "/policy/timeoutEvalSeconds"),
         ({"policy": {"module": "ghcr.io/x/y:v1 "}}, "/policy/module"),
+        ({"policy": {"name": "a" * 221}}, "/policy/name"),
+        ({"guard": {"name": "Guard"}}, "/guard/name"),
         ({"optIn": {"value": True}}, "/optIn/value"),
         ({"optIn": {"key": "not a key"}}, "/optIn/key"),
         ({"guard": {"excludeNamespaces": ["Kube_System"]}}, "/guard/excludeNamespaces/0"),
