@@ -2,17 +2,25 @@
 //! and the settings.
 
 use crate::annotations;
+use crate::identity;
 use crate::inject;
 use crate::pod;
-use crate::settings::Settings;
+use crate::settings::{Mode, Settings};
 use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    Accept { warnings: Vec<String> },
-    Mutate { object: Value, warnings: Vec<String> },
-    Reject { message: String },
+    Accept {
+        warnings: Vec<String>,
+    },
+    Mutate {
+        object: Value,
+        warnings: Vec<String>,
+    },
+    Reject {
+        message: String,
+    },
 }
 
 impl Decision {
@@ -22,7 +30,11 @@ impl Decision {
         }
     }
 
+    /// A rejection listing `errors`; an acceptance when there are none.
     fn reject(errors: Vec<String>) -> Self {
+        if errors.is_empty() {
+            return Decision::accept();
+        }
         Decision::Reject {
             message: errors.join("; "),
         }
@@ -36,12 +48,44 @@ fn is_pod_create(request: &KubernetesAdmissionRequest) -> bool {
         && request.sub_resource.is_empty()
 }
 
+/// The guard mode: validate only, never mutate.
+fn guard(request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
+    let kind = request.kind.kind.as_str();
+    let op = request.operation.as_str();
+    let certificate = request.kind.group == "cert-manager.io"
+        && matches!(
+            (kind, op),
+            ("Certificate", "CREATE" | "UPDATE") | ("CertificateRequest", "CREATE")
+        );
+    if certificate {
+        let verdict = identity::check_certificate_resource(
+            kind,
+            &request.object,
+            &request.user_info.username,
+            settings,
+        );
+        return verdict.map_or_else(Decision::accept, |e| Decision::reject(vec![e]));
+    }
+    if is_pod_create(request) {
+        return Decision::reject(identity::check_pod_volumes(&request.object, settings));
+    }
+    Decision::accept()
+}
+
 /// Decides what to do with one request.
 pub fn evaluate(request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
+    if settings.mode == Mode::Guard {
+        return guard(request, settings);
+    }
     if !is_pod_create(request) {
         return Decision::accept();
     }
     let pod_value = &request.object;
+    // The guard's pod rule holds in inject mode too: no forged volume beside ours.
+    let forged = identity::check_pod_volumes(pod_value, settings);
+    if !forged.is_empty() {
+        return Decision::reject(forged);
+    }
     let parsed = match annotations::parse(&pod::annotations(pod_value), settings) {
         Ok(parsed) => parsed,
         Err(errors) => return Decision::reject(errors),
@@ -114,7 +158,10 @@ mod tests {
     }
 
     fn opted_in(spec: Value) -> Value {
-        pod(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), spec)
+        pod(
+            json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}),
+            spec,
+        )
     }
 
     fn mutated(object: Value) -> (Value, Vec<String>) {
@@ -126,15 +173,23 @@ mod tests {
 
     #[test]
     fn an_opted_in_pod_gets_the_sidecar_and_wiring() {
-        let (pod, warnings) = mutated(opted_in(json!({"containers": [{"name": "app", "image": "app"}]})));
+        let (pod, warnings) = mutated(opted_in(
+            json!({"containers": [{"name": "app", "image": "app"}]}),
+        ));
         assert!(warnings.is_empty(), "{warnings:?}");
         let init = pod["spec"]["initContainers"].as_array().unwrap();
         assert_eq!(init.len(), 1);
         assert_eq!(init[0]["name"], SIDECAR_NAME);
         let app = &pod["spec"]["containers"][0];
         assert_eq!(app["env"][0]["name"], "AWS_EC2_METADATA_SERVICE_ENDPOINT");
-        assert!(app.get("volumeMounts").is_none(), "app containers never see the certificate");
-        assert_eq!(pod["spec"]["volumes"][0]["csi"]["driver"], "csi.cert-manager.io");
+        assert!(
+            app.get("volumeMounts").is_none(),
+            "app containers never see the certificate"
+        );
+        assert_eq!(
+            pod["spec"]["volumes"][0]["csi"]["driver"],
+            "csi.cert-manager.io"
+        );
         assert_eq!(pod["metadata"]["annotations"]["iamra.aws/injected"], "true");
     }
 
@@ -154,9 +209,10 @@ mod tests {
     fn classic_mode_appends_to_containers() {
         let mut s = settings();
         s.sidecar.native = false;
-        let Decision::Mutate { object, .. } =
-            evaluate(&request(opted_in(json!({"containers": [{"name": "app"}]}))), &s)
-        else {
+        let Decision::Mutate { object, .. } = evaluate(
+            &request(opted_in(json!({"containers": [{"name": "app"}]}))),
+            &s,
+        ) else {
             panic!("expected a mutation")
         };
         let containers = object["spec"]["containers"].as_array().unwrap();
@@ -180,7 +236,10 @@ mod tests {
     #[test]
     fn re_evaluating_an_injected_pod_changes_nothing() {
         let (injected, _) = mutated(opted_in(json!({"containers": [{"name": "app"}]})));
-        assert_eq!(evaluate(&request(injected), &settings()), Decision::accept());
+        assert_eq!(
+            evaluate(&request(injected), &settings()),
+            Decision::accept()
+        );
     }
 
     #[test]
@@ -191,20 +250,30 @@ mod tests {
         let Decision::Reject { message } = evaluate(&request(injected), &s) else {
             panic!("expected a rejection")
         };
-        assert!(message.contains("reserved for the credentials sidecar"), "{message}");
+        assert!(
+            message.contains("reserved for the credentials sidecar"),
+            "{message}"
+        );
     }
 
     #[rstest]
     #[case(json!({"containers": [{"name": "app"}]}))]
     fn pods_without_annotations_are_untouched(#[case] spec: Value) {
-        assert_eq!(evaluate(&request(pod(json!({}), spec)), &settings()), Decision::accept());
+        assert_eq!(
+            evaluate(&request(pod(json!({}), spec)), &settings()),
+            Decision::accept()
+        );
     }
 
     #[rstest]
     #[case("UPDATE", "Pod", "")]
     #[case("CREATE", "Deployment", "apps")]
     #[case("DELETE", "Pod", "")]
-    fn other_requests_are_accepted_unchanged(#[case] op: &str, #[case] kind: &str, #[case] group: &str) {
+    fn other_requests_are_accepted_unchanged(
+        #[case] op: &str,
+        #[case] kind: &str,
+        #[case] group: &str,
+    ) {
         let mut r = request(opted_in(json!({"containers": [{"name": "app"}]})));
         r.operation = op.into();
         r.kind.kind = kind.into();
@@ -216,8 +285,14 @@ mod tests {
     #[case(json!({"iamra.aws/role-arn": ROLE}), json!({"containers": [{"name": "a"}]}), "needs iamra.aws/signing-profile-arn")]
     #[case(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"containers": []}), "spec.containers must be a non-empty list")]
     #[case(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
-    fn rejections_name_the_field(#[case] annotations: Value, #[case] spec: Value, #[case] message: &str) {
-        let Decision::Reject { message: got } = evaluate(&request(pod(annotations, spec)), &settings()) else {
+    fn rejections_name_the_field(
+        #[case] annotations: Value,
+        #[case] spec: Value,
+        #[case] message: &str,
+    ) {
+        let Decision::Reject { message: got } =
+            evaluate(&request(pod(annotations, spec)), &settings())
+        else {
             panic!("expected a rejection")
         };
         assert!(got.contains(message), "{got}");
@@ -230,5 +305,91 @@ mod tests {
     #[case(json!({"metadata": "x", "spec": 1}))]
     fn malformed_objects_never_panic(#[case] object: Value) {
         let _ = evaluate(&request(object), &settings());
+    }
+
+    fn guard_settings() -> Settings {
+        let mut s = settings();
+        s.mode = Mode::Guard;
+        s
+    }
+
+    #[test]
+    fn guard_mode_accepts_the_injected_pod_without_mutating() {
+        let (injected, _) = mutated(opted_in(json!({"containers": [{"name": "app"}]})));
+        assert_eq!(
+            evaluate(&request(injected), &guard_settings()),
+            Decision::accept()
+        );
+        let fresh = opted_in(json!({"containers": [{"name": "app"}]}));
+        assert_eq!(
+            evaluate(&request(fresh), &guard_settings()),
+            Decision::accept()
+        );
+    }
+
+    fn forged_volume() -> Value {
+        json!({"name": "stolen", "csi": {"driver": "csi.cert-manager.io", "volumeAttributes": {
+            "csi.cert-manager.io/issuer-name": "iamra-workload",
+            "csi.cert-manager.io/issuer-kind": "ClusterIssuer",
+            "csi.cert-manager.io/uri-sans": "spiffe://cluster/ns/payments/sa/payments-api",
+            "csi.cert-manager.io/common-name": "ns/payments/sa/payments-api",
+        }}})
+    }
+
+    #[test]
+    fn guard_mode_rejects_a_forged_volume_in_any_pod() {
+        let p = pod(
+            json!({}),
+            json!({"containers": [{"name": "app"}], "volumes": [forged_volume()]}),
+        );
+        let Decision::Reject { message } = evaluate(&request(p), &guard_settings()) else {
+            panic!("expected a rejection")
+        };
+        assert!(message.contains("volume \"stolen\""), "{message}");
+    }
+
+    #[test]
+    fn inject_mode_rejects_a_forged_volume_beside_the_injected_one() {
+        let p = opted_in(json!({"containers": [{"name": "app"}], "volumes": [forged_volume()]}));
+        let Decision::Reject { message } = evaluate(&request(p), &settings()) else {
+            panic!("expected a rejection")
+        };
+        assert!(message.contains("volume \"stolen\""), "{message}");
+    }
+
+    fn cert_manager_request(kind: &str, op: &str, user: &str) -> KubernetesAdmissionRequest {
+        let mut r = request(
+            json!({"metadata": {"name": "x"}, "spec": {"issuerRef": {"name": "iamra-workload", "kind": "ClusterIssuer", "group": "cert-manager.io"}}}),
+        );
+        r.kind.group = "cert-manager.io".into();
+        r.kind.kind = kind.into();
+        r.operation = op.into();
+        r.user_info.username = user.into();
+        r
+    }
+
+    #[rstest]
+    #[case("Certificate", "CREATE", "alice", false)]
+    #[case("Certificate", "UPDATE", "alice", false)]
+    #[case("Certificate", "DELETE", "alice", true)]
+    #[case("CertificateRequest", "CREATE", "alice", false)]
+    #[case("CertificateRequest", "CREATE", crate::settings::CSI_DRIVER_USER, true)]
+    fn guard_mode_covers_cert_manager_resources(
+        #[case] kind: &str,
+        #[case] op: &str,
+        #[case] user: &str,
+        #[case] allowed: bool,
+    ) {
+        let decision = evaluate(&cert_manager_request(kind, op, user), &guard_settings());
+        assert_eq!(decision == Decision::accept(), allowed, "{decision:?}");
+    }
+
+    #[test]
+    fn inject_mode_leaves_cert_manager_resources_to_the_guard() {
+        let decision = evaluate(
+            &cert_manager_request("Certificate", "CREATE", "alice"),
+            &settings(),
+        );
+        assert_eq!(decision, Decision::accept());
     }
 }

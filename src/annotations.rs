@@ -136,7 +136,9 @@ pub fn parse(annotations: &Annotations, settings: &Settings) -> Result<Parsed, V
         .map_err(|e| field(TOKEN_DURATION, Err(e)))
         .unwrap_or_default();
 
-    let audience = get(AUDIENCE).unwrap_or(&settings.defaults.audience).to_owned();
+    let audience = get(AUDIENCE)
+        .unwrap_or(&settings.defaults.audience)
+        .to_owned();
     if audience.is_empty() || audience.chars().any(char::is_whitespace) {
         field(
             AUDIENCE,
@@ -199,21 +201,29 @@ pub(crate) mod tests {
     }
 
     pub fn annotations(extra: &[(&str, &str)]) -> Annotations {
-        let mut a: Annotations = [("iamra.aws/role-arn", ROLE), ("iamra.aws/signing-profile-arn", PROFILE)]
-            .into_iter()
-            .chain(extra.iter().copied())
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let mut a: Annotations = [
+            ("iamra.aws/role-arn", ROLE),
+            ("iamra.aws/signing-profile-arn", PROFILE),
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
         a.retain(|_, v| !v.is_empty());
         a
     }
 
     fn request(extra: &[(&str, &str)]) -> Request {
-        parse(&annotations(extra), &settings()).unwrap().request.unwrap()
+        parse(&annotations(extra), &settings())
+            .unwrap()
+            .request
+            .unwrap()
     }
 
     fn error(extra: &[(&str, &str)]) -> String {
-        parse(&annotations(extra), &settings()).unwrap_err().join("; ")
+        parse(&annotations(extra), &settings())
+            .unwrap_err()
+            .join("; ")
     }
 
     #[test]
@@ -273,7 +283,10 @@ pub(crate) mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let err = error(&[("iamra.aws/region", "x"), ("iamra.aws/log-level", "loud")]);
-        assert!(err.contains("iamra.aws/region") && err.contains("iamra.aws/log-level"), "{err}");
+        assert!(
+            err.contains("iamra.aws/region") && err.contains("iamra.aws/log-level"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -287,10 +300,13 @@ pub(crate) mod tests {
     fn the_prefix_comes_from_settings() {
         let mut s = settings();
         s.annotation_prefix = "example.com".into();
-        let a: Annotations = [("example.com/role-arn", ROLE), ("example.com/signing-profile-arn", PROFILE)]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let a: Annotations = [
+            ("example.com/role-arn", ROLE),
+            ("example.com/signing-profile-arn", PROFILE),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
         assert!(parse(&a, &s).unwrap().request.is_some());
         assert!(parse(&annotations(&[]), &s).unwrap().request.is_none());
     }

@@ -139,7 +139,10 @@ fn sidecar(request: &Request, settings: &Settings, region: &str) -> Value {
 /// The variables every other container gets.
 fn app_env(request: &Request, settings: &Settings) -> Vec<(&'static str, String)> {
     let mut vars = vec![
-        (ENDPOINT, format!("http://127.0.0.1:{}", settings.sidecar.port)),
+        (
+            ENDPOINT,
+            format!("http://127.0.0.1:{}", settings.sidecar.port),
+        ),
         (ENDPOINT_MODE, "IPv4".to_owned()),
     ];
     if let Some(region) = &request.region {
@@ -253,8 +256,14 @@ pub fn plan(pod_value: &Value, request: &Request, settings: &Settings) -> Plan {
     let skip_key = annotations::key(&settings.irsa.annotation_prefix, "skip-containers");
     let skip = pod::annotation(pod_value, &skip_key).unwrap_or_default();
     let mut annotations = vec![
-        (annotations::key(prefix, annotations::INJECTED), "true".to_owned()),
-        (annotations::key(prefix, annotations::CONFIG_HASH), config_hash.clone()),
+        (
+            annotations::key(prefix, annotations::INJECTED),
+            "true".to_owned(),
+        ),
+        (
+            annotations::key(prefix, annotations::CONFIG_HASH),
+            config_hash.clone(),
+        ),
     ];
     if !skip.split(',').any(|c| c.trim() == SIDECAR_NAME) {
         // On EKS, keeps pod-identity-webhook from handing the sidecar a web identity.
@@ -273,10 +282,19 @@ pub fn plan(pod_value: &Value, request: &Request, settings: &Settings) -> Plan {
 }
 
 /// Reasons a pod cannot take the sidecar; empty when it can.
-pub fn conflicts(pod_value: &Value, request: &Request, settings: &Settings, namespace: &str) -> Vec<String> {
+pub fn conflicts(
+    pod_value: &Value,
+    request: &Request,
+    settings: &Settings,
+    namespace: &str,
+) -> Vec<String> {
     let mut errors = Vec::new();
     let spec = pod_value.get("spec");
-    if spec.and_then(|s| s.get("hostNetwork")).and_then(Value::as_bool) == Some(true) {
+    if spec
+        .and_then(|s| s.get("hostNetwork"))
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         errors.push(
             "spec.hostNetwork is true: the credentials sidecar's loopback port would be shared by \
              the whole node; run the pod without hostNetwork"
@@ -298,15 +316,24 @@ pub fn conflicts(pod_value: &Value, request: &Request, settings: &Settings, name
                 "container {name:?} already exists: that name is reserved for the credentials sidecar"
             ));
         }
-        let ports = c.get("ports").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        if ports.iter().any(|p| p.get("containerPort").and_then(Value::as_i64) == Some(port)) {
+        let ports = c
+            .get("ports")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if ports
+            .iter()
+            .any(|p| p.get("containerPort").and_then(Value::as_i64) == Some(port))
+        {
             errors.push(format!(
                 "container {name:?} uses port {port}, where the credentials sidecar listens; \
                  free the port or change the policy's sidecar.port"
             ));
         }
     }
-    if let Some(name) = pod::pod_name_for_session(pod_value).filter(|_| request.session_name.is_none()) {
+    if let Some(name) =
+        pod::pod_name_for_session(pod_value).filter(|_| request.session_name.is_none())
+    {
         if let Err(e) = crate::validation::session_name(&name) {
             errors.push(format!(
                 "the pod's name becomes the role session name, but {e}; set annotation {}",
@@ -348,19 +375,38 @@ mod tests {
 
     #[test]
     fn sidecar_serves_the_requested_role() {
-        let p = plan(&pod(json!({"containers": [{"name": "app"}]})), &request(&[]), &settings());
+        let p = plan(
+            &pod(json!({"containers": [{"name": "app"}]})),
+            &request(&[]),
+            &settings(),
+        );
         assert_eq!(args(&p)[0], "serve");
         assert_eq!(flag(&p, "--role-arn").as_deref(), Some(ROLE));
         assert_eq!(flag(&p, "--profile-arn").as_deref(), Some(PROFILE));
-        assert_eq!(flag(&p, "--trust-anchor-arn"), Some(settings().trust_anchor_arn));
+        assert_eq!(
+            flag(&p, "--trust-anchor-arn"),
+            Some(settings().trust_anchor_arn)
+        );
         assert_eq!(flag(&p, "--region").as_deref(), Some("eu-west-1"));
         assert_eq!(flag(&p, "--port").as_deref(), Some("9911"));
         assert_eq!(flag(&p, "--session-duration").as_deref(), Some("900"));
-        assert_eq!(flag(&p, "--role-session-name").as_deref(), Some("$(POD_NAME)"));
-        assert_eq!(flag(&p, "--certificate").as_deref(), Some("/var/run/secrets/iamra.aws/tls.crt"));
-        assert_eq!(flag(&p, "--private-key").as_deref(), Some("/var/run/secrets/iamra.aws/tls.key"));
+        assert_eq!(
+            flag(&p, "--role-session-name").as_deref(),
+            Some("$(POD_NAME)")
+        );
+        assert_eq!(
+            flag(&p, "--certificate").as_deref(),
+            Some("/var/run/secrets/iamra.aws/tls.crt")
+        );
+        assert_eq!(
+            flag(&p, "--private-key").as_deref(),
+            Some("/var/run/secrets/iamra.aws/tls.key")
+        );
         assert!(!args(&p).contains(&"--debug".to_owned()));
-        assert_eq!(p.sidecar["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
+        assert_eq!(
+            p.sidecar["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.name"
+        );
         assert_eq!(p.sidecar["restartPolicy"], "Always");
         assert!(p.native);
     }
@@ -374,7 +420,11 @@ mod tests {
         #[case] name: &str,
         #[case] value: Option<&str>,
     ) {
-        let p = plan(&pod(json!({"containers": [{"name": "app"}]})), &request(extra), &settings());
+        let p = plan(
+            &pod(json!({"containers": [{"name": "app"}]})),
+            &request(extra),
+            &settings(),
+        );
         assert_eq!(flag(&p, name).as_deref(), value);
     }
 
@@ -400,7 +450,11 @@ mod tests {
 
     #[test]
     fn sidecar_is_hardened_for_the_restricted_profile() {
-        let p = plan(&pod(json!({"containers": [{"name": "app"}]})), &request(&[]), &settings());
+        let p = plan(
+            &pod(json!({"containers": [{"name": "app"}]})),
+            &request(&[]),
+            &settings(),
+        );
         let sc = &p.sidecar["securityContext"];
         assert_eq!(sc["runAsNonRoot"], true);
         assert_eq!(sc["readOnlyRootFilesystem"], true);
@@ -423,21 +477,31 @@ mod tests {
         );
         assert!(p.sidecar.get("restartPolicy").is_none());
         assert!(!p.native);
-        assert!(p.warnings.iter().any(|w| w.contains("init containers run before a classic sidecar")));
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.contains("init containers run before a classic sidecar")));
     }
 
     fn env_of(p: &Plan, i: usize) -> Vec<(String, String)> {
         p.env[i]
             .append
             .iter()
-            .map(|e| (e["name"].as_str().unwrap().into(), e["value"].as_str().unwrap().into()))
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().into(),
+                    e["value"].as_str().unwrap().into(),
+                )
+            })
             .collect()
     }
 
     #[test]
     fn every_other_container_gets_only_the_endpoint() {
         let p = plan(
-            &pod(json!({"initContainers": [{"name": "init"}], "containers": [{"name": "a"}, {"name": "b"}]})),
+            &pod(
+                json!({"initContainers": [{"name": "init"}], "containers": [{"name": "a"}, {"name": "b"}]}),
+            ),
             &request(&[]),
             &settings(),
         );
@@ -468,18 +532,25 @@ mod tests {
     #[test]
     fn a_preset_variable_is_kept_and_warned_about() {
         let p = plan(
-            &pod(json!({"containers": [{"name": "a", "env": [{"name": ENDPOINT, "value": "http://169.254.169.254"}]}]})),
+            &pod(
+                json!({"containers": [{"name": "a", "env": [{"name": ENDPOINT, "value": "http://169.254.169.254"}]}]}),
+            ),
             &request(&[]),
             &settings(),
         );
         assert_eq!(env_of(&p, 0), vec![(ENDPOINT_MODE.into(), "IPv4".into())]);
-        assert!(p.warnings.iter().any(|w| w.contains("\"a\" already sets AWS_EC2_METADATA_SERVICE_ENDPOINT")));
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.contains("\"a\" already sets AWS_EC2_METADATA_SERVICE_ENDPOINT")));
     }
 
     #[test]
     fn the_same_value_already_set_raises_no_warning() {
         let p = plan(
-            &pod(json!({"containers": [{"name": "a", "env": [{"name": ENDPOINT_MODE, "value": "IPv4"}]}]})),
+            &pod(
+                json!({"containers": [{"name": "a", "env": [{"name": ENDPOINT_MODE, "value": "IPv4"}]}]}),
+            ),
             &request(&[]),
             &settings(),
         );
@@ -497,7 +568,13 @@ mod tests {
             &request(&[]),
             &settings(),
         );
-        assert!(p.warnings.iter().any(|w| w.contains(var) && w.contains("prefer")), "{:?}", p.warnings);
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains(var) && w.contains("prefer")),
+            "{:?}",
+            p.warnings
+        );
     }
 
     #[rstest]
@@ -511,37 +588,77 @@ mod tests {
         #[case] replaced: Option<&str>,
         #[case] appended: Option<&str>,
     ) {
-        let p = plan(&pod(json!({"containers": [{"name": "a", "env": env}]})), &request(&[]), &settings());
+        let p = plan(
+            &pod(json!({"containers": [{"name": "a", "env": env}]})),
+            &request(&[]),
+            &settings(),
+        );
         let change = &p.env[0];
-        assert_eq!(change.replace.first().map(|(_, v)| v["value"].as_str().unwrap()), replaced);
+        assert_eq!(
+            change
+                .replace
+                .first()
+                .map(|(_, v)| v["value"].as_str().unwrap()),
+            replaced
+        );
         let no_proxy = change.append.iter().find(|e| e["name"] == "NO_PROXY");
         assert_eq!(no_proxy.map(|e| e["value"].as_str().unwrap()), appended);
     }
 
     #[test]
     fn annotations_mark_the_pod_and_skip_the_webhook() {
-        let p = plan(&pod(json!({"containers": [{"name": "a"}]})), &request(&[]), &settings());
-        let get = |k: &str| p.annotations.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let p = plan(
+            &pod(json!({"containers": [{"name": "a"}]})),
+            &request(&[]),
+            &settings(),
+        );
+        let get = |k: &str| {
+            p.annotations
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("iamra.aws/injected"), Some("true"));
         assert_eq!(get("iamra.aws/config-hash"), Some(p.config_hash.as_str()));
         assert_eq!(get("eks.amazonaws.com/skip-containers"), Some(SIDECAR_NAME));
         let mut existing = pod(json!({"containers": [{"name": "a"}]}));
-        existing["metadata"]["annotations"] = json!({"eks.amazonaws.com/skip-containers": "istio-proxy"});
+        existing["metadata"]["annotations"] =
+            json!({"eks.amazonaws.com/skip-containers": "istio-proxy"});
         let p = plan(&existing, &request(&[]), &settings());
-        let skip = p.annotations.iter().find(|(k, _)| k == "eks.amazonaws.com/skip-containers").unwrap();
+        let skip = p
+            .annotations
+            .iter()
+            .find(|(k, _)| k == "eks.amazonaws.com/skip-containers")
+            .unwrap();
         assert_eq!(skip.1, format!("istio-proxy,{SIDECAR_NAME}"));
     }
 
     #[test]
     fn the_config_hash_follows_what_shaped_the_injection() {
-        let base = plan(&pod(json!({"containers": [{"name": "a"}]})), &request(&[]), &settings());
-        let again = plan(&pod(json!({"containers": [{"name": "b"}, {"name": "c"}]})), &request(&[]), &settings());
+        let base = plan(
+            &pod(json!({"containers": [{"name": "a"}]})),
+            &request(&[]),
+            &settings(),
+        );
+        let again = plan(
+            &pod(json!({"containers": [{"name": "b"}, {"name": "c"}]})),
+            &request(&[]),
+            &settings(),
+        );
         assert_eq!(base.config_hash, again.config_hash);
-        let other = plan(&pod(json!({"containers": [{"name": "a"}]})), &request(&[("iamra.aws/token-duration", "1h")]), &settings());
+        let other = plan(
+            &pod(json!({"containers": [{"name": "a"}]})),
+            &request(&[("iamra.aws/token-duration", "1h")]),
+            &settings(),
+        );
         assert_ne!(base.config_hash, other.config_hash);
         let mut s = settings();
         s.sidecar.image = "example/helper:2".into();
-        let new_image = plan(&pod(json!({"containers": [{"name": "a"}]})), &request(&[]), &s);
+        let new_image = plan(
+            &pod(json!({"containers": [{"name": "a"}]})),
+            &request(&[]),
+            &s,
+        );
         assert_ne!(base.config_hash, new_image.config_hash);
     }
 
@@ -562,8 +679,19 @@ mod tests {
         let mut p = pod(json!({"containers": [{"name": "a"}]}));
         p["metadata"] = json!({"generateName": format!("{}-", "x".repeat(60))});
         let errors = conflicts(&p, &request(&[]), &settings(), "ns");
-        assert!(errors.iter().any(|e| e.contains("set annotation iamra.aws/session-name")), "{errors:?}");
-        assert!(conflicts(&p, &request(&[("iamra.aws/session-name", "ok-name")]), &settings(), "ns").is_empty());
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("set annotation iamra.aws/session-name")),
+            "{errors:?}"
+        );
+        assert!(conflicts(
+            &p,
+            &request(&[("iamra.aws/session-name", "ok-name")]),
+            &settings(),
+            "ns"
+        )
+        .is_empty());
     }
 
     #[test]

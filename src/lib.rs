@@ -21,7 +21,10 @@ use wapc_guest::{register_function, CallResult};
 pub extern "C" fn wapc_init() {
     register_function("validate", validate_payload);
     register_function("validate_settings", validate_settings_payload);
-    register_function("protocol_version", kubewarden_policy_sdk::protocol_version_guest);
+    register_function(
+        "protocol_version",
+        kubewarden_policy_sdk::protocol_version_guest,
+    );
 }
 
 /// The `validate` payload: the admission request and the (already validated) settings.
@@ -80,7 +83,10 @@ mod tests {
         let r = call(b"not json");
         assert_eq!(r["accepted"], false);
         assert_eq!(r["code"], 400);
-        assert!(r["message"].as_str().unwrap().contains("could not read the admission request"));
+        assert!(r["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not read the admission request"));
     }
 
     #[test]
@@ -100,6 +106,9 @@ mod tests {
         let out = validate_settings_payload(br#"{"region": "eu-west-1"}"#).unwrap();
         let r: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(r["valid"], false);
-        assert!(r["message"].as_str().unwrap().contains("trustAnchorArn is required"));
+        assert!(r["message"]
+            .as_str()
+            .unwrap()
+            .contains("trustAnchorArn is required"));
     }
 }

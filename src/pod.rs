@@ -29,16 +29,21 @@ pub fn list<'a>(pod: &'a Value, key: &str) -> &'a [Value] {
 
 /// Init containers, then app containers.
 pub fn containers(pod: &Value) -> impl Iterator<Item = (ContainerRef, &Value)> {
-    [INIT_CONTAINERS, CONTAINERS].into_iter().flat_map(move |key| {
-        list(pod, key)
-            .iter()
-            .enumerate()
-            .map(move |(index, c)| (ContainerRef { list: key, index }, c))
-    })
+    [INIT_CONTAINERS, CONTAINERS]
+        .into_iter()
+        .flat_map(move |key| {
+            list(pod, key)
+                .iter()
+                .enumerate()
+                .map(move |(index, c)| (ContainerRef { list: key, index }, c))
+        })
 }
 
 pub fn name_of(container: &Value) -> &str {
-    container.get("name").and_then(Value::as_str).unwrap_or_default()
+    container
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 pub fn env_of(container: &Value) -> &[Value] {
@@ -95,7 +100,11 @@ pub fn service_account(pod: &Value) -> String {
 /// (the API server appends 5 characters to `generateName`).
 pub fn pod_name_for_session(pod: &Value) -> Option<String> {
     let meta = pod.get("metadata")?;
-    match meta.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+    match meta
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
         Some(name) => Some(name.to_owned()),
         None => meta
             .get("generateName")
@@ -139,7 +148,11 @@ pub fn check_shape(pod: &Value) -> Result<(), String> {
 
 /// An injected pod whose configuration has not changed: re-evaluating it changes nothing.
 pub fn is_injected(pod: &Value, prefix: &str, plan: &Plan) -> bool {
-    let key = if plan.native { INIT_CONTAINERS } else { CONTAINERS };
+    let key = if plan.native {
+        INIT_CONTAINERS
+    } else {
+        CONTAINERS
+    };
     annotation(pod, &annotations::key(prefix, annotations::INJECTED)).as_deref() == Some("true")
         && annotation(pod, &annotations::key(prefix, annotations::CONFIG_HASH)).as_deref()
             == Some(plan.config_hash.as_str())

@@ -244,7 +244,21 @@ fn is_quantity(s: &str) -> bool {
         && number.bytes().any(|b| b.is_ascii_digit());
     let suffix_ok = matches!(
         suffix,
-        "" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
+        "" | "n"
+            | "u"
+            | "m"
+            | "k"
+            | "M"
+            | "G"
+            | "T"
+            | "P"
+            | "E"
+            | "Ki"
+            | "Mi"
+            | "Gi"
+            | "Ti"
+            | "Pi"
+            | "Ei"
     ) || suffix
         .strip_prefix(['e', 'E'])
         .map(|exp| exp.trim_start_matches(['+', '-']))
@@ -366,7 +380,11 @@ impl Settings {
     }
 
     fn irsa_errors(&self, errors: &mut Vec<String>) {
-        check_prefix("irsa.annotationPrefix", &self.irsa.annotation_prefix, errors);
+        check_prefix(
+            "irsa.annotationPrefix",
+            &self.irsa.annotation_prefix,
+            errors,
+        );
         if self.irsa.audience.trim().is_empty() {
             errors.push("irsa.audience must not be empty; the default is sts.amazonaws.com".into());
         }
@@ -403,7 +421,9 @@ impl kubewarden_policy_sdk::settings::Validatable for Settings {
             errors.push(format!("defaults.sessionDuration: {e}"));
         }
         if self.defaults.audience.trim().is_empty() {
-            errors.push("defaults.audience must not be empty; the default is sts.amazonaws.com".into());
+            errors.push(
+                "defaults.audience must not be empty; the default is sts.amazonaws.com".into(),
+            );
         }
         self.certificate_errors(&mut errors);
         if self.allowed_requesters.iter().any(|u| u.trim().is_empty()) {
@@ -457,7 +477,10 @@ mod tests {
         assert_eq!(s.mode, Mode::Inject);
         assert_eq!(s.annotation_prefix, "iamra.aws");
         assert_eq!(s.cluster_name, "cluster");
-        assert!(s.sidecar.image.starts_with("public.ecr.aws/rolesanywhere/credential-helper:"));
+        assert!(s
+            .sidecar
+            .image
+            .starts_with("public.ecr.aws/rolesanywhere/credential-helper:"));
         assert!(!s.sidecar.image.ends_with(":latest"));
         assert_eq!(s.sidecar.image_pull_policy, PullPolicy::IfNotPresent);
         assert_eq!(s.sidecar.port, 9911);
@@ -466,13 +489,25 @@ mod tests {
         assert!(s.sidecar.resources.requests.is_some() && s.sidecar.resources.limits.is_some());
         assert_eq!(s.defaults.session_duration, "900s");
         assert_eq!(s.defaults.audience, "sts.amazonaws.com");
-        assert_eq!(s.certificate.issuer, IssuerRef {
-            name: "iamra-workload".into(),
-            kind: "ClusterIssuer".into(),
-            group: "cert-manager.io".into()
-        });
-        assert_eq!((s.certificate.duration.as_str(), s.certificate.renew_before.as_str()), ("24h", "8h"));
-        assert_eq!((s.certificate.key_algorithm, s.certificate.key_size), (KeyAlgorithm::Ecdsa, 256));
+        assert_eq!(
+            s.certificate.issuer,
+            IssuerRef {
+                name: "iamra-workload".into(),
+                kind: "ClusterIssuer".into(),
+                group: "cert-manager.io".into()
+            }
+        );
+        assert_eq!(
+            (
+                s.certificate.duration.as_str(),
+                s.certificate.renew_before.as_str()
+            ),
+            ("24h", "8h")
+        );
+        assert_eq!(
+            (s.certificate.key_algorithm, s.certificate.key_size),
+            (KeyAlgorithm::Ecdsa, 256)
+        );
         assert_eq!(s.allowed_requesters, vec![CSI_DRIVER_USER.to_string()]);
         assert_eq!(s.irsa.annotation_prefix, "eks.amazonaws.com");
         assert_eq!(s.irsa.token_expiration, 86400);
@@ -540,8 +575,8 @@ mod tests {
 
     #[test]
     fn reports_every_error_at_once() {
-        let err = check(json!({"trustAnchorArn": "", "region": "", "sidecar": {"port": 1}}))
-            .unwrap_err();
+        let err =
+            check(json!({"trustAnchorArn": "", "region": "", "sidecar": {"port": 1}})).unwrap_err();
         for part in ["trustAnchorArn", "region", "sidecar.port"] {
             assert!(err.contains(part), "{err}");
         }
