@@ -1,0 +1,336 @@
+# Shared helpers of the e2e suite. Load with `load helpers` from a .bats file.
+#
+# Environment (set by `make e2e-tests`):
+#   KWCTL   the kwctl binary, or the kwctl-compatible runner (target/release/policy-runner)
+#   POLICY  the policy module (policy.wasm)
+#   K8S_SCHEMA_VERSIONS  Kubernetes versions whose OpenAPI schema a mutated pod must
+#                        satisfy (kubernetes-validate --strict); default "1.29.0 1.33.0":
+#                        1.29 is the first with native sidecars (initContainers[].restartPolicy).
+#
+# The flow of a test:
+#   evaluate REQUEST [SETTINGS]   runs `$KWCTL run`; the response is in $RESPONSE
+#   assert_mutated                decodes and applies the patch: the pod is in $POD, checked
+#                                 (sidecar once, certificate only in the sidecar, unique
+#                                 names, valid against the schema)
+#   assert_rejected TEXT...       / assert_accepted_unchanged
+#
+# SETTINGS is a file (YAML or JSON) or, when it starts with '{', inline JSON
+# (--settings-json); the default is fixtures/settings.yaml.
+
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+FIXTURES="$E2E_DIR/fixtures"
+TOOLS="$E2E_DIR/tools"
+DEFAULT_SETTINGS="$FIXTURES/settings.yaml"
+K8S_SCHEMA_VERSIONS="${K8S_SCHEMA_VERSIONS:-1.29.0 1.33.0}"
+
+# The names the policy promises (src/inject.rs).
+SIDECAR=iamra-credential-helper
+CERT_VOLUME=iamra-credentials
+CSI_DRIVER=csi.cert-manager.io
+
+: "${KWCTL:?set KWCTL to kwctl or to the runner (make e2e-tests does)}"
+: "${POLICY:?set POLICY to the policy module, e.g. \$PWD/policy.wasm}"
+
+# Files of the current test; bats gives every test its own BATS_TEST_TMPDIR.
+RESPONSE="$BATS_TEST_TMPDIR/response.json"
+STDERR="$BATS_TEST_TMPDIR/stderr.txt"
+PATCH="$BATS_TEST_TMPDIR/patch.json"
+POD="$BATS_TEST_TMPDIR/pod.json"
+LAST_REQUEST=""
+
+fail() {
+  printf '%s\n' "$@" >&2
+  return 1
+}
+
+# --- running the policy -------------------------------------------------------------
+
+# policy_run REQUEST [SETTINGS]: `$KWCTL run` with kwctl's own flags only. Stdout goes to
+# $RESPONSE, stderr to $STDERR; returns kwctl's exit status.
+policy_run() {
+  local request=$1 settings=${2:-$DEFAULT_SETTINGS}
+  local args=(run --request-path "$request")
+  if [[ $settings == "{"* ]]; then
+    args+=(--settings-json "$settings")
+  else
+    args+=(--settings-path "$settings")
+  fi
+  LAST_REQUEST=$request
+  "$KWCTL" "${args[@]}" "$POLICY" >"$RESPONSE" 2>"$STDERR"
+}
+
+# evaluate REQUEST [SETTINGS]: runs the policy, which must answer with an
+# AdmissionResponse for this request's uid.
+evaluate() {
+  policy_run "$@" || fail "$KWCTL run exited with $? on $1:" "$(cat "$STDERR")" || return
+  jq -e --arg uid "$(jq -r .request.uid "$1")" '.uid == $uid and (.allowed | type) == "boolean"' \
+    "$RESPONSE" >/dev/null ||
+    fail "not an AdmissionResponse for this request:" "$(cat "$RESPONSE")"
+}
+
+# settings_rejected SETTINGS TEXT...: kwctl refuses to run with these settings: a
+# non-zero exit, every TEXT in the error on stderr, and no AdmissionResponse. kwctl
+# prints the policy's message Debug-quoted ("region: \"x\" ..."); TEXT is unquoted.
+settings_rejected() {
+  local settings=$1 text stderr
+  shift
+  if policy_run "$FIXTURES/pod-plain.json" "$settings"; then
+    fail "settings $settings were accepted:" "$(cat "$RESPONSE")" || return
+  fi
+  stderr=$(sed 's/\\"/"/g' "$STDERR")
+  for text in "$@"; do
+    [[ $stderr == *"$text"* ]] || fail "stderr lacks \"$text\":" "$stderr" || return
+  done
+  if grep -q '"allowed"' "$RESPONSE"; then
+    fail "an AdmissionResponse was printed:" "$(cat "$RESPONSE")"
+  fi
+}
+
+# --- building requests --------------------------------------------------------------
+
+# request_from FIXTURE JQ_FILTER [jq args...]: writes a request derived from a fixture
+# and prints its path. The filter sees the whole AdmissionReview; `.request.object` is
+# the pod.
+request_from() {
+  local fixture=$1 filter=$2 out
+  shift 2
+  out=$(mktemp "$BATS_TEST_TMPDIR/request.XXXXXX")
+  jq "$@" "$filter" "$fixture" >"$out" || fail "jq could not derive a request: $filter"
+  printf '%s\n' "$out"
+}
+
+# with_annotations FIXTURE JSON: the fixture's pod with these annotations added
+# (a null value removes the annotation).
+with_annotations() {
+  request_from "$1" '.request.object.metadata.annotations += $a
+    | .request.object.metadata.annotations |= with_entries(select(.value != null))' \
+    --argjson a "$2"
+}
+
+# with_spec FIXTURE JQ_FILTER: the fixture's pod with the filter applied to its spec.
+with_spec() {
+  request_from "$1" ".request.object.spec |= ($2)"
+}
+
+# resubmission_request: the request of the last evaluation, with the pod that its
+# patch produced ($POD) as the object and a new uid: what the API server would send
+# if the pod came back through the webhook.
+resubmission_request() {
+  request_from "$LAST_REQUEST" '.request.object = $pod[0] | .request.uid += "-again"' \
+    --slurpfile pod "$POD"
+}
+
+# --- reading the response -----------------------------------------------------------
+
+# warnings: the response's warnings, one a line.
+warnings() {
+  jq -r '(.warnings // [])[]' "$RESPONSE"
+}
+
+assert_warning() {
+  local text
+  for text in "$@"; do
+    warnings | grep -qF -- "$text" || fail "no warning contains \"$text\"; warnings:" "$(warnings)" ||
+      return
+  done
+}
+
+assert_no_warnings() {
+  [[ -z "$(warnings)" ]] || fail "unexpected warnings:" "$(warnings)"
+}
+
+assert_no_patch() {
+  jq -e '(.patch == null) and (.patchType == null)' "$RESPONSE" >/dev/null ||
+    fail "the response carries a patch:" "$(decoded_patch)"
+}
+
+decoded_patch() {
+  jq -r '.patch // empty' "$RESPONSE" | base64 -d
+}
+
+# assert_accepted_unchanged: allowed, no patch, no rejection status.
+assert_accepted_unchanged() {
+  jq -e '.allowed == true' "$RESPONSE" >/dev/null ||
+    fail "the request was not allowed:" "$(cat "$RESPONSE")" || return
+  assert_no_patch
+}
+
+# assert_rejected TEXT...: refused with code 400, the message containing every TEXT,
+# and no patch.
+assert_rejected() {
+  local text message
+  jq -e '.allowed == false' "$RESPONSE" >/dev/null ||
+    fail "the request was allowed:" "$(cat "$RESPONSE")" || return
+  jq -e '.status.code == 400' "$RESPONSE" >/dev/null ||
+    fail "expected status.code 400:" "$(cat "$RESPONSE")" || return
+  message=$(jq -r '.status.message // ""' "$RESPONSE")
+  for text in "$@"; do
+    [[ $message == *"$text"* ]] || fail "the message lacks \"$text\":" "$message" || return
+  done
+  assert_no_patch
+}
+
+# apply_json_patch DOCUMENT PATCH: prints DOCUMENT with the RFC 6902 PATCH applied (the
+# same stdlib-only code as scripts/demo.sh).
+apply_json_patch() {
+  python3 "$TOOLS/apply_patch.py" "$1" "$2"
+}
+
+# assert_mutated: allowed with a JSON patch that applies to the request's pod; writes
+# the patch to $PATCH and the patched pod to $POD, and checks the pod (assert_pod_ok).
+assert_mutated() {
+  local original="$BATS_TEST_TMPDIR/original.json"
+  jq -e '.allowed == true and .patchType == "JSONPatch" and (.patch | type) == "string"' \
+    "$RESPONSE" >/dev/null || fail "expected a JSONPatch mutation:" "$(cat "$RESPONSE")" || return
+  decoded_patch >"$PATCH" || fail "the patch is not base64" || return
+  jq -e 'type == "array" and length > 0' "$PATCH" >/dev/null ||
+    fail "the patch is not a non-empty list of operations:" "$(cat "$PATCH")" || return
+  jq .request.object "$LAST_REQUEST" >"$original" || return
+  apply_json_patch "$original" "$PATCH" >"$POD" || fail "the patch does not apply to the pod" || return
+  assert_pod_ok
+}
+
+# --- checking a pod ($POD) ----------------------------------------------------------
+
+# pod_query JQ_FILTER [jq args...]: the filter's raw output on $POD.
+pod_query() {
+  local filter=$1
+  shift
+  jq -r "$@" "$filter" "$POD"
+}
+
+# pod_check DESCRIPTION JQ_FILTER [jq args...]: fails with DESCRIPTION unless the
+# filter is true on $POD.
+pod_check() {
+  local description=$1 filter=$2
+  shift 2
+  jq -e "$@" "$filter" "$POD" >/dev/null || fail "$description" "$(jq -c . "$POD")"
+}
+
+# A jq definition: every container of the pod, init containers first.
+JQ_CONTAINERS='def containers: (.spec.initContainers // []) + (.spec.containers // []);'
+
+# assert_pod_ok: the invariants of every injected pod.
+assert_pod_ok() {
+  assert_sidecar_once && assert_certificate_only_in_sidecar && assert_unique_names &&
+    assert_pod_schema_valid
+}
+
+assert_sidecar_once() {
+  pod_check "the sidecar $SIDECAR is not there exactly once" \
+    "$JQ_CONTAINERS [containers[] | select(.name == \$s)] | length == 1" --arg s "$SIDECAR" || return
+  pod_check "the sidecar does not mount $CERT_VOLUME" \
+    "$JQ_CONTAINERS containers[] | select(.name == \$s) | any(.volumeMounts[]?; .name == \$v)" \
+    --arg s "$SIDECAR" --arg v "$CERT_VOLUME" || return
+  pod_check "there is not exactly one $CSI_DRIVER volume $CERT_VOLUME" \
+    '[.spec.volumes[]? | select(.name == $v)] | length == 1 and .[0].csi.driver == $d' \
+    --arg v "$CERT_VOLUME" --arg d "$CSI_DRIVER"
+}
+
+# No container but the sidecar mounts the certificate volume, or any csi.cert-manager.io
+# volume the policy added.
+assert_certificate_only_in_sidecar() {
+  pod_check "a container other than the sidecar mounts the certificate" \
+    "$JQ_CONTAINERS [containers[] | select(.name != \$s) | .volumeMounts[]?
+      | select(.name == \$v)] | length == 0" --arg s "$SIDECAR" --arg v "$CERT_VOLUME"
+}
+
+# Container names are unique across both lists, volume names within volumes, env names
+# within each container.
+assert_unique_names() {
+  pod_check "container names are not unique" \
+    "$JQ_CONTAINERS [containers[].name] | length == (unique | length)" || return
+  pod_check "volume names are not unique" \
+    '[.spec.volumes[]?.name] | length == (unique | length)' || return
+  pod_check "a container sets an env variable twice" \
+    "$JQ_CONTAINERS all(containers[]; [.env[]?.name] | length == (unique | length))"
+}
+
+# assert_pod_schema_valid: $POD against each of K8S_SCHEMA_VERSIONS, strictly (no field
+# the schema lacks). Set POD_SCHEMA_FILTER to a jq filter to strip fields a test made up.
+assert_pod_schema_valid() {
+  local file="$BATS_TEST_TMPDIR/pod-for-schema.json" version output
+  jq "${POD_SCHEMA_FILTER:-.}" "$POD" >"$file" || return
+  for version in $K8S_SCHEMA_VERSIONS; do
+    output=$(python3 -m kubernetes_validate --strict --quiet -k "$version" "$file" 2>&1) ||
+      fail "the pod is not valid for Kubernetes $version:" "$output" || return
+  done
+}
+
+# container NAME: the container's JSON, from either list.
+container() {
+  pod_query "$JQ_CONTAINERS containers[] | select(.name == \$n)" --arg n "$1"
+}
+
+# env_of CONTAINER VARIABLE: the variable's value in that container (empty if unset).
+env_of() {
+  pod_query "$JQ_CONTAINERS containers[] | select(.name == \$n) | .env[]?
+    | select(.name == \$v) | .value // empty" --arg n "$1" --arg v "$2"
+}
+
+# assert_env CONTAINER VARIABLE VALUE: the variable is set once, to VALUE.
+assert_env() {
+  local got
+  pod_check "container $1 does not set $2 exactly once" \
+    "$JQ_CONTAINERS [containers[] | select(.name == \$n) | .env[]? | select(.name == \$v)]
+      | length == 1" --arg n "$1" --arg v "$2" || return
+  got=$(env_of "$1" "$2")
+  [[ $got == "$3" ]] || fail "container $1: $2 is \"$got\", expected \"$3\""
+}
+
+assert_no_env() {
+  pod_check "container $1 sets $2" \
+    "$JQ_CONTAINERS all(containers[] | select(.name == \$n); all(.env[]?; .name != \$v))" \
+    --arg n "$1" --arg v "$2"
+}
+
+# assert_wired CONTAINER [PORT]: the container reaches the sidecar's endpoint.
+assert_wired() {
+  assert_env "$1" AWS_EC2_METADATA_SERVICE_ENDPOINT "http://127.0.0.1:${2:-9911}" &&
+    assert_env "$1" AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE IPv4
+}
+
+# assert_all_wired [PORT]: every container but the sidecar is wired.
+assert_all_wired() {
+  local name
+  for name in $(pod_query "$JQ_CONTAINERS containers[] | select(.name != \$s) | .name" \
+    --arg s "$SIDECAR"); do
+    assert_wired "$name" "${1:-9911}" || return
+  done
+}
+
+# container_names LIST: the names in spec.LIST, space-separated, in order.
+container_names() {
+  pod_query "[.spec.$1[]?.name] | join(\" \")"
+}
+
+# sidecar_arg FLAG: the value after FLAG in the sidecar's args.
+sidecar_arg() {
+  pod_query "$JQ_CONTAINERS containers[] | select(.name == \$s) | .args as \$a
+    | (\$a | index([\$f])) as \$i | if \$i == null then empty else \$a[\$i + 1] end" \
+    --arg s "$SIDECAR" --arg f "$1"
+}
+
+annotation() {
+  pod_query '.metadata.annotations[$k] // empty' --arg k "$1"
+}
+
+# assert_injected_annotations: the bookkeeping annotations every injection writes.
+assert_injected_annotations() {
+  [[ $(annotation iamra.aws/injected) == true ]] || fail "iamra.aws/injected is not \"true\"" ||
+    return
+  [[ $(annotation iamra.aws/config-hash) =~ ^[0-9a-f]{16}$ ]] ||
+    fail "iamra.aws/config-hash is not a 16-digit hex hash: $(annotation iamra.aws/config-hash)" ||
+    return
+  [[ ,$(annotation eks.amazonaws.com/skip-containers), == *",$SIDECAR,"* ]] ||
+    fail "eks.amazonaws.com/skip-containers lacks $SIDECAR: $(annotation eks.amazonaws.com/skip-containers)"
+}
+
+# assert_original_kept JQ_PATH: the value at JQ_PATH is the same in the request's pod and
+# in $POD (a field the policy must not touch).
+assert_original_kept() {
+  local before after
+  before=$(jq -cS ".request.object | $1" "$LAST_REQUEST")
+  after=$(jq -cS "$1" "$POD")
+  [[ $before == "$after" ]] || fail "$1 changed:" "before: $before" "after:  $after"
+}
