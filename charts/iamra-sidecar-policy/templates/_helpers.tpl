@@ -87,6 +87,7 @@ so the guard knows the workload issuer, the annotations and the allowed requeste
   "certificate" $certificate
   "allowedRequesters" $v.allowedRequesters
   "irsa" $v.irsa
+  "readServiceAccounts" $v.readServiceAccounts
 -}}
 {{- toYaml $settings -}}
 {{- end -}}
