@@ -6,6 +6,12 @@ chart rendered.
 Runs the module through $KWCTL (real kwctl works too) or else the workspace's
 kwctl-compatible runner. Missing artifacts are built with `make policy.wasm runner`:
 this test never skips.
+
+The inject policy reads the pod's ServiceAccount through the host. As in a cluster,
+where Kubewarden grants the policy what its ClusterAdmissionPolicy lists in
+contextAwareResources, the module is annotated with the rendered list (kwctl and the
+runner grant what the module's metadata lists) and the lookup is answered from a
+replayed session (kwctl's --replay-host-capabilities-interactions format).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ SCENARIOS = {
     "namespaced-issuer": ({"workloadIssuer": {"create": False, "name": "team-ca", "kind": "Issuer",
                                               "group": "cert-manager.io"}},
                           {"name": "team-ca", "kind": "Issuer", "group": "cert-manager.io"}),
+    "pod-annotations-only": ({"readServiceAccounts": False},
+                             {"name": "iamra-workload", "kind": "ClusterIssuer", "group": "cert-manager.io"}),
     "every-option": (
         {"annotationPrefix": "example.com", "clusterName": "prod-eu-1",
          "sidecar": {"port": 19911, "native": False, "logLevel": "debug", "imagePullPolicy": "Always",
@@ -82,20 +90,71 @@ def module() -> Path:
     return Path(os.environ.get("POLICY") or REPO / "policy.wasm")
 
 
-def run_policy(cli, settings, request, tmp_path) -> subprocess.CompletedProcess:
+METADATA_SECTION = b"io.kubewarden.metadata"
+
+
+def _leb128(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def annotate(context_aware_resources: list, tmp_path: Path) -> Path:
+    """The module with Kubewarden metadata (the repository's metadata.yml, with the
+    rendered contextAwareResources) in its io.kubewarden.metadata custom section, as
+    `kwctl annotate` writes it."""
+    metadata = yaml.safe_load((REPO / "metadata.yml").read_text())
+    metadata["contextAwareResources"] = context_aware_resources
+    metadata.setdefault("protocolVersion", "v1")
+    data = json.dumps(metadata, separators=(",", ":")).encode()
+    contents = _leb128(len(METADATA_SECTION)) + METADATA_SECTION + data
+    wasm = module().read_bytes()
+    assert METADATA_SECTION not in wasm, f"{module()} is already annotated"
+    out = tmp_path / "annotated-policy.wasm"
+    out.write_bytes(wasm + b"\0" + _leb128(len(contents)) + contents)
+    return out
+
+
+def service_account_session(namespace: str, name: str, tmp_path: Path) -> Path:
+    """A replay session in which the ServiceAccount namespace/name exists, plain."""
+    account = {"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": {"name": name, "namespace": namespace,
+                            "uid": "0d6f3c8e-2a4b-4f1e-9c7d-5e8a1b2c3d4f"}}
+    request = (f"!KubernetesGetResource\napi_version: v1\nkind: ServiceAccount\nname: {name}\n"
+               f"namespace: {namespace}\ndisable_cache: false\n")
+    session = [{"type": "Exchange", "request": request,
+                "response": {"type": "Success", "payload": json.dumps(account)}}]
+    path = tmp_path / "session.yml"
+    path.write_text(yaml.safe_dump(session, sort_keys=False))
+    return path
+
+
+def run_policy(cli, settings, request, tmp_path, spec=None) -> subprocess.CompletedProcess:
+    """`run` with these settings. With a ClusterAdmissionPolicy spec: the module grants
+    its contextAwareResources, and the pod's ServiceAccount is replayed."""
     settings_path = tmp_path / "settings.yaml"
     request_path = tmp_path / "request.json"
     settings_path.write_text(yaml.safe_dump(settings))
     request_path.write_text(json.dumps(request))
+    policy, extra = module(), []
+    if spec is not None:
+        policy = annotate(spec.get("contextAwareResources", []), tmp_path)
+        pod = request["request"]["object"]
+        session = service_account_session(
+            request["request"]["namespace"], pod["spec"].get("serviceAccountName", "default"), tmp_path)
+        extra = ["--allow-context-aware", "--replay-host-capabilities-interactions", str(session)]
     return subprocess.run(
-        [*cli, "run", "--settings-path", str(settings_path), "--request-path", str(request_path),
-         f"file://{module().resolve()}"],
+        [*cli, "run", *extra, "--settings-path", str(settings_path), "--request-path",
+         str(request_path), f"file://{policy.resolve()}"],
         capture_output=True, text=True, timeout=120,
     )
 
 
-def admission_response(cli, settings, request, tmp_path) -> dict:
-    done = run_policy(cli, settings, request, tmp_path)
+def admission_response(cli, settings, request, tmp_path, spec=None) -> dict:
+    done = run_policy(cli, settings, request, tmp_path, spec)
     assert done.returncode == 0, f"policy run failed ({done.returncode}):\n{done.stderr[-3000:]}"
     lines = [line for line in done.stdout.splitlines() if line.strip().startswith("{")]
     assert lines, f"no AdmissionResponse on stdout:\n{done.stdout}\n{done.stderr[-2000:]}"
@@ -216,7 +275,7 @@ def test_injected_pod_uses_the_rendered_issuer(scenario, policy_cli, tmp_path):
     assert settings["certificate"]["issuer"] == issuer
 
     request = pod_request(settings["annotationPrefix"])
-    response = admission_response(policy_cli, settings, request, tmp_path)
+    response = admission_response(policy_cli, settings, request, tmp_path, spec=inject)
     assert response["allowed"] is True, response
     assert response.get("patchType") == "JSONPatch", response
     patch = json.loads(base64.b64decode(response["patch"]))
@@ -240,21 +299,27 @@ def test_injected_pod_uses_the_rendered_issuer(scenario, policy_cli, tmp_path):
 def test_guard_settings_are_accepted(scenario, policy_cli, tmp_path):
     _, guard = policies(SCENARIOS[scenario][0])
     assert guard["settings"]["mode"] == "guard"
-    response = admission_response(policy_cli, guard["settings"], pod_request(), tmp_path)
+    response = admission_response(policy_cli, guard["settings"], pod_request(), tmp_path, spec=guard)
     assert isinstance(response["allowed"], bool)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the policy does not dispatch on settings.mode yet (src/admission.rs evaluates guard "
-    "like inject); remove this marker when guard mode lands",
-)
 def test_guard_never_mutates(policy_cli, tmp_path):
     # The guard is registered with mutating: false; a patch from it would make the
     # PolicyServer reject the request.
     _, guard = policies({})
-    response = admission_response(policy_cli, guard["settings"], pod_request(), tmp_path)
+    response = admission_response(policy_cli, guard["settings"], pod_request(), tmp_path, spec=guard)
     assert "patch" not in response and "patchType" not in response, response
+
+
+def test_inject_policy_needs_its_context_aware_resources(policy_cli, tmp_path):
+    # Control: without the ServiceAccount grant the chart declares, the lookup fails and
+    # the pod is rejected; so the grant in the rendered policy is what makes it work.
+    inject, _ = policies({})
+    assert inject["contextAwareResources"] == [{"apiVersion": "v1", "kind": "ServiceAccount"}]
+    response = admission_response(policy_cli, inject["settings"], pod_request(), tmp_path,
+                                  spec={**inject, "contextAwareResources": []})
+    assert response["allowed"] is False
+    assert "cannot read ServiceAccount team-a/default" in response["status"]["message"]
 
 
 def test_bootstrap_guard_settings_are_accepted(policy_cli, tmp_path):

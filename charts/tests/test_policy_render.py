@@ -103,6 +103,7 @@ def test_settings_follow_the_contract():
             "stsRegionalEndpoints": False,
             "region": "",
         },
+        "readServiceAccounts": True,
     }
 
 
@@ -128,6 +129,12 @@ def test_settings_values_pass_through():
     assert s["allowedRequesters"] == ["system:serviceaccount:certs:csi"]
     assert s["irsa"]["region"] == "eu-west-1" and s["irsa"]["stsRegionalEndpoints"] is True
     assert s["irsa"]["tokenExpiration"] == 3600
+
+
+def test_service_account_reads_can_be_turned_off():
+    spec = inject(render_policy({"readServiceAccounts": False}))["spec"]
+    assert spec["settings"]["readServiceAccounts"] is False
+    assert "contextAwareResources" not in spec  # least privilege: nothing to read
 
 
 def test_numeric_quantities_become_strings():
