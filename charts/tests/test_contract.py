@@ -377,4 +377,5 @@ def test_chart_renders_every_setting_the_policy_knows():
                 problems += compare(typ, rendered[key], f"{path}{key}.")
         return problems
 
-    assert not compare("Settings", inject["settings"], "")
+    problems = compare("Settings", inject["settings"], "")
+    assert not problems, "chart settings and src/settings.rs differ:\n" + "\n".join(problems)
