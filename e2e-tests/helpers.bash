@@ -23,6 +23,11 @@ TOOLS="$E2E_DIR/tools"
 DEFAULT_SETTINGS="$FIXTURES/settings.yaml"
 K8S_SCHEMA_VERSIONS="${K8S_SCHEMA_VERSIONS:-1.29.0 1.33.0}"
 
+# The example identity of the fixtures.
+TRUST_ANCHOR=arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f
+ROLE=arn:aws:iam::123456789012:role/app
+PROFILE=arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70
+
 # The names the policy promises (src/inject.rs).
 SIDECAR=iamra-credential-helper
 CERT_VOLUME=iamra-credentials
@@ -84,6 +89,14 @@ settings_rejected() {
   if grep -q '"allowed"' "$RESPONSE"; then
     fail "an AdmissionResponse was printed:" "$(cat "$RESPONSE")"
   fi
+}
+
+# settings_with EXTRA_JSON: inline settings, the minimal valid ones (as in
+# fixtures/settings.yaml) merged with EXTRA_JSON (jq's *, so nested keys merge).
+settings_with() {
+  local extra=${1:-'{}'}
+  jq -cn --arg anchor "$TRUST_ANCHOR" --argjson extra "$extra" \
+    '{trustAnchorArn: $anchor, region: "eu-west-1"} * $extra'
 }
 
 # --- building requests --------------------------------------------------------------

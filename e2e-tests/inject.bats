@@ -15,9 +15,9 @@ load helpers
   assert_wired app
   assert_no_env app AWS_REGION
   assert_injected_annotations
-  [[ $(sidecar_arg --role-arn) == arn:aws:iam::123456789012:role/app ]]
-  [[ $(sidecar_arg --profile-arn) == arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70 ]]
-  [[ $(sidecar_arg --trust-anchor-arn) == arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f ]]
+  [[ $(sidecar_arg --role-arn) == "$ROLE" ]]
+  [[ $(sidecar_arg --profile-arn) == "$PROFILE" ]]
+  [[ $(sidecar_arg --trust-anchor-arn) == "$TRUST_ANCHOR" ]]
   [[ $(sidecar_arg --region) == eu-west-1 ]]
   [[ $(sidecar_arg --port) == 9911 ]]
   assert_original_kept '.spec.containers[0] | del(.env)'
@@ -85,8 +85,7 @@ load helpers
 }
 
 @test "settings as inline JSON: sidecar.port moves the endpoint and the sidecar's port" {
-  evaluate "$FIXTURES/pod-plain.json" \
-    '{"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f", "region": "eu-west-1", "sidecar": {"port": 9920}}'
+  evaluate "$FIXTURES/pod-plain.json" "$(settings_with '{"sidecar": {"port": 9920}}')"
   assert_mutated
   assert_wired app 9920
   [[ $(sidecar_arg --port) == 9920 ]]

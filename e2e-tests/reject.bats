@@ -54,7 +54,7 @@ rejected_with_spec() {
 
 @test "a trust anchor ARN given as the signing profile" {
   rejected_with_annotations \
-    '{"iamra.aws/signing-profile-arn": "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}' \
+    "{\"iamra.aws/signing-profile-arn\": \"$TRUST_ANCHOR\"}" \
     "annotation iamra.aws/signing-profile-arn"
 }
 
@@ -125,7 +125,7 @@ rejected_with_spec() {
 
 @test "the port check follows sidecar.port" {
   evaluate "$(with_spec "$FIXTURES/pod-plain.json" '.containers[0].ports = [{"containerPort": 9920}]')" \
-    '{"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f", "region": "eu-west-1", "sidecar": {"port": 9920}}'
+    "$(settings_with '{"sidecar": {"port": 9920}}')"
   assert_rejected 'container "app" uses port 9920'
 }
 

@@ -4,14 +4,6 @@
 
 load helpers
 
-ANCHOR=arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f
-
-# settings_json EXTRA_JSON: the minimal valid settings merged with EXTRA_JSON (jq's *).
-settings_json() {
-  jq -cn --arg anchor "$ANCHOR" --argjson extra "$1" \
-    '{trustAnchorArn: $anchor, region: "eu-west-1"} * $extra'
-}
-
 @test "the bundled settings files are valid" {
   for settings in "$FIXTURES/settings.yaml" "$FIXTURES/settings-classic.yaml"; do
     evaluate "$FIXTURES/pod-plain.json" "$settings"
@@ -23,7 +15,7 @@ settings_json() {
 }
 
 @test "settings without region" {
-  settings_rejected "{\"trustAnchorArn\": \"$ANCHOR\"}" "region is required"
+  settings_rejected "{\"trustAnchorArn\": \"$TRUST_ANCHOR\"}" "region is required"
 }
 
 @test "empty settings" {
@@ -36,32 +28,32 @@ settings_json() {
 }
 
 @test "a trust anchor ARN that is a profile ARN" {
-  settings_rejected "$(settings_json '{"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70"}')" \
+  settings_rejected "$(settings_with "{\"trustAnchorArn\": \"$PROFILE\"}")" \
     "trustAnchorArn:"
 }
 
 @test "a region that is not an AWS region" {
-  settings_rejected "$(settings_json '{"region": "europe"}')" 'region: "europe" is not an AWS region name'
+  settings_rejected "$(settings_with '{"region": "europe"}')" 'region: "europe" is not an AWS region name'
 }
 
 @test "a privileged sidecar.port" {
-  settings_rejected "$(settings_json '{"sidecar": {"port": 80}}')" "sidecar.port: 80 is out of range"
+  settings_rejected "$(settings_with '{"sidecar": {"port": 80}}')" "sidecar.port: 80 is out of range"
 }
 
 @test "sidecar.native that is not a boolean" {
-  settings_rejected "$(settings_json '{"sidecar": {"native": "yes"}}')" "native"
+  settings_rejected "$(settings_with '{"sidecar": {"native": "yes"}}')" "native"
 }
 
 @test "a misspelt settings key" {
-  settings_rejected "$(settings_json '{"sidecar": {"nativ": false}}')" 'unknown field `nativ`'
+  settings_rejected "$(settings_with '{"sidecar": {"nativ": false}}')" 'unknown field `nativ`'
 }
 
 @test "a token duration default out of range" {
-  settings_rejected "$(settings_json '{"defaults": {"sessionDuration": "13h"}}')" "defaults.sessionDuration:"
+  settings_rejected "$(settings_with '{"defaults": {"sessionDuration": "13h"}}')" "defaults.sessionDuration:"
 }
 
 @test "certificate renewBefore not shorter than its duration" {
-  settings_rejected "$(settings_json '{"certificate": {"duration": "8h", "renewBefore": "8h"}}')" \
+  settings_rejected "$(settings_with '{"certificate": {"duration": "8h", "renewBefore": "8h"}}')" \
     "must be shorter than certificate.duration"
 }
 
