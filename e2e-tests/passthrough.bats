@@ -34,7 +34,7 @@ load helpers
   assert_accepted_unchanged
 }
 
-@test "a CREATE on a pod subresource (pods/ephemeralcontainers) is allowed unchanged" {
+@test "a request for a pod subresource (subResource set) is allowed unchanged" {
   evaluate "$(request_from "$FIXTURES/pod-plain.json" '.request.subResource = "ephemeralcontainers"')"
   assert_accepted_unchanged
 }
