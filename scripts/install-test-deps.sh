@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the e2e and chart tests need, when missing: bats and jq from Debian,
-# the Python packages pinned in charts/tests/requirements.txt.
+# the Python packages pinned for the e2e and chart tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -11,6 +11,5 @@ if ((${#missing[@]})); then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
-if [ -f charts/tests/requirements.txt ]; then
-  python3 -m pip install -q --disable-pip-version-check -r charts/tests/requirements.txt
-fi
+python3 -m pip install -q --disable-pip-version-check \
+  -r e2e-tests/requirements.txt -r charts/tests/requirements.txt
