@@ -1,10 +1,11 @@
-//! The policy's decision for one admission request, as a pure function of the request
-//! and the settings.
+//! The policy's decision for one admission request, as a pure function of the request,
+//! the settings and the pod's ServiceAccount (read through a [`Lookup`]).
 
-use crate::annotations;
 use crate::identity;
-use crate::inject;
+use crate::inject::{self, Plan};
+use crate::irsa;
 use crate::pod;
+use crate::service_account::{self, Credentials, Lookup};
 use crate::settings::{Mode, Settings};
 use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use serde_json::Value;
@@ -72,8 +73,14 @@ fn guard(request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision 
     Decision::accept()
 }
 
-/// Decides what to do with one request.
-pub fn evaluate(request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
+/// Decides what to do with one request. `lookup` reads the pod's ServiceAccount
+/// (`service_account::from_host` in the module); only Pod CREATE requests in inject
+/// mode, with `readServiceAccounts` on, call it.
+pub fn evaluate(
+    request: &KubernetesAdmissionRequest,
+    settings: &Settings,
+    lookup: Lookup,
+) -> Decision {
     if settings.mode == Mode::Guard {
         return guard(request, settings);
     }
@@ -86,8 +93,14 @@ pub fn evaluate(request: &KubernetesAdmissionRequest, settings: &Settings) -> De
     if !forged.is_empty() {
         return Decision::reject(forged);
     }
-    let parsed = match annotations::parse(&pod::annotations(pod_value), settings) {
-        Ok(parsed) => parsed,
+    let namespace = pod_namespace(request);
+    let parsed = match service_account::resolve(pod_value, &namespace, settings, lookup) {
+        Ok(Credentials::RolesAnywhere(parsed)) => parsed,
+        Ok(Credentials::Irsa {
+            account,
+            annotations,
+            warnings,
+        }) => return irsa_decision(pod_value, &annotations, &account, settings, warnings),
         Err(errors) => return Decision::reject(errors),
     };
     let Some(wanted) = parsed.request else {
@@ -102,14 +115,37 @@ pub fn evaluate(request: &KubernetesAdmissionRequest, settings: &Settings) -> De
     if pod::is_injected(pod_value, &settings.annotation_prefix, &plan) {
         return Decision::accept();
     }
-    let namespace = pod_namespace(request);
     let conflicts = inject::conflicts(pod_value, &wanted, settings, &namespace);
     if !conflicts.is_empty() {
         return Decision::reject(conflicts);
     }
-    let mut warnings = parsed.warnings;
+    mutate(pod_value, &plan, parsed.warnings)
+}
+
+/// IRSA, as pod-identity-webhook does it; no change for a pod that already has it.
+fn irsa_decision(
+    pod_value: &Value,
+    service_account: &crate::annotations::Annotations,
+    account: &str,
+    settings: &Settings,
+    warnings: Vec<String>,
+) -> Decision {
+    if let Err(e) = pod::check_shape(pod_value) {
+        return Decision::reject(vec![e]);
+    }
+    match irsa::plan(pod_value, service_account, account, settings) {
+        Err(errors) => Decision::reject(errors),
+        Ok(plan) if plan.changes_nothing() => Decision::Accept {
+            warnings: warnings.into_iter().chain(plan.warnings).collect(),
+        },
+        Ok(plan) => mutate(pod_value, &plan, warnings),
+    }
+}
+
+/// Applies `plan`, with its warnings after `warnings`.
+fn mutate(pod_value: &Value, plan: &Plan, mut warnings: Vec<String>) -> Decision {
     warnings.extend(plan.warnings.iter().cloned());
-    match pod::apply(pod_value.clone(), &plan) {
+    match pod::apply(pod_value.clone(), plan) {
         Ok(object) => Decision::Mutate { object, warnings },
         Err(e) => Decision::reject(vec![e]),
     }
@@ -133,9 +169,109 @@ fn pod_namespace(request: &KubernetesAdmissionRequest) -> String {
 mod tests {
     use super::*;
     use crate::annotations::tests::{settings, PROFILE, ROLE};
+    use crate::annotations::Annotations;
     use crate::inject::SIDECAR_NAME;
     use rstest::rstest;
     use serde_json::json;
+
+    /// Most tests below are about pod annotations: ServiceAccounts without annotations.
+    fn evaluate(request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
+        super::evaluate(request, settings, &|_, _| Ok(Default::default()))
+    }
+
+    /// Evaluates with a ServiceAccount that carries `account`.
+    fn with_account(request: &KubernetesAdmissionRequest, account: &[(&str, &str)]) -> Decision {
+        let account: Annotations = account
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        super::evaluate(request, &settings(), &|_, _| Ok(account.clone()))
+    }
+
+    const IRSA: [(&str, &str); 1] = [("eks.amazonaws.com/role-arn", ROLE)];
+
+    #[test]
+    fn an_irsa_service_account_gets_the_token_and_env_once() {
+        let Decision::Mutate { object, warnings } = with_account(
+            &request(pod(json!({}), json!({"containers": [{"name": "app"}]}))),
+            &IRSA,
+        ) else {
+            panic!("expected a mutation")
+        };
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(object["spec"]["volumes"][0]["name"], "aws-iam-token");
+        let app = &object["spec"]["containers"][0];
+        assert_eq!(
+            app["env"][0],
+            json!({"name": "AWS_ROLE_ARN", "value": ROLE})
+        );
+        assert_eq!(app["volumeMounts"][0]["name"], "aws-iam-token");
+        assert!(
+            object["spec"].get("initContainers").is_none(),
+            "no sidecar for IRSA"
+        );
+        assert!(object["metadata"]["annotations"]
+            .as_object()
+            .unwrap()
+            .is_empty());
+        assert_eq!(with_account(&request(object), &IRSA), Decision::accept());
+    }
+
+    #[test]
+    fn irsa_rejects_a_malformed_role_by_service_account() {
+        let Decision::Reject { message } = with_account(
+            &request(pod(json!({}), json!({"containers": [{"name": "app"}]}))),
+            &[("eks.amazonaws.com/role-arn", "app-role")],
+        ) else {
+            panic!("expected a rejection")
+        };
+        assert!(
+            message.starts_with(
+                "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/default:"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_failed_lookup_rejects_the_pod_by_service_account() {
+        let r = request(pod(
+            json!({}),
+            json!({"serviceAccountName": "api", "containers": [{"name": "app"}]}),
+        ));
+        let Decision::Reject { message } =
+            super::evaluate(&r, &settings(), &|_, _| Err("not found".into()))
+        else {
+            panic!("expected a rejection")
+        };
+        assert!(
+            message.starts_with(
+                "cannot read ServiceAccount payments/api, which the pod runs as: not found"
+            ),
+            "{message}"
+        );
+    }
+
+    #[rstest]
+    #[case("UPDATE", "Pod", "", Mode::Inject)]
+    #[case("CREATE", "Deployment", "apps", Mode::Inject)]
+    #[case("CREATE", "Pod", "", Mode::Guard)]
+    fn only_pod_creates_in_inject_mode_read_the_service_account(
+        #[case] op: &str,
+        #[case] kind: &str,
+        #[case] group: &str,
+        #[case] mode: Mode,
+    ) {
+        let mut r = request(pod(json!({}), json!({"containers": [{"name": "app"}]})));
+        r.operation = op.into();
+        r.kind.kind = kind.into();
+        r.kind.group = group.into();
+        let mut s = settings();
+        s.mode = mode;
+        let never =
+            |_: &str, _: &str| -> Result<Annotations, String> { panic!("the host was asked") };
+        assert_eq!(super::evaluate(&r, &s, &never), Decision::accept());
+    }
 
     fn request(object: Value) -> KubernetesAdmissionRequest {
         serde_json::from_value(json!({

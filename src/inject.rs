@@ -31,7 +31,7 @@ const CREDENTIAL_OVERRIDES: [&str; 10] = [
 ];
 const PROXIES: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
 
-/// Env changes for one container.
+/// Env and volume mount changes for one container.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnvChange {
     pub container: ContainerRef,
@@ -39,14 +39,19 @@ pub struct EnvChange {
     pub append: Vec<Value>,
     /// Existing `env` entries replaced in place, by index.
     pub replace: Vec<(usize, Value)>,
+    /// Entries appended to `volumeMounts`.
+    pub mounts: Vec<Value>,
 }
 
+/// What to add to one pod. Both modes fill it: IAM Roles Anywhere with a sidecar and
+/// its certificate volume, IRSA (`crate::irsa`) with a token volume and mounts only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    pub sidecar: Value,
+    pub sidecar: Option<Value>,
     /// A native sidecar goes first in `initContainers`, a classic one last in `containers`.
     pub native: bool,
-    pub volume: Value,
+    /// Volumes appended to `spec.volumes`.
+    pub volumes: Vec<Value>,
     pub env: Vec<EnvChange>,
     /// Annotations to set, with their full keys.
     pub annotations: Vec<(String, String)>,
@@ -54,7 +59,20 @@ pub struct Plan {
     pub config_hash: String,
 }
 
-fn env_var(name: &str, value: &str) -> Value {
+impl Plan {
+    /// Nothing to add: the pod already has it all.
+    pub fn changes_nothing(&self) -> bool {
+        self.sidecar.is_none()
+            && self.volumes.is_empty()
+            && self.annotations.is_empty()
+            && self
+                .env
+                .iter()
+                .all(|c| c.append.is_empty() && c.replace.is_empty() && c.mounts.is_empty())
+    }
+}
+
+pub(crate) fn env_var(name: &str, value: &str) -> Value {
     json!({"name": name, "value": value})
 }
 
@@ -169,6 +187,7 @@ fn container_env(
         container: at,
         append: Vec::new(),
         replace: Vec::new(),
+        mounts: Vec::new(),
     };
     for (var, value) in vars {
         match find(var) {
@@ -253,7 +272,10 @@ pub fn plan(pod_value: &Value, request: &Request, settings: &Settings) -> Plan {
     }
 
     let prefix = &settings.annotation_prefix;
-    let skip_key = annotations::key(&settings.irsa.annotation_prefix, "skip-containers");
+    let skip_key = annotations::key(
+        &settings.irsa.annotation_prefix,
+        crate::irsa::SKIP_CONTAINERS,
+    );
     let skip = pod::annotation(pod_value, &skip_key).unwrap_or_default();
     let mut annotations = vec![
         (
@@ -271,9 +293,9 @@ pub fn plan(pod_value: &Value, request: &Request, settings: &Settings) -> Plan {
     }
 
     Plan {
-        sidecar,
+        sidecar: Some(sidecar),
         native: settings.sidecar.native,
-        volume,
+        volumes: vec![volume],
         env,
         annotations,
         warnings,
@@ -348,7 +370,7 @@ pub fn conflicts(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::annotations::tests::{annotations, settings, PROFILE, ROLE};
     use rstest::rstest;
@@ -364,8 +386,14 @@ mod tests {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"}, "spec": spec})
     }
 
+    fn the_sidecar(plan: &Plan) -> &Value {
+        plan.sidecar
+            .as_ref()
+            .expect("an IAM Roles Anywhere plan has a sidecar")
+    }
+
     fn args(plan: &Plan) -> Vec<String> {
-        serde_json::from_value(plan.sidecar["args"].clone()).unwrap()
+        serde_json::from_value(the_sidecar(plan)["args"].clone()).unwrap()
     }
 
     fn flag(plan: &Plan, name: &str) -> Option<String> {
@@ -404,10 +432,10 @@ mod tests {
         );
         assert!(!args(&p).contains(&"--debug".to_owned()));
         assert_eq!(
-            p.sidecar["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+            the_sidecar(&p)["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
             "metadata.name"
         );
-        assert_eq!(p.sidecar["restartPolicy"], "Always");
+        assert_eq!(the_sidecar(&p)["restartPolicy"], "Always");
         assert!(p.native);
     }
 
@@ -435,7 +463,7 @@ mod tests {
             &request(&[("iamra.aws/session-name", "payments")]),
             &settings(),
         );
-        assert!(p.sidecar.get("env").is_none());
+        assert!(the_sidecar(&p).get("env").is_none());
     }
 
     #[test]
@@ -455,15 +483,15 @@ mod tests {
             &request(&[]),
             &settings(),
         );
-        let sc = &p.sidecar["securityContext"];
+        let sc = &the_sidecar(&p)["securityContext"];
         assert_eq!(sc["runAsNonRoot"], true);
         assert_eq!(sc["readOnlyRootFilesystem"], true);
         assert_eq!(sc["allowPrivilegeEscalation"], false);
         assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
         assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
-        assert_eq!(p.sidecar["resources"]["limits"]["memory"], "64Mi");
-        assert!(p.sidecar["startupProbe"]["exec"]["command"].is_array());
-        assert_eq!(p.sidecar["volumeMounts"][0]["readOnly"], true);
+        assert_eq!(the_sidecar(&p)["resources"]["limits"]["memory"], "64Mi");
+        assert!(the_sidecar(&p)["startupProbe"]["exec"]["command"].is_array());
+        assert_eq!(the_sidecar(&p)["volumeMounts"][0]["readOnly"], true);
     }
 
     #[test]
@@ -475,7 +503,7 @@ mod tests {
             &request(&[]),
             &s,
         );
-        assert!(p.sidecar.get("restartPolicy").is_none());
+        assert!(the_sidecar(&p).get("restartPolicy").is_none());
         assert!(!p.native);
         assert!(p
             .warnings
@@ -483,7 +511,8 @@ mod tests {
             .any(|w| w.contains("init containers run before a classic sidecar")));
     }
 
-    fn env_of(p: &Plan, i: usize) -> Vec<(String, String)> {
+    /// The names and values appended to the `i`th container's env.
+    pub(crate) fn env_of(p: &Plan, i: usize) -> Vec<(String, String)> {
         p.env[i]
             .append
             .iter()

@@ -6,7 +6,9 @@ pub mod admission;
 pub mod annotations;
 pub mod identity;
 pub mod inject;
+pub mod irsa;
 pub mod pod;
+pub mod service_account;
 pub mod settings;
 pub mod validation;
 
@@ -37,8 +39,13 @@ struct Payload {
 
 /// `validate`: the same function the wasm export and the native benchmarks call.
 pub fn validate_payload(payload: &[u8]) -> CallResult {
+    validate_with(payload, &service_account::from_host)
+}
+
+/// `validate` with another ServiceAccount lookup than the host's.
+pub fn validate_with(payload: &[u8], lookup: service_account::Lookup) -> CallResult {
     let decision = match serde_json::from_slice::<Payload>(payload) {
-        Ok(p) => admission::evaluate(&p.request, &p.settings),
+        Ok(p) => admission::evaluate(&p.request, &p.settings, lookup),
         // Never a guest error: that would block every pod with a code 500.
         Err(e) => Decision::Reject {
             message: format!("the policy could not read the admission request: {e}"),
@@ -78,6 +85,52 @@ mod tests {
         serde_json::from_slice(&validate_payload(payload).unwrap()).unwrap()
     }
 
+    fn pod_request(settings: Value) -> Value {
+        json!({
+            "request": {"uid": "1", "kind": {"kind": "Pod"}, "operation": "CREATE", "namespace": "payments",
+                        "object": {"metadata": {}, "spec": {"serviceAccountName": "api", "containers": [{"name": "a"}]}}},
+            "settings": settings
+        })
+    }
+
+    #[test]
+    fn the_service_account_is_looked_up_through_the_given_function() {
+        let payload =
+            pod_request(json!({"trustAnchorArn": "x", "region": "eu-west-1"})).to_string();
+        let lookup = |ns: &str, name: &str| -> Result<annotations::Annotations, String> {
+            assert_eq!((ns, name), ("payments", "api"));
+            Ok([(
+                "eks.amazonaws.com/role-arn".to_owned(),
+                "arn:aws:iam::123456789012:role/app".to_owned(),
+            )]
+            .into())
+        };
+        let r: Value =
+            serde_json::from_slice(&validate_with(payload.as_bytes(), &lookup).unwrap()).unwrap();
+        assert_eq!(r["accepted"], true);
+        assert_eq!(
+            r["mutated_object"]["spec"]["volumes"][0]["name"],
+            "aws-iam-token"
+        );
+    }
+
+    #[test]
+    fn a_native_build_has_no_host_and_says_so_by_service_account() {
+        let r = call(
+            pod_request(json!({"trustAnchorArn": "x", "region": "eu-west-1"}))
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(r["accepted"], false);
+        assert!(
+            r["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot read ServiceAccount payments/api"),
+            "{r}"
+        );
+    }
+
     #[test]
     fn garbage_is_rejected_not_trapped() {
         let r = call(b"not json");
@@ -94,7 +147,7 @@ mod tests {
         let payload = json!({
             "request": {"uid": "1", "kind": {"kind": "Pod"}, "operation": "CREATE",
                         "object": {"metadata": {}, "spec": {"containers": [{"name": "a"}]}}},
-            "settings": {"trustAnchorArn": "x", "region": "eu-west-1"}
+            "settings": {"trustAnchorArn": "x", "region": "eu-west-1", "readServiceAccounts": false}
         });
         let r = call(payload.to_string().as_bytes());
         assert_eq!(r["accepted"], true);

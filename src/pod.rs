@@ -79,11 +79,13 @@ pub fn is_windows(pod: &Value) -> bool {
         .and_then(|s| s.get("os"))
         .and_then(|o| o.get("name"))
         .and_then(Value::as_str);
-    let selector = spec
-        .and_then(|s| s.get("nodeSelector"))
-        .and_then(|n| n.get("kubernetes.io/os"))
-        .and_then(Value::as_str);
-    os == Some("windows") || selector == Some("windows")
+    let selector = |label: &str| {
+        spec.and_then(|s| s.get("nodeSelector"))
+            .and_then(|n| n.get(label))
+            .and_then(Value::as_str)
+            == Some("windows")
+    };
+    os == Some("windows") || selector("kubernetes.io/os") || selector("beta.kubernetes.io/os")
 }
 
 /// `spec.serviceAccountName`, then the deprecated `spec.serviceAccount`, then `default`,
@@ -128,9 +130,10 @@ pub fn check_shape(pod: &Value) -> Result<(), String> {
         }
     }
     for (at, c) in containers(pod) {
-        if !c.is_object() || c.get("env").is_some_and(|e| !e.is_array() && !e.is_null()) {
+        let not_list = |key: &str| c.get(key).is_some_and(|e| !e.is_array() && !e.is_null());
+        if !c.is_object() || not_list("env") || not_list("volumeMounts") {
             return Err(format!(
-                "spec.{}[{}] must be a container object whose env is a list",
+                "spec.{}[{}] must be a container object whose env and volumeMounts are lists",
                 at.list, at.index
             ));
         }
@@ -185,9 +188,11 @@ fn object_at<'a>(obj: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<Stri
 /// Applies `plan` to a pod that passed [`check_shape`].
 pub fn apply(mut pod: Value, plan: &Plan) -> Result<Value, String> {
     let root = pod.as_object_mut().ok_or("the object is not a pod")?;
-    let annotations = object_at(object_at(root, "metadata"), "annotations");
-    for (k, v) in &plan.annotations {
-        annotations.insert(k.clone(), Value::String(v.clone()));
+    if !plan.annotations.is_empty() {
+        let annotations = object_at(object_at(root, "metadata"), "annotations");
+        for (k, v) in &plan.annotations {
+            annotations.insert(k.clone(), Value::String(v.clone()));
+        }
     }
     let spec = object_at(root, "spec");
     // Env first: the plan's container indexes refer to the lists before the sidecar.
@@ -197,19 +202,26 @@ pub fn apply(mut pod: Value, plan: &Plan) -> Result<Value, String> {
             .and_then(|l| l.get_mut(change.container.index))
             .and_then(Value::as_object_mut)
             .ok_or("a container disappeared while injecting")?;
-        let env = array_at(container, "env");
-        for (i, entry) in &change.replace {
-            if let Some(slot) = env.get_mut(*i) {
-                *slot = entry.clone();
+        if !change.append.is_empty() || !change.replace.is_empty() {
+            let env = array_at(container, "env");
+            for (i, entry) in &change.replace {
+                if let Some(slot) = env.get_mut(*i) {
+                    *slot = entry.clone();
+                }
             }
+            env.extend(change.append.iter().cloned());
         }
-        env.extend(change.append.iter().cloned());
+        if !change.mounts.is_empty() {
+            array_at(container, "volumeMounts").extend(change.mounts.iter().cloned());
+        }
     }
-    array_at(spec, "volumes").push(plan.volume.clone());
-    if plan.native {
-        array_at(spec, INIT_CONTAINERS).insert(0, plan.sidecar.clone());
-    } else {
-        array_at(spec, CONTAINERS).push(plan.sidecar.clone());
+    if !plan.volumes.is_empty() {
+        array_at(spec, "volumes").extend(plan.volumes.iter().cloned());
+    }
+    match &plan.sidecar {
+        Some(sidecar) if plan.native => array_at(spec, INIT_CONTAINERS).insert(0, sidecar.clone()),
+        Some(sidecar) => array_at(spec, CONTAINERS).push(sidecar.clone()),
+        None => {}
     }
     Ok(pod)
 }
@@ -236,10 +248,21 @@ mod tests {
     #[case(json!({"spec": {"containers": [{"name": "a"}], "volumes": {}}}), "spec.volumes must be a list")]
     #[case(json!({"spec": {"containers": [{"name": "a", "env": "X=1"}]}}), "spec.containers[0] must be a container object")]
     #[case(json!({"spec": {"containers": [7]}}), "spec.containers[0] must be a container object")]
+    #[case(json!({"spec": {"containers": [{"name": "a", "volumeMounts": {}}]}}), "spec.containers[0] must be a container object")]
     #[case(json!({"metadata": {"annotations": []}, "spec": {"containers": [{"name": "a"}]}}), "metadata.annotations must be a map")]
     fn malformed_pods_are_named(#[case] pod: Value, #[case] message: &str) {
         let err = check_shape(&pod).unwrap_err();
         assert!(err.starts_with(message), "{err}");
+    }
+
+    #[rstest]
+    #[case(json!({"spec": {"os": {"name": "windows"}}}), true)]
+    #[case(json!({"spec": {"nodeSelector": {"kubernetes.io/os": "windows"}}}), true)]
+    #[case(json!({"spec": {"nodeSelector": {"beta.kubernetes.io/os": "windows"}}}), true)]
+    #[case(json!({"spec": {"nodeSelector": {"kubernetes.io/os": "linux"}}}), false)]
+    #[case(json!({"spec": {}}), false)]
+    fn windows_pods(#[case] pod: Value, #[case] windows: bool) {
+        assert_eq!(is_windows(&pod), windows);
     }
 
     #[test]

@@ -78,6 +78,9 @@ pub struct Settings {
     pub certificate: Certificate,
     pub allowed_requesters: Vec<String>,
     pub irsa: Irsa,
+    /// Read the pod's ServiceAccount (IRSA and ServiceAccount-level IAM Roles Anywhere
+    /// annotations). `false`: pod annotations only, the policy never calls the host.
+    pub read_service_accounts: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +142,7 @@ impl Default for Settings {
             certificate: Certificate::default(),
             allowed_requesters: vec![CSI_DRIVER_USER.into()],
             irsa: Irsa::default(),
+            read_service_accounts: true,
         }
     }
 }
@@ -511,6 +515,7 @@ mod tests {
         assert_eq!(s.allowed_requesters, vec![CSI_DRIVER_USER.to_string()]);
         assert_eq!(s.irsa.annotation_prefix, "eks.amazonaws.com");
         assert_eq!(s.irsa.token_expiration, 86400);
+        assert!(s.read_service_accounts);
         assert_eq!(s.validate(), Ok(()));
     }
 
@@ -530,6 +535,7 @@ mod tests {
     #[case(json!({"clusterName": "prod-eu-1"}))]
     #[case(json!({"mode": "guard", "trustAnchorArn": "", "region": ""}))]
     #[case(json!({"irsa": {"tokenExpiration": 600, "stsRegionalEndpoints": true, "region": "us-east-1"}}))]
+    #[case(json!({"readServiceAccounts": false}))]
     fn accepts(#[case] patch: serde_json::Value) {
         assert_eq!(check(patch), Ok(()));
     }
@@ -566,6 +572,7 @@ mod tests {
     #[case(json!({"irsa": {"tokenExpiration": 300}}), "irsa.tokenExpiration: 300")]
     #[case(json!({"irsa": {"region": "moon-1"}}), "irsa.region:")]
     #[case(json!({"irsa": {"annotationPrefix": ""}}), "irsa.annotationPrefix:")]
+    #[case(json!({"readServiceAccounts": "no"}), "invalid type: string \"no\", expected a boolean")]
     #[case(json!({"trustAnchroArn": "typo"}), "unknown field `trustAnchroArn`")]
     #[case(json!({"sidecar": {"nativ": true}}), "unknown field `nativ`")]
     fn rejects(#[case] patch: serde_json::Value, #[case] message: &str) {

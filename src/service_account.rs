@@ -1,0 +1,470 @@
+//! The pod's ServiceAccount: reading its annotations through the host, and choosing
+//! between IAM Roles Anywhere and IRSA for the pod.
+//!
+//! # Which credentials a pod gets
+//!
+//! With `readServiceAccounts: false` only the pod's annotations count (no IRSA, no
+//! ServiceAccount-level IAM Roles Anywhere) and the host is never called. Otherwise the
+//! ServiceAccount (`spec.serviceAccountName`, else `default`, in the request's namespace)
+//! is read on every Pod CREATE in inject mode; a missing ServiceAccount or a failed
+//! lookup rejects the pod with a message that names it. Then, with *pod* and *account*
+//! standing for "carries `<annotationPrefix>/role-arn` or `<annotationPrefix>/signing-profile-arn`",
+//! *irsa* for "the ServiceAccount carries `<irsa.annotationPrefix>/role-arn`" and *skip*
+//! for "the pod has the label `<irsa.annotationPrefix>/skip-pod-identity-webhook`":
+//!
+//! | pod | account | irsa | skip | result |
+//! |-----|---------|------|------|--------|
+//! | yes | any     | any  | any  | IAM Roles Anywhere (a warning when IRSA is set and not skipped) |
+//! | no  | yes     | no   | any  | IAM Roles Anywhere |
+//! | no  | yes     | yes  | yes  | IAM Roles Anywhere |
+//! | no  | yes     | yes  | no   | rejected: ambiguous, the message says how to choose |
+//! | no  | no      | yes  | no   | IRSA |
+//! | no  | no      | yes  | yes  | nothing |
+//! | no  | no      | no   | any  | nothing |
+//!
+//! IAM Roles Anywhere reads the ServiceAccount's `<annotationPrefix>/*` annotations
+//! with the pod's over them, key by key (a pod may set only `session-name`, or only
+//! `role-arn`, and take the rest from its ServiceAccount). The bookkeeping annotations
+//! (`injected`, `config-hash`) only ever come from the pod.
+
+use crate::annotations::{self, Annotations, Parsed};
+use crate::irsa;
+use crate::pod;
+use crate::settings::Settings;
+use serde_json::Value;
+
+/// Reads a ServiceAccount's annotations, given its namespace and name: [`from_host`]
+/// in the module, a closure in the tests.
+pub type Lookup<'a> = &'a dyn Fn(&str, &str) -> Result<Annotations, String>;
+
+/// The credentials the pod gets.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// IAM Roles Anywhere, as `annotations::parse` read the merged annotations
+    /// (`request: None` when nothing asks for it).
+    RolesAnywhere(Parsed),
+    /// IRSA, from the ServiceAccount's annotations.
+    Irsa {
+        /// `<namespace>/<name>`, for messages.
+        account: String,
+        annotations: Annotations,
+        warnings: Vec<String>,
+    },
+}
+
+/// The ServiceAccount object as far as this policy reads it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct Object {
+    #[serde(default)]
+    metadata: Metadata,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct Metadata {
+    #[serde(default)]
+    annotations: Option<Annotations>,
+}
+
+/// The ServiceAccount's annotations, through the Kubewarden host (`contextAwareResources`
+/// must grant `v1/ServiceAccount`).
+#[cfg(target_arch = "wasm32")]
+pub fn from_host(namespace: &str, name: &str) -> Result<Annotations, String> {
+    use kubewarden_policy_sdk::host_capabilities::kubernetes::{get_resource, GetResourceRequest};
+    let request = GetResourceRequest {
+        api_version: "v1".to_owned(),
+        kind: "ServiceAccount".to_owned(),
+        name: name.to_owned(),
+        namespace: Some(namespace.to_owned()),
+        disable_cache: false,
+        field_masks: None,
+    };
+    let object: Object = get_resource(&request).map_err(|e| e.to_string())?;
+    Ok(object.metadata.annotations.unwrap_or_default())
+}
+
+/// Native builds (tests, benchmarks) have no Kubewarden host.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn from_host(_namespace: &str, _name: &str) -> Result<Annotations, String> {
+    Err("this native build has no Kubewarden host to ask".to_owned())
+}
+
+fn asks_roles_anywhere(annotations: &Annotations, prefix: &str) -> bool {
+    [annotations::ROLE_ARN, annotations::SIGNING_PROFILE_ARN]
+        .iter()
+        .any(|name| annotations.contains_key(&annotations::key(prefix, name)))
+}
+
+/// The ServiceAccount's annotations under the prefix, then the pod's over them.
+/// Returns the merged annotations and the keys that came from the ServiceAccount.
+fn merge(
+    pod_annotations: Annotations,
+    account: &Annotations,
+    prefix: &str,
+) -> (Annotations, Vec<String>) {
+    let bookkeeping =
+        [annotations::INJECTED, annotations::CONFIG_HASH].map(|n| annotations::key(prefix, n));
+    let inherited: Vec<String> = account
+        .keys()
+        .filter(|k| {
+            k.strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .filter(|k| !bookkeeping.contains(k) && !pod_annotations.contains_key(*k))
+        .cloned()
+        .collect();
+    let mut merged = pod_annotations;
+    for k in &inherited {
+        merged.insert(k.clone(), account[k].clone());
+    }
+    (merged, inherited)
+}
+
+/// Parses the merged annotations; errors and warnings about an annotation that came
+/// from the ServiceAccount say so.
+fn parse_merged(
+    merged: &Annotations,
+    inherited: &[String],
+    account: &str,
+    settings: &Settings,
+) -> Result<Parsed, Vec<String>> {
+    let attribute = |messages: Vec<String>| -> Vec<String> {
+        messages
+            .into_iter()
+            .map(|m| {
+                match inherited
+                    .iter()
+                    .find(|k| m.starts_with(&format!("annotation {k}")))
+                {
+                    Some(k) => {
+                        m.replacen(k.as_str(), &format!("{k} (on ServiceAccount {account})"), 1)
+                    }
+                    None => m,
+                }
+            })
+            .collect()
+    };
+    let mut parsed = annotations::parse(merged, settings).map_err(attribute)?;
+    parsed.warnings = attribute(std::mem::take(&mut parsed.warnings));
+    Ok(parsed)
+}
+
+/// Decides which credentials the pod gets; see the module documentation for the rules.
+/// `Err` lists the reasons to reject the pod.
+pub fn resolve(
+    pod_value: &Value,
+    namespace: &str,
+    settings: &Settings,
+    lookup: Lookup,
+) -> Result<Credentials, Vec<String>> {
+    let pod_annotations = pod::annotations(pod_value);
+    if !settings.read_service_accounts {
+        return annotations::parse(&pod_annotations, settings).map(Credentials::RolesAnywhere);
+    }
+    let name = pod::service_account(pod_value);
+    let account = format!("{namespace}/{name}");
+    let sa = lookup(namespace, &name).map_err(|e| {
+        vec![format!(
+            "cannot read ServiceAccount {account}, which the pod runs as: {e}. The policy reads its \
+             IRSA and IAM Roles Anywhere annotations: check that it exists and that the policy \
+             server may get serviceaccounts, or set readServiceAccounts: false"
+        )]
+    })?;
+
+    let prefix = settings.annotation_prefix.as_str();
+    let irsa_role = annotations::key(&settings.irsa.annotation_prefix, annotations::ROLE_ARN);
+    let pod_asks = asks_roles_anywhere(&pod_annotations, prefix);
+    let account_asks = asks_roles_anywhere(&sa, prefix);
+    let irsa = irsa::is_requested(&sa, settings) && !irsa::is_skipped(pod_value, settings);
+    let mut warnings = Vec::new();
+    if pod_annotations.contains_key(&irsa_role) {
+        warnings.push(format!(
+            "annotation {irsa_role} on the pod is ignored: IRSA reads the role from the \
+             ServiceAccount, as pod-identity-webhook does"
+        ));
+    }
+
+    if irsa && !pod_asks && account_asks {
+        return Err(vec![format!(
+            "ServiceAccount {account} asks for both IAM Roles Anywhere ({prefix}/role-arn, \
+             {prefix}/signing-profile-arn) and IRSA ({irsa_role}), and the pod does not choose: \
+             for IAM Roles Anywhere set {prefix}/role-arn on the pod or label it {}=true; for \
+             IRSA remove the {prefix}/ annotations from the ServiceAccount",
+            annotations::key(&settings.irsa.annotation_prefix, irsa::SKIP_LABEL)
+        )]);
+    }
+    if irsa && !pod_asks {
+        return Ok(Credentials::Irsa {
+            account,
+            annotations: sa,
+            warnings,
+        });
+    }
+    if irsa {
+        warnings.push(format!(
+            "ServiceAccount {account} also carries {irsa_role}; the pod's IAM Roles Anywhere \
+             annotations take precedence, so IRSA is not injected"
+        ));
+    }
+    let (merged, inherited) = merge(pod_annotations, &sa, prefix);
+    let mut parsed = parse_merged(&merged, &inherited, &account, settings)?;
+    parsed.warnings.extend(warnings);
+    Ok(Credentials::RolesAnywhere(parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::tests::{settings, PROFILE, ROLE};
+    use rstest::rstest;
+    use serde_json::json;
+    use std::cell::RefCell;
+
+    const IRSA_ROLE: &str = "arn:aws:iam::123456789012:role/irsa";
+
+    fn map(pairs: &[(&str, &str)]) -> Annotations {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn pod(annotations: &[(&str, &str)], labels: Value) -> Value {
+        json!({
+            "metadata": {"name": "api", "annotations": map(annotations), "labels": labels},
+            "spec": {"serviceAccountName": "api", "containers": [{"name": "app"}]},
+        })
+    }
+
+    fn resolve_with(pod_value: &Value, sa: &[(&str, &str)]) -> Result<Credentials, Vec<String>> {
+        let sa = map(sa);
+        resolve(pod_value, "payments", &settings(), &|_, _| Ok(sa.clone()))
+    }
+
+    fn roles_anywhere(result: Result<Credentials, Vec<String>>) -> Parsed {
+        match result {
+            Ok(Credentials::RolesAnywhere(parsed)) => parsed,
+            other => panic!("expected IAM Roles Anywhere, got {other:?}"),
+        }
+    }
+
+    const IAMRA: [(&str, &str); 2] = [
+        ("iamra.aws/role-arn", ROLE),
+        ("iamra.aws/signing-profile-arn", PROFILE),
+    ];
+    const IRSA: [(&str, &str); 1] = [("eks.amazonaws.com/role-arn", IRSA_ROLE)];
+
+    #[test]
+    fn the_lookup_asks_for_the_pods_service_account_in_the_namespace() {
+        let asked = RefCell::new(Vec::new());
+        let lookup = |ns: &str, name: &str| {
+            asked.borrow_mut().push(format!("{ns}/{name}"));
+            Ok(Annotations::new())
+        };
+        let mut p = pod(&[], json!({}));
+        resolve(&p, "payments", &settings(), &lookup).unwrap();
+        p["spec"] = json!({"containers": [{"name": "app"}]});
+        resolve(&p, "team-a", &settings(), &lookup).unwrap();
+        assert_eq!(*asked.borrow(), ["payments/api", "team-a/default"]);
+    }
+
+    #[test]
+    fn without_reads_the_host_is_never_asked() {
+        let mut s = settings();
+        s.read_service_accounts = false;
+        let never =
+            |_: &str, _: &str| -> Result<Annotations, String> { panic!("the host was asked") };
+        let parsed = roles_anywhere(resolve(&pod(&IAMRA, json!({})), "payments", &s, &never));
+        assert_eq!(parsed.request.unwrap().role_arn, ROLE);
+        assert_eq!(
+            roles_anywhere(resolve(&pod(&[], json!({})), "payments", &s, &never)),
+            Parsed::default()
+        );
+    }
+
+    #[test]
+    fn a_failed_lookup_names_the_service_account_and_the_hosts_error() {
+        let failing =
+            |_: &str, _: &str| Err("Cannot find v1/ServiceAccount named 'api'".to_owned());
+        let errors = resolve(&pod(&[], json!({})), "payments", &settings(), &failing).unwrap_err();
+        assert!(errors[0].starts_with("cannot read ServiceAccount payments/api, which the pod runs as: Cannot find v1/ServiceAccount named 'api'"), "{errors:?}");
+        assert!(errors[0].contains("readServiceAccounts: false"));
+    }
+
+    #[test]
+    fn a_service_account_without_annotations_changes_nothing() {
+        let parsed = roles_anywhere(resolve_with(
+            &pod(&[], json!({})),
+            &[("example.com/other", "x")],
+        ));
+        assert_eq!(parsed, Parsed::default());
+    }
+
+    #[test]
+    fn service_account_roles_anywhere_applies_with_pod_overrides_key_by_key() {
+        let sa = [
+            IAMRA[0],
+            IAMRA[1],
+            ("iamra.aws/session-name", "from-sa"),
+            ("iamra.aws/log-level", "debug"),
+        ];
+        let request = roles_anywhere(resolve_with(&pod(&[], json!({})), &sa))
+            .request
+            .unwrap();
+        assert_eq!(
+            (request.role_arn.as_str(), request.session_name.as_deref()),
+            (ROLE, Some("from-sa"))
+        );
+        let other = "arn:aws:iam::123456789012:role/other";
+        let overridden = pod(
+            &[
+                ("iamra.aws/role-arn", other),
+                ("iamra.aws/session-name", "from-pod"),
+            ],
+            json!({}),
+        );
+        let request = roles_anywhere(resolve_with(&overridden, &sa))
+            .request
+            .unwrap();
+        assert_eq!(request.role_arn, other);
+        assert_eq!(request.profile_arn, PROFILE);
+        assert_eq!(request.session_name.as_deref(), Some("from-pod"));
+        assert_eq!(request.log_level, crate::settings::LogLevel::Debug);
+    }
+
+    #[test]
+    fn bookkeeping_annotations_never_come_from_the_service_account() {
+        let (merged, inherited) = merge(
+            Annotations::new(),
+            &map(&[
+                IAMRA[0],
+                ("iamra.aws/injected", "true"),
+                ("iamra.aws/config-hash", "x"),
+                ("iamra.awsx/y", "z"),
+            ]),
+            "iamra.aws",
+        );
+        assert_eq!(merged, map(&[IAMRA[0]]));
+        assert_eq!(inherited, ["iamra.aws/role-arn"]);
+    }
+
+    #[test]
+    fn errors_from_service_account_annotations_say_so() {
+        let errors = resolve_with(
+            &pod(&[], json!({})),
+            &[IAMRA[0], ("iamra.aws/signing-profile-arn", "nope")],
+        )
+        .unwrap_err();
+        assert!(
+            errors[0].starts_with("annotation iamra.aws/signing-profile-arn (on ServiceAccount payments/api): \"nope\""),
+            "{errors:?}"
+        );
+        let errors = resolve_with(
+            &pod(&[("iamra.aws/signing-profile-arn", "nope")], json!({})),
+            &IAMRA,
+        )
+        .unwrap_err();
+        assert!(
+            errors[0].starts_with("annotation iamra.aws/signing-profile-arn: \"nope\""),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn an_irsa_service_account_gives_irsa() {
+        match resolve_with(&pod(&[], json!({})), &IRSA) {
+            Ok(Credentials::Irsa {
+                account,
+                annotations,
+                warnings,
+            }) => {
+                assert_eq!(account, "payments/api");
+                assert_eq!(annotations, map(&IRSA));
+                assert!(warnings.is_empty());
+            }
+            other => panic!("expected IRSA, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_skip_label_turns_irsa_off() {
+        let labelled = pod(
+            &[],
+            json!({"eks.amazonaws.com/skip-pod-identity-webhook": "true"}),
+        );
+        assert_eq!(
+            roles_anywhere(resolve_with(&labelled, &IRSA)),
+            Parsed::default()
+        );
+    }
+
+    #[rstest]
+    #[case(&[IAMRA[0], IAMRA[1]], json!({}))]
+    #[case(&[IAMRA[0]], json!({}))]
+    #[case(&[IAMRA[0], IAMRA[1]], json!({"eks.amazonaws.com/skip-pod-identity-webhook": "true"}))]
+    fn the_pods_roles_anywhere_annotations_win_over_irsa(
+        #[case] on_pod: &[(&str, &str)],
+        #[case] labels: Value,
+    ) {
+        let sa = [IRSA[0], IAMRA[1]];
+        let parsed = roles_anywhere(resolve_with(&pod(on_pod, labels.clone()), &sa));
+        assert_eq!(parsed.request.unwrap().role_arn, ROLE);
+        let warned = parsed
+            .warnings
+            .iter()
+            .any(|w| w.contains("IRSA is not injected"));
+        assert_eq!(
+            warned,
+            labels.as_object().unwrap().is_empty(),
+            "{:?}",
+            parsed.warnings
+        );
+    }
+
+    #[test]
+    fn a_service_account_with_both_is_ambiguous_unless_the_pod_chooses() {
+        let both = [IAMRA[0], IAMRA[1], IRSA[0]];
+        let errors = resolve_with(&pod(&[], json!({})), &both).unwrap_err();
+        let message = &errors[0];
+        for part in [
+            "ServiceAccount payments/api asks for both IAM Roles Anywhere",
+            "IRSA (eks.amazonaws.com/role-arn)",
+            "set iamra.aws/role-arn on the pod or label it eks.amazonaws.com/skip-pod-identity-webhook=true",
+            "remove the iamra.aws/ annotations from the ServiceAccount",
+        ] {
+            assert!(message.contains(part), "{message}");
+        }
+        let labelled = pod(
+            &[],
+            json!({"eks.amazonaws.com/skip-pod-identity-webhook": ""}),
+        );
+        assert_eq!(
+            roles_anywhere(resolve_with(&labelled, &both))
+                .request
+                .unwrap()
+                .role_arn,
+            ROLE
+        );
+    }
+
+    #[test]
+    fn the_hosts_answer_is_read_for_its_annotations() {
+        let full = br#"{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"api","namespace":"payments","annotations":{"eks.amazonaws.com/role-arn":"r"}},"secrets":[]}"#;
+        let object: Object = serde_json::from_slice(full).unwrap();
+        assert_eq!(
+            object.metadata.annotations.unwrap(),
+            map(&[("eks.amazonaws.com/role-arn", "r")])
+        );
+        let bare: Object = serde_json::from_slice(br#"{"metadata":{"name":"default"}}"#).unwrap();
+        assert_eq!(bare.metadata.annotations, None);
+    }
+
+    #[test]
+    fn a_role_arn_annotation_on_the_pod_is_not_irsa() {
+        let parsed = roles_anywhere(resolve_with(&pod(&IRSA, json!({})), &[]));
+        assert!(parsed.request.is_none());
+        assert!(parsed.warnings[0]
+            .contains("annotation eks.amazonaws.com/role-arn on the pod is ignored"));
+    }
+}
