@@ -96,7 +96,7 @@ settings_rejected() {
 settings_with() {
   local extra=${1:-'{}'}
   jq -cn --arg anchor "$TRUST_ANCHOR" --argjson extra "$extra" \
-    '{trustAnchorArn: $anchor, region: "eu-west-1"} * $extra'
+    '{trustAnchorArn: $anchor, region: "eu-west-1", readServiceAccounts: false} * $extra'
 }
 
 # --- building requests --------------------------------------------------------------
