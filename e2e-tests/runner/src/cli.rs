@@ -55,7 +55,7 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "FILE")]
     pub replay_host_capabilities_interactions: Option<PathBuf>,
 
-    /// Accepted for kwctl compatibility; this runner never uses a wasmtime cache
+    /// Turn off usage of wasmtime cache
     #[arg(long)]
     pub disable_wasmtime_cache: bool,
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use wapc::WapcHost;
-use wasmtime_provider::wasmtime::{Config, Engine, Module};
+use wasmtime_provider::wasmtime::{Cache, Config, Engine, Module};
 use wasmtime_provider::{EpochDeadlines, WasmtimeEngineProviderBuilder};
 
 use crate::capabilities::HostCapabilities;
@@ -43,6 +43,14 @@ fn parse_timeout(text: &str) -> Result<Duration> {
     Ok(Duration::from_millis(ms))
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestOptions {
+    /// Time limit of each guest call, and of the module's start functions.
+    pub timeout: Duration,
+    /// Reuse compiled code from wasmtime's on-disk cache.
+    pub compilation_cache: bool,
+}
+
 pub struct Guest {
     host: WapcHost,
     _ticker: EpochTicker,
@@ -50,9 +58,23 @@ pub struct Guest {
 
 impl Guest {
     /// Compiles and instantiates `module` (a `.wasm` binary, or WAT text).
-    pub fn new(module: &[u8], capabilities: HostCapabilities, timeout: Duration) -> Result<Self> {
+    pub fn new(
+        module: &[u8],
+        capabilities: HostCapabilities,
+        options: GuestOptions,
+    ) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        if options.compilation_cache {
+            // As kwctl: wasmtime's default cache (see `wasmtime config new`), and
+            // compiling every time if it cannot be set up.
+            match Cache::from_file(None) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(e) => eprintln!("policy-runner: wasmtime cache disabled: {e}"),
+            }
+        }
         let engine =
             Engine::new(&config).map_err(|e| anyhow!("cannot create the wasmtime engine: {e}"))?;
         let module = Module::new(&engine, module)
@@ -61,7 +83,11 @@ impl Guest {
         // The ticker runs before instantiation so that the guest's start
         // functions are under the same time limit as its calls.
         let ticker = EpochTicker::start(engine.clone())?;
-        let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1);
+        let ticks = options
+            .timeout
+            .as_millis()
+            .div_ceil(EPOCH_TICK.as_millis())
+            .max(1);
         let ticks = u64::try_from(ticks).context("time limit too large")?;
         let provider = WasmtimeEngineProviderBuilder::new()
             .engine(engine)
@@ -191,7 +217,11 @@ pub(crate) mod tests {
 
     fn guest(timeout: Duration) -> Guest {
         let caps = HostCapabilities::new(BTreeSet::new(), None);
-        Guest::new(TEST_GUEST.as_bytes(), caps, timeout).unwrap()
+        let options = GuestOptions {
+            timeout,
+            compilation_cache: false,
+        };
+        Guest::new(TEST_GUEST.as_bytes(), caps, options).unwrap()
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl Policy {
 pub(crate) mod tests {
     use super::*;
     use crate::capabilities::HostCapabilities;
-    use crate::guest::DEFAULT_TIMEOUT;
+    use crate::guest::{GuestOptions, DEFAULT_TIMEOUT};
     use crate::request::parse_admission_request;
     use serde_json::{json, Value};
     use std::collections::BTreeSet;
@@ -129,10 +129,14 @@ pub(crate) mod tests {
     }
 
     fn policy(wat: &str) -> Policy {
+        let options = GuestOptions {
+            timeout: DEFAULT_TIMEOUT,
+            compilation_cache: false,
+        };
         let guest = Guest::new(
             wat.as_bytes(),
             HostCapabilities::new(BTreeSet::new(), None),
-            DEFAULT_TIMEOUT,
+            options,
         )
         .unwrap();
         Policy::new(guest)

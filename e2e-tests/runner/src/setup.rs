@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::capabilities::HostCapabilities;
 use crate::cli::PolicyArgs;
-use crate::guest::{timeout_from_env, Guest};
+use crate::guest::{timeout_from_env, Guest, GuestOptions};
 use crate::metadata::{read_metadata, ContextAwareResource, Metadata};
 use crate::module_path::local_module_path;
 use crate::policy::Policy;
@@ -54,11 +54,11 @@ pub fn prepare(args: &PolicyArgs) -> Result<Prepared> {
         .map(Replay::from_file)
         .transpose()?;
 
-    let guest = Guest::new(
-        &module,
-        HostCapabilities::new(allowed, replay),
-        timeout_from_env()?,
-    )?;
+    let options = GuestOptions {
+        timeout: timeout_from_env()?,
+        compilation_cache: !args.disable_wasmtime_cache,
+    };
+    let guest = Guest::new(&module, HostCapabilities::new(allowed, replay), options)?;
     Ok(Prepared {
         policy: Policy::new(guest),
         settings,

@@ -255,10 +255,16 @@ fn traps_and_timeouts_are_500_rejections() {
         ),
     ] {
         let module = dir.module(&guest(VALID, "", body));
-        let out = runner(&["run", "-r", path(&request), path(&module)])
-            .env("POLICY_RUNNER_TIMEOUT_MS", "300")
-            .output()
-            .unwrap();
+        let out = runner(&[
+            "run",
+            "--disable-wasmtime-cache",
+            "-r",
+            path(&request),
+            path(&module),
+        ])
+        .env("POLICY_RUNNER_TIMEOUT_MS", "300")
+        .output()
+        .unwrap();
         let response = stdout_json(&out);
         assert_eq!(response["allowed"], false);
         assert_eq!(response["status"]["code"], 500);

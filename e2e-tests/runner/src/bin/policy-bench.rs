@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use policy_runner::bench::{fmt_time, measure, BenchConfig, Stats};
 use policy_runner::capabilities::HostCapabilities;
-use policy_runner::guest::{timeout_from_env, Guest};
+use policy_runner::guest::{timeout_from_env, Guest, GuestOptions};
 use policy_runner::policy::validate_payload;
 use policy_runner::request::parse_admission_request;
 use policy_runner::settings::{settings_from_json, PolicySettings};
@@ -63,10 +63,14 @@ fn main() -> Result<()> {
             args.module.display()
         )
     })?;
+    let options = GuestOptions {
+        timeout: timeout_from_env()?,
+        compilation_cache: false,
+    };
     let guest = Guest::new(
         &module,
         HostCapabilities::new(Default::default(), None),
-        timeout_from_env()?,
+        options,
     )?;
     let settings = settings_from_json(SETTINGS)?;
     check_settings(&guest, &settings)?;
