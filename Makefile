@@ -59,11 +59,11 @@ test: unit-tests e2e-tests chart-test ## Every test: unit, e2e and charts
 .PHONY: lint
 lint: ## rustfmt and clippy, warnings denied
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 .PHONY: bench
-bench: policy.wasm $(RUNNER) ## Print validate timings: wasm vs native, 1/10/100 containers
-	scripts/bench.sh
+bench: policy.wasm ## Print validate timings: wasm vs native, 1/10/100 containers
+	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm
 
 .PHONY: clean
 clean:
