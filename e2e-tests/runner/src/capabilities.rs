@@ -186,7 +186,7 @@ impl HostCapabilities {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         replay
             .respond(request)
-            .map_err(|e| format!("Callback evaluation failure: {e:?}").into())
+            .map_err(|e| format!("Callback evaluation failure: {e:#}").into())
     }
 }
 
