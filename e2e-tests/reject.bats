@@ -141,6 +141,11 @@ rejected_with_spec() {
   rejected_with_spec '.nodeSelector = {"kubernetes.io/os": "windows"}' "the pod runs on Windows"
 }
 
+@test "a volume that already uses the certificate volume's name" {
+  rejected_with_spec '.volumes = [{"name": "iamra-credentials", "emptyDir": {}}]' \
+    'volume "iamra-credentials" already exists'
+}
+
 @test "a service account name too long for the certificate's common name" {
   rejected_with_spec '.serviceAccountName = "a-very-long-service-account-name-for-the-payments-api"' \
     "over X.509's limit of 64"

@@ -193,9 +193,16 @@ fn container_env(
         match find(var) {
             None => change.append.push(env_var(var, value)),
             Some(i) if env[i].get("value").and_then(Value::as_str) == Some(value) => {}
-            Some(_) => warnings.push(format!(
-                "container {name:?} already sets {var}; left as written, so it may not use the credentials sidecar"
-            )),
+            Some(_) => {
+                let consequence = if var.starts_with("AWS_EC2_METADATA") {
+                    "it may not use the credentials sidecar"
+                } else {
+                    "the pod's region annotation does not apply to it"
+                };
+                warnings.push(format!(
+                    "container {name:?} already sets {var}; left as written, so {consequence}"
+                ));
+            }
         }
     }
     let overrides: Vec<&str> = CREDENTIAL_OVERRIDES
@@ -325,10 +332,19 @@ pub fn conflicts(
     }
     if pod::is_windows(pod_value) {
         errors.push(
-            "the pod runs on Windows (spec.os.name or a kubernetes.io/os nodeSelector): the \
-             credentials sidecar is a Linux container"
+            "the pod runs on Windows (spec.os.name or an os nodeSelector): the credentials \
+             sidecar is a Linux container"
                 .to_owned(),
         );
+    }
+    if pod::list(pod_value, "volumes")
+        .iter()
+        .any(|v| v.get("name").and_then(Value::as_str) == Some(VOLUME_NAME))
+    {
+        errors.push(format!(
+            "volume {VOLUME_NAME:?} already exists: that name is reserved for the credentials \
+             sidecar's certificate"
+        ));
     }
     let port = i64::from(settings.sidecar.port);
     for (_, c) in pod::containers(pod_value) {
@@ -575,6 +591,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_preset_region_is_kept_and_the_warning_says_what_it_means() {
+        let p = plan(
+            &pod(
+                json!({"containers": [{"name": "a", "env": [{"name": "AWS_REGION", "value": "us-east-1"}]}]}),
+            ),
+            &request(&[("iamra.aws/region", "us-west-2")]),
+            &settings(),
+        );
+        assert!(
+            p.warnings.iter().any(|w| w.contains(
+                "already sets AWS_REGION; left as written, so the pod's region annotation does not apply"
+            )),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
     fn the_same_value_already_set_raises_no_warning() {
         let p = plan(
             &pod(
@@ -695,7 +729,9 @@ pub(crate) mod tests {
     #[case(json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
     #[case(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
     #[case(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
+    #[case(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
     #[case(json!({"containers": [{"name": SIDECAR_NAME}]}), "is reserved for the credentials sidecar")]
+    #[case(json!({"containers": [{"name": "a"}], "volumes": [{"name": VOLUME_NAME, "emptyDir": {}}]}), "volume \"iamra-credentials\" already exists")]
     #[case(json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 9911}]}], "containers": [{"name": "a"}]}), "container \"i\" uses port 9911")]
     #[case(json!({"serviceAccountName": "a-very-long-service-account-name-for-the-payments-api", "containers": [{"name": "a"}]}), "over X.509's limit of 64")]
     fn conflicting_pods_are_named(#[case] spec: Value, #[case] message: &str) {
