@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import importlib.util
 import json
 import os
 import re
@@ -91,16 +92,13 @@ def module() -> Path:
     return Path(os.environ.get("POLICY") or REPO / "policy.wasm")
 
 
-METADATA_SECTION = b"io.kubewarden.metadata"
-
-
-def _leb128(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+def _load_annotate():
+    """e2e-tests/tools/annotate.py: one implementation of `kwctl annotate` for both suites."""
+    spec = importlib.util.spec_from_file_location(
+        "annotate", REPO / "e2e-tests" / "tools" / "annotate.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def annotate(context_aware_resources: list, tmp_path: Path) -> Path:
@@ -109,13 +107,8 @@ def annotate(context_aware_resources: list, tmp_path: Path) -> Path:
     `kwctl annotate` writes it."""
     metadata = yaml.safe_load((REPO / "metadata.yml").read_text())
     metadata["contextAwareResources"] = context_aware_resources
-    metadata.setdefault("protocolVersion", "v1")
-    data = json.dumps(metadata, separators=(",", ":")).encode()
-    contents = _leb128(len(METADATA_SECTION)) + METADATA_SECTION + data
-    wasm = module().read_bytes()
-    assert METADATA_SECTION not in wasm, f"{module()} is already annotated"
     out = tmp_path / "annotated-policy.wasm"
-    out.write_bytes(wasm + b"\0" + _leb128(len(contents)) + contents)
+    out.write_bytes(_load_annotate().annotated(module().read_bytes(), metadata))
     return out
 
 

@@ -26,20 +26,29 @@ def leb128(n: int) -> bytes:
             return bytes(out)
 
 
+def annotated(module: bytes, metadata: dict) -> bytes:
+    """The module with `metadata` appended as its io.kubewarden.metadata section."""
+    if not module.startswith(b"\0asm"):
+        raise ValueError("not a WebAssembly module")
+    if SECTION in module:
+        raise ValueError("already annotated")
+    metadata = {"protocolVersion": "v1", **metadata}
+    data = json.dumps(metadata, separators=(",", ":")).encode()
+    contents = leb128(len(SECTION)) + SECTION + data
+    return module + b"\0" + leb128(len(contents)) + contents
+
+
 def main(metadata_path: str, module_path: str, output_path: str) -> None:
     with open(metadata_path, encoding="utf-8") as f:
         metadata = yaml.safe_load(f)
-    metadata.setdefault("protocolVersion", "v1")
     with open(module_path, "rb") as f:
         module = f.read()
-    if not module.startswith(b"\0asm"):
-        sys.exit(f"{module_path} is not a WebAssembly module")
-    if SECTION in module:
-        sys.exit(f"{module_path} is already annotated")
-    data = json.dumps(metadata, separators=(",", ":")).encode()
-    contents = leb128(len(SECTION)) + SECTION + data
+    try:
+        result = annotated(module, metadata)
+    except ValueError as e:
+        sys.exit(f"{module_path}: {e}")
     with open(output_path, "wb") as f:
-        f.write(module + b"\0" + leb128(len(contents)) + contents)
+        f.write(result)
 
 
 if __name__ == "__main__":
