@@ -39,8 +39,6 @@ pub struct Request {
     /// `None`: the pod's own name, read at run time through the downward API.
     pub session_name: Option<String>,
     pub session_seconds: u64,
-    /// Shapes the IRSA mode's token; validated here so that a typo fails early.
-    pub audience: String,
     pub log_level: LogLevel,
     /// The region the app's AWS SDK uses, when the pod overrides it.
     pub region: Option<String>,
@@ -136,16 +134,9 @@ pub fn parse(annotations: &Annotations, settings: &Settings) -> Result<Parsed, V
         .map_err(|e| field(TOKEN_DURATION, Err(e)))
         .unwrap_or_default();
 
-    let audience = get(AUDIENCE)
-        .unwrap_or(&settings.defaults.audience)
-        .to_owned();
-    if audience.is_empty() || audience.chars().any(char::is_whitespace) {
-        field(
-            AUDIENCE,
-            Err(format!(
-                "{audience:?} is not an audience; use a non-empty value without spaces such as sts.amazonaws.com"
-            )),
-        );
+    // The audience shapes the IRSA mode's token, not the sidecar; a typo still fails early.
+    if let Some(audience) = get(AUDIENCE) {
+        field(AUDIENCE, validation::audience(audience));
     }
 
     let log_level = match get(LOG_LEVEL) {
@@ -175,7 +166,6 @@ pub fn parse(annotations: &Annotations, settings: &Settings) -> Result<Parsed, V
             profile_arn: profile.to_owned(),
             session_name,
             session_seconds,
-            audience,
             log_level,
             region,
         }),
@@ -233,7 +223,6 @@ pub(crate) mod tests {
         assert_eq!(r.profile_arn, PROFILE);
         assert_eq!(r.session_name, None);
         assert_eq!(r.session_seconds, 900);
-        assert_eq!(r.audience, "sts.amazonaws.com");
         assert_eq!(r.log_level, LogLevel::Info);
         assert_eq!(r.region, None);
     }
@@ -250,7 +239,7 @@ pub(crate) mod tests {
     #[case(&[("iamra.aws/token-duration", "900s")], |r: &Request| r.session_seconds == 900)]
     #[case(&[("iamra.aws/token-duration", "15m")], |r: &Request| r.session_seconds == 900)]
     #[case(&[("iamra.aws/token-duration", "12h")], |r: &Request| r.session_seconds == 43200)]
-    #[case(&[("iamra.aws/audience", "example.com/aud")], |r: &Request| r.audience == "example.com/aud")]
+    #[case(&[("iamra.aws/audience", "example.com/aud")], |r: &Request| r.role_arn == ROLE)]
     #[case(&[("iamra.aws/log-level", "debug")], |r: &Request| r.log_level == LogLevel::Debug)]
     #[case(&[("iamra.aws/log-level", "error")], |r: &Request| r.log_level == LogLevel::Error)]
     #[case(&[("iamra.aws/region", "us-west-2")], |r: &Request| r.region.as_deref() == Some("us-west-2"))]

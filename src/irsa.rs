@@ -112,14 +112,20 @@ pub fn request(
         errors.push(format!("{}: {e}", on_account(annotations::ROLE_ARN)));
     }
 
-    let audience = from_account(annotations::AUDIENCE)
-        .unwrap_or(&irsa.audience)
-        .to_owned();
-    if audience.is_empty() || audience.chars().any(char::is_whitespace) {
-        errors.push(format!(
-            "{}: {audience:?} is not an audience; use a non-empty value without spaces such as sts.amazonaws.com",
-            on_account(annotations::AUDIENCE)
-        ));
+    // The pod's `<annotationPrefix>/audience`, then the ServiceAccount's, then the setting.
+    let pod_audience_key = annotations::key(&settings.annotation_prefix, annotations::AUDIENCE);
+    let (audience, audience_source) = match pod_annotations.get(&pod_audience_key).map(|v| v.trim())
+    {
+        Some(a) => (a.to_owned(), format!("annotation {pod_audience_key}")),
+        None => (
+            from_account(annotations::AUDIENCE)
+                .unwrap_or(&settings.defaults.audience)
+                .to_owned(),
+            on_account(annotations::AUDIENCE),
+        ),
+    };
+    if let Err(e) = validation::audience(&audience) {
+        errors.push(format!("{audience_source}: {e}"));
     }
 
     let regional_sts = match from_account(STS_REGIONAL_ENDPOINTS) {
@@ -489,6 +495,7 @@ pub(crate) mod tests {
     #[case(json!({"eks.amazonaws.com/token-expiration": "7200"}), &[("eks.amazonaws.com/token-expiration", "3600")], json!(7200), "sts.amazonaws.com")]
     #[case(json!({"eks.amazonaws.com/token-expiration": " 900 "}), &[], json!(900), "sts.amazonaws.com")]
     #[case(json!({}), &[("eks.amazonaws.com/audience", "example.com/aud")], json!(86400), "example.com/aud")]
+    #[case(json!({"iamra.aws/audience": "pod.example"}), &[("eks.amazonaws.com/audience", "example.com/aud")], json!(86400), "pod.example")]
     fn expiration_and_audience(
         #[case] pod_annotations: Value,
         #[case] pairs: &[(&str, &str)],
@@ -504,7 +511,7 @@ pub(crate) mod tests {
     fn settings_give_the_defaults() {
         let mut s = settings();
         s.irsa.token_expiration = 1800;
-        s.irsa.audience = "irsa.example".into();
+        s.defaults.audience = "irsa.example".into();
         let p = one_container(&account(&[]), &s);
         assert_eq!(
             *token(&p),
@@ -531,6 +538,7 @@ pub(crate) mod tests {
     #[case(json!({}), &[("eks.amazonaws.com/role-arn", "my-role")], "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/api: \"my-role\" is not an IAM role ARN of the form")]
     #[case(json!({}), &[("eks.amazonaws.com/role-arn", " ")], "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/api: \"\" is not an IAM role ARN")]
     #[case(json!({}), &[("eks.amazonaws.com/audience", "two words")], "annotation eks.amazonaws.com/audience on ServiceAccount payments/api:")]
+    #[case(json!({"iamra.aws/audience": " "}), &[], "annotation iamra.aws/audience: \"\" is not an audience")]
     #[case(json!({}), &[("eks.amazonaws.com/sts-regional-endpoints", "yes")], "annotation eks.amazonaws.com/sts-regional-endpoints on ServiceAccount payments/api: \"yes\" is not true or false")]
     #[case(json!({}), &[("eks.amazonaws.com/token-expiration", "1h")], "annotation eks.amazonaws.com/token-expiration on ServiceAccount payments/api: \"1h\" is not a whole number of seconds")]
     #[case(json!({"eks.amazonaws.com/token-expiration": "-1"}), &[], "annotation eks.amazonaws.com/token-expiration on the pod: \"-1\" is not a whole number")]

@@ -123,7 +123,6 @@ pub struct Certificate {
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Irsa {
     pub annotation_prefix: String,
-    pub audience: String,
     pub token_expiration: u64,
     pub sts_regional_endpoints: bool,
     pub region: String,
@@ -212,7 +211,6 @@ impl Default for Irsa {
     fn default() -> Self {
         Self {
             annotation_prefix: "eks.amazonaws.com".into(),
-            audience: "sts.amazonaws.com".into(),
             token_expiration: 86400,
             sts_regional_endpoints: false,
             region: String::new(),
@@ -389,9 +387,6 @@ impl Settings {
             &self.irsa.annotation_prefix,
             errors,
         );
-        if self.irsa.audience.trim().is_empty() {
-            errors.push("irsa.audience must not be empty; the default is sts.amazonaws.com".into());
-        }
         if self.irsa.token_expiration < 600 {
             errors.push(format!(
                 "irsa.tokenExpiration: {} is too short; a projected token lives at least 600 seconds",
@@ -424,10 +419,8 @@ impl kubewarden_policy_sdk::settings::Validatable for Settings {
         if let Err(e) = session_seconds(&self.defaults.session_duration) {
             errors.push(format!("defaults.sessionDuration: {e}"));
         }
-        if self.defaults.audience.trim().is_empty() {
-            errors.push(
-                "defaults.audience must not be empty; the default is sts.amazonaws.com".into(),
-            );
+        if let Err(e) = validation::audience(&self.defaults.audience) {
+            errors.push(format!("defaults.audience: {e}"));
         }
         self.certificate_errors(&mut errors);
         if self.allowed_requesters.iter().any(|u| u.trim().is_empty()) {
@@ -556,7 +549,7 @@ mod tests {
     #[case(json!({"defaults": {"sessionDuration": "5m"}}), "defaults.sessionDuration:")]
     #[case(json!({"defaults": {"sessionDuration": "13h"}}), "defaults.sessionDuration:")]
     #[case(json!({"defaults": {"sessionDuration": "soon"}}), "defaults.sessionDuration:")]
-    #[case(json!({"defaults": {"audience": " "}}), "defaults.audience must not be empty")]
+    #[case(json!({"defaults": {"audience": " "}}), "defaults.audience: \" \" is not an audience")]
     #[case(json!({"certificate": {"issuer": {"name": ""}}}), "certificate.issuer.name:")]
     #[case(json!({"certificate": {"issuer": {"kind": ""}}}), "certificate.issuer.kind:")]
     #[case(json!({"certificate": {"issuer": {"group": "not a group"}}}), "certificate.issuer.group:")]

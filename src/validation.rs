@@ -173,6 +173,17 @@ pub fn session_name(s: &str) -> Result<(), String> {
     }
 }
 
+/// A token audience: non-empty, no white space.
+pub fn audience(s: &str) -> Result<(), String> {
+    if !s.is_empty() && !s.chars().any(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an audience; use a non-empty value without spaces such as sts.amazonaws.com"
+        ))
+    }
+}
+
 /// An RFC 1123 DNS label: 1..63 of `[a-z0-9-]`, starting and ending alphanumeric.
 pub fn is_dns_label(s: &str) -> bool {
     (1..=63).contains(&s.len())

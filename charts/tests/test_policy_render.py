@@ -98,7 +98,6 @@ def test_settings_follow_the_contract():
         "allowedRequesters": ["system:serviceaccount:cert-manager:cert-manager-csi-driver"],
         "irsa": {
             "annotationPrefix": "eks.amazonaws.com",
-            "audience": "sts.amazonaws.com",
             "tokenExpiration": 86400,
             "stsRegionalEndpoints": False,
             "region": "",
