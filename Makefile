@@ -20,6 +20,7 @@ policy.wasm: $(SOURCES) scripts/build-wasm.sh ## Build the policy module (wasm32
 	scripts/build-wasm.sh
 
 annotated-policy.wasm: policy.wasm metadata.yml README.md ## Annotate the module with kwctl (needs kwctl)
+	@command -v kwctl >/dev/null || { echo "kwctl is needed to annotate: https://github.com/kubewarden/kwctl/releases" >&2; exit 2; }
 	kwctl annotate -m metadata.yml -u README.md -o $@ policy.wasm
 
 .PHONY: push
