@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 
 use crate::bench::{fmt_count, fmt_time, plan_samples, run_samples, warm_up, BenchConfig, Stats};
-use crate::cli::{BenchArgs, RunArgs};
+use crate::cli::{BenchArgs, PolicyArgs, RunArgs};
 use crate::setup::{prepare, Prepared};
 
 /// `kwctl run`: validate the settings, evaluate the request once and print
@@ -16,14 +16,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         policy,
         settings,
         request,
-    } = prepare(&args.policy)?;
-    let verdict = policy.validate_settings(&settings);
-    if !verdict.valid {
-        bail!(
-            "Provided settings are not valid: {:?}",
-            verdict.message.unwrap_or_default()
-        );
-    }
+    } = prepare_valid(&args.policy)?;
     let response = policy.validate(&request, &settings);
     println!("{}", serde_json::to_string(&response)?);
     Ok(())
@@ -36,16 +29,25 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         policy,
         settings,
         request,
-    } = prepare(&args.policy)?;
-    let verdict = policy.validate_settings(&settings);
-    if !verdict.valid {
-        bail!("provided settings are not valid: {:?}", verdict.message);
-    }
+    } = prepare_valid(&args.policy)?;
     bench_labeled("validate_settings", &cfg, || {
         policy.validate_settings(&settings)
     });
     bench_labeled("validate", &cfg, || policy.validate(&request, &settings));
     Ok(())
+}
+
+/// The policy, settings and request, once the policy has accepted the settings.
+fn prepare_valid(args: &PolicyArgs) -> Result<Prepared> {
+    let prepared = prepare(args)?;
+    let verdict = prepared.policy.validate_settings(&prepared.settings);
+    if !verdict.valid {
+        bail!(
+            "Provided settings are not valid: {:?}",
+            verdict.message.unwrap_or_default()
+        );
+    }
+    Ok(prepared)
 }
 
 fn bench_config(args: &BenchArgs) -> Result<BenchConfig> {
