@@ -15,6 +15,7 @@ pub mod validation;
 use admission::Decision;
 use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use kubewarden_policy_sdk::response::ValidationResponse;
+use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
 use serde::Deserialize;
 use settings::Settings;
 use wapc_guest::{register_function, CallResult};
@@ -54,9 +55,17 @@ pub fn validate_with(payload: &[u8], lookup: service_account::Lookup) -> CallRes
     Ok(serde_json::to_vec(&response(decision))?)
 }
 
-/// `validate_settings`: the SDK's check, through `settings::Settings`' `Validatable`.
+/// `validate_settings`: `settings::Settings`' `Validatable`. Settings that do not parse
+/// (a misspelt key, a wrong type) are invalid settings with serde's message, not a guest
+/// error, so that kwctl and policy-server show the operator which key is wrong.
 pub fn validate_settings_payload(payload: &[u8]) -> CallResult {
-    kubewarden_policy_sdk::validate_settings::<Settings>(payload)
+    let outcome = serde_json::from_slice::<Settings>(payload)
+        .map_err(|e| format!("the settings do not parse: {e}"))
+        .and_then(|settings| settings.validate());
+    Ok(serde_json::to_vec(&SettingsValidationResponse {
+        valid: outcome.is_ok(),
+        message: outcome.err(),
+    })?)
 }
 
 fn response(decision: Decision) -> ValidationResponse {
@@ -83,6 +92,83 @@ mod tests {
 
     fn call(payload: &[u8]) -> Value {
         serde_json::from_slice(&validate_payload(payload).unwrap()).unwrap()
+    }
+
+    /// Every value of `v`, with the path to it.
+    fn paths(v: &Value, at: Vec<Value>, out: &mut Vec<Vec<Value>>) {
+        out.push(at.clone());
+        let children: Vec<(Value, &Value)> = match v {
+            Value::Object(m) => m.iter().map(|(k, c)| (json!(k), c)).collect(),
+            Value::Array(a) => a.iter().enumerate().map(|(i, c)| (json!(i), c)).collect(),
+            _ => Vec::new(),
+        };
+        for (key, child) in children {
+            let mut next = at.clone();
+            next.push(key);
+            paths(child, next, out);
+        }
+    }
+
+    fn replace(v: &mut Value, path: &[Value], with: &Value) {
+        let mut slot = v;
+        for key in path {
+            slot = match key {
+                Value::String(k) => &mut slot[k.as_str()],
+                _ => &mut slot[key.as_u64().unwrap() as usize],
+            };
+        }
+        *slot = with.clone();
+    }
+
+    /// Replaces every value of an injectable request, one at a time, with values of
+    /// every other type, huge ones included: the policy answers each, it never traps.
+    #[test]
+    fn no_input_makes_the_policy_panic() {
+        let mut request = pod_request(json!({
+            "trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f",
+            "region": "eu-west-1", "readServiceAccounts": false
+        }));
+        request["request"]["object"]["metadata"]["annotations"] = json!({
+            "iamra.aws/role-arn": "arn:aws:iam::123456789012:role/app",
+            "iamra.aws/signing-profile-arn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70",
+            "iamra.aws/token-duration": "1h", "iamra.aws/region": "us-west-2"
+        });
+        request["request"]["object"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "HTTPS_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "x"}]);
+        request["request"]["object"]["spec"]["containers"][0]["ports"] =
+            json!([{"containerPort": 80}]);
+        assert!(call(request.to_string().as_bytes())["mutated_object"].is_object());
+        let huge = "9".repeat(100_000);
+        let values = [
+            json!(null),
+            json!(true),
+            json!(-1),
+            json!(1e308),
+            json!(u64::MAX),
+            json!(""),
+            json!(huge),
+            json!(format!("{huge}h")),
+            json!([]),
+            json!([null, 1, "x"]),
+            json!({}),
+        ];
+        let mut all = Vec::new();
+        paths(&request, Vec::new(), &mut all);
+        for path in all.iter().filter(|p| !p.is_empty()) {
+            for value in &values {
+                let mut mutated = request.clone();
+                replace(&mut mutated, path, value);
+                let answer = call(mutated.to_string().as_bytes());
+                assert!(
+                    answer["accepted"].is_boolean(),
+                    "{path:?} = {value}: {answer}"
+                );
+            }
+        }
+        for cut in (0..request.to_string().len()).step_by(7) {
+            let answer = call(&request.to_string().as_bytes()[..cut]);
+            assert_eq!(answer["accepted"], false);
+        }
     }
 
     fn pod_request(settings: Value) -> Value {
@@ -163,5 +249,22 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("trustAnchorArn is required"));
+    }
+
+    #[test]
+    fn settings_that_do_not_parse_are_invalid_not_an_error() {
+        for (payload, message) in [
+            (
+                &br#"{"trustAnchroArn": "x"}"#[..],
+                "unknown field `trustAnchroArn`",
+            ),
+            (br#"{"sidecar": {"port": "high"}}"#, "invalid type"),
+            (b"not json", "the settings do not parse"),
+        ] {
+            let r: Value =
+                serde_json::from_slice(&validate_settings_payload(payload).unwrap()).unwrap();
+            assert_eq!(r["valid"], false);
+            assert!(r["message"].as_str().unwrap().contains(message), "{r}");
+        }
     }
 }
