@@ -60,12 +60,34 @@ pub fn validate_with(payload: &[u8], lookup: service_account::Lookup) -> CallRes
 /// error, so that kwctl and policy-server show the operator which key is wrong.
 pub fn validate_settings_payload(payload: &[u8]) -> CallResult {
     let outcome = serde_json::from_slice::<Settings>(payload)
-        .map_err(|e| format!("the settings do not parse: {e}"))
+        .map_err(|e| {
+            format!(
+                "the settings do not parse: {e}, after {:?}",
+                text_before(payload, &e)
+            )
+        })
         .and_then(|settings| settings.validate());
     Ok(serde_json::to_vec(&SettingsValidationResponse {
         valid: outcome.is_ok(),
         message: outcome.err(),
     })?)
+}
+
+/// Up to 40 characters of `payload` before the error: serde's type errors do not name
+/// the key, the text before them does.
+fn text_before(payload: &[u8], e: &serde_json::Error) -> String {
+    let text = String::from_utf8_lossy(payload);
+    let line = text
+        .lines()
+        .nth(e.line().saturating_sub(1))
+        .unwrap_or_default();
+    let end = e.column().min(line.len());
+    let start = end.saturating_sub(40);
+    let boundary = |from: usize| (from..=line.len()).find(|i| line.is_char_boundary(*i));
+    match (boundary(start), boundary(end)) {
+        (Some(start), Some(end)) => line[start..end].to_owned(),
+        _ => String::new(),
+    }
 }
 
 fn response(decision: Decision) -> ValidationResponse {
@@ -258,7 +280,18 @@ mod tests {
                 &br#"{"trustAnchroArn": "x"}"#[..],
                 "unknown field `trustAnchroArn`",
             ),
-            (br#"{"sidecar": {"port": "high"}}"#, "invalid type"),
+            (
+                br#"{"sidecar": {"port": "high"}}"#,
+                r#"expected u32 at line 1 column 27, after "{\"sidecar\": {\"port\": \"high\"""#,
+            ),
+            (
+                br#"{"sidecar": {"native": "yes"}}"#,
+                r#"\"native\": \"yes\""#,
+            ),
+            (
+                "{\"clusterName\": \"\u{e9}\u{e9}\", \"sidecar\": {\"port\": -1}}".as_bytes(),
+                "invalid value",
+            ),
             (b"not json", "the settings do not parse"),
         ] {
             let r: Value =
