@@ -39,7 +39,7 @@ test-deps: ## Install what the tests need (bats, jq, Python packages)
 	scripts/install-test-deps.sh
 
 .PHONY: demo
-demo: policy.wasm $(RUNNER) ## Show what the policy does to the bundled example pod
+demo: policy.wasm $(RUNNER) test-deps ## Show what the policy does to the bundled example pod
 	scripts/demo.sh "$(KWCTL)" $(EXAMPLE_REQUEST) $(EXAMPLE_SETTINGS)
 
 .PHONY: unit-tests
