@@ -139,14 +139,8 @@ pub fn check_pod_volumes(pod: &Value, settings: &Settings) -> Vec<String> {
         (attr("uri-sans"), uri_san_template(settings)),
         (attr("common-name"), COMMON_NAME_TEMPLATE.to_owned()),
     ];
-    let volumes = pod
-        .get("spec")
-        .and_then(|s| s.get("volumes"))
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
     let mut errors = Vec::new();
-    for volume in volumes {
+    for volume in crate::pod::list(pod, crate::pod::VOLUMES) {
         let Some(csi) = volume
             .get("csi")
             .filter(|c| c.get("driver").and_then(Value::as_str) == Some(CSI_DRIVER))

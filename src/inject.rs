@@ -337,10 +337,7 @@ pub fn conflicts(
                 .to_owned(),
         );
     }
-    if pod::list(pod_value, "volumes")
-        .iter()
-        .any(|v| v.get("name").and_then(Value::as_str) == Some(VOLUME_NAME))
-    {
+    if pod::volume(pod_value, VOLUME_NAME).is_some() {
         errors.push(format!(
             "volume {VOLUME_NAME:?} already exists: that name is reserved for the credentials \
              sidecar's certificate"

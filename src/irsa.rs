@@ -313,9 +313,7 @@ pub fn plan(
         return Err(errors);
     }
 
-    let existing = pod::list(pod_value, "volumes")
-        .iter()
-        .find(|v| field(v, "name") == Some(VOLUME_NAME));
+    let existing = pod::volume(pod_value, VOLUME_NAME);
     let volumes = match existing {
         None => vec![json!({
             "name": VOLUME_NAME,

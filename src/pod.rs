@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 pub const CONTAINERS: &str = "containers";
 pub const INIT_CONTAINERS: &str = "initContainers";
+pub const VOLUMES: &str = "volumes";
 
 /// A container by its list and index in the original pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +26,13 @@ pub fn list<'a>(pod: &'a Value, key: &str) -> &'a [Value] {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
+}
+
+/// The pod's volume called `name`.
+pub fn volume<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
+    list(pod, VOLUMES)
+        .iter()
+        .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
 }
 
 /// Init containers, then app containers.
@@ -124,7 +132,7 @@ pub fn check_shape(pod: &Value) -> Result<(), String> {
         Some(c) if !c.is_empty() => {}
         _ => return Err("spec.containers must be a non-empty list".into()),
     }
-    for key in [INIT_CONTAINERS, "volumes"] {
+    for key in [INIT_CONTAINERS, VOLUMES] {
         if spec.get(key).is_some_and(|v| !v.is_array() && !v.is_null()) {
             return Err(format!("spec.{key} must be a list"));
         }
@@ -216,7 +224,7 @@ pub fn apply(mut pod: Value, plan: &Plan) -> Result<Value, String> {
         }
     }
     if !plan.volumes.is_empty() {
-        array_at(spec, "volumes").extend(plan.volumes.iter().cloned());
+        array_at(spec, VOLUMES).extend(plan.volumes.iter().cloned());
     }
     match &plan.sidecar {
         Some(sidecar) if plan.native => array_at(spec, INIT_CONTAINERS).insert(0, sidecar.clone()),
