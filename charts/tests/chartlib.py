@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ CHARTS = Path(__file__).resolve().parent.parent
 REPO = CHARTS.parent
 POLICY_CHART = CHARTS / "iamra-sidecar-policy"
 EXAMPLE_CHART = CHARTS / "iamra-example"
+# The release version's one source (scripts/release.py keeps every other place equal).
+VERSION = tomllib.loads((REPO / "Cargo.toml").read_text())["package"]["version"]
 
 CERT_MANAGER = "cert-manager.io/v1"
 KUBEWARDEN = "policies.kubewarden.io/v1"

@@ -10,7 +10,7 @@ import re
 import pytest
 import yaml
 
-from chartlib import EXAMPLE_CHART, POLICY_CHART, REPO
+from chartlib import EXAMPLE_CHART, POLICY_CHART, REPO, VERSION
 
 CHARTS = [POLICY_CHART, EXAMPLE_CHART]
 KEY = re.compile(r"^(?P<indent> *)(?P<commented># )?(?P<key>[A-Za-z][\w.-]*):(?: |$)")
@@ -138,12 +138,12 @@ def test_kube_version_requires_native_sidecars(chart):
 
 def test_chart_metadata():
     meta = yaml.safe_load((POLICY_CHART / "Chart.yaml").read_text())
-    assert (meta["name"], meta["version"], meta["appVersion"]) == ("iamra-sidecar-policy", "0.1.0", "0.1.0")
+    assert (meta["name"], meta["version"], meta["appVersion"]) == ("iamra-sidecar-policy", VERSION, VERSION)
     for key in ("artifacthub.io/license", "artifacthub.io/category", "artifacthub.io/links",
                 "artifacthub.io/changes", "artifacthub.io/images"):
         assert key in meta["annotations"], key
     values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
-    assert values["policy"]["module"] == "registry://ghcr.io/iamra-sidecar/policies/iamra-sidecar-policy:v0.1.0"
+    assert values["policy"]["module"] == f"registry://ghcr.io/iamra-sidecar/policies/iamra-sidecar-policy:v{VERSION}"
 
 
 @pytest.mark.parametrize("chart", CHARTS, ids=lambda p: p.name)

@@ -14,6 +14,7 @@ from chartlib import (
     render_raw,
     merge,
     POLICY_CHART,
+    VERSION,
 )
 
 INJECT = "iamra-sidecar"
@@ -41,7 +42,7 @@ def test_defaults_render_the_promised_objects():
 
 def test_inject_policy_defaults():
     spec = inject(render_policy())["spec"]
-    assert spec["module"] == "registry://ghcr.io/iamra-sidecar/policies/iamra-sidecar-policy:v0.1.0"
+    assert spec["module"] == f"registry://ghcr.io/iamra-sidecar/policies/iamra-sidecar-policy:v{VERSION}"
     assert spec["mutating"] is True
     assert spec["mode"] == "protect"
     assert spec["failurePolicy"] == "Fail"
