@@ -2,13 +2,21 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# Kubewarden's own kwctl and policy-server, when this checkout sits beside shared/ (CI, developers)
+SHARED_BIN ?= $(abspath $(CURDIR)/../shared/bin)
+export PATH := $(if $(wildcard $(SHARED_BIN)/kwctl),$(SHARED_BIN):)$(PATH)
+
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 RUNNER := target/release/policy-runner
 RUNNER_SOURCES := $(shell find e2e-tests/runner/src -name '*.rs' 2>/dev/null) e2e-tests/runner/Cargo.toml
 # The e2e suite runs with real kwctl too: make e2e-tests KWCTL=kwctl
 KWCTL ?= $(CURDIR)/$(RUNNER)
-# Where `make push` publishes, e.g. ghcr.io/acme/policies/iamra-sidecar-policy:v0.1.0
+# Where `make publish` publishes (host[:port]/path), e.g. ghcr.io/iamra-sidecar; PLAIN_HTTP=1
+# for a registry on loopback without TLS
 REGISTRY ?=
+PLAIN_HTTP ?=
+# `make release VERSION=x.y.z`; without it, the version already in Cargo.toml
+VERSION ?=
 EXAMPLE_REQUEST ?= e2e-tests/fixtures/pod-plain.json
 EXAMPLE_SETTINGS ?= e2e-tests/fixtures/settings.yaml
 
@@ -19,14 +27,24 @@ help: ## List the targets
 policy.wasm: $(SOURCES) scripts/build-wasm.sh ## Build the policy module (wasm32-wasip1, release)
 	scripts/build-wasm.sh
 
-annotated-policy.wasm: policy.wasm metadata.yml README.md ## Annotate the module with kwctl (needs kwctl)
-	@command -v kwctl >/dev/null || { echo "kwctl is needed to annotate: https://github.com/kubewarden/kwctl/releases" >&2; exit 2; }
-	kwctl annotate -m metadata.yml -u README.md -o $@ policy.wasm
+annotated-policy.wasm: policy.wasm metadata.yml README.md ## Annotate the module (kwctl, else e2e-tests/tools/annotate.py)
+	scripts/annotate.sh policy.wasm $@
 
-.PHONY: push
-push: annotated-policy.wasm ## Publish to an OCI registry: make push REGISTRY=ghcr.io/you/policies/iamra-sidecar-policy:v0.1.0
-	@test -n "$(REGISTRY)" || { echo "set REGISTRY=<registry>/<repository>:<tag>" >&2; exit 2; }
-	kwctl push annotated-policy.wasm registry://$(REGISTRY)
+.PHONY: release
+release: ## Set the version everywhere: make release VERSION=x.y.z (moves CHANGELOG's Unreleased)
+	scripts/release.py bump $(VERSION)
+
+.PHONY: dist
+dist: policy.wasm test-deps ## dist/: annotated module, both charts (.tgz), CycloneDX SBOM, SHA256SUMS
+	scripts/dist.sh
+
+.PHONY: publish
+publish: registry-set dist ## Push dist/ to an OCI registry: make publish REGISTRY=ghcr.io/you [PLAIN_HTTP=1]
+	scripts/publish.py $(REGISTRY) $(if $(PLAIN_HTTP),--plain-http)
+
+.PHONY: registry-set
+registry-set:
+	@test -n "$(REGISTRY)" || { echo "set REGISTRY=<host>/<path>, e.g. REGISTRY=ghcr.io/you" >&2; exit 2; }
 
 $(RUNNER): $(RUNNER_SOURCES) $(SOURCES)
 	cargo build --release -p policy-runner
@@ -54,8 +72,12 @@ e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner
 chart-test: policy.wasm $(RUNNER) test-deps ## Chart tests with Helm's engine (helm-python-sdk)
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" python3 -m pytest charts/tests -q
 
+.PHONY: release-test
+release-test: policy.wasm test-deps ## One version, ArtifactHub metadata, make dist, registry round trip
+	python3 -m pytest tests -q
+
 .PHONY: test
-test: unit-tests e2e-tests chart-test ## Every test: unit, e2e and charts
+test: unit-tests e2e-tests chart-test release-test ## Every test: unit, e2e, charts and release
 
 .PHONY: lint
 lint: ## rustfmt and clippy, warnings denied
@@ -69,4 +91,4 @@ bench: policy.wasm ## Print validate timings: wasm vs native, 1/10/100 container
 .PHONY: clean
 clean:
 	cargo clean
-	rm -f policy.wasm annotated-policy.wasm
+	rm -rf policy.wasm annotated-policy.wasm dist

@@ -1,0 +1,177 @@
+"""The registry round trip: make publish to Debian's docker-registry on 127.0.0.1, then
+what comes back is what was published: kwctl pulls the same module and runs it to the same
+answer, each pulled chart renders the same manifests as the local chart, the SBOM is
+attached to the module and ArtifactHub's metadata sits in each chart repository."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import oras.client
+import pytest
+from helm_python import registry
+
+from conftest import KWCTL_ENV, REPO, release
+
+sys.path.insert(0, str(REPO / "charts" / "tests"))
+import chartlib  # noqa: E402
+
+FIXTURES = REPO / "e2e-tests" / "fixtures"
+VALUES = {"iamra-sidecar-policy": chartlib.REQUIRED, "iamra-example": chartlib.EXAMPLE_REQUIRED}
+
+
+@pytest.fixture(scope="module")
+def registry_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian's docker-registry on a free loopback port, storing in a scratch directory;
+    stopped by its process id."""
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.skip("docker-registry not installed (Debian package docker-registry; "
+                    "make test-deps installs it): registry round trip not run")
+    scratch = tmp_path_factory.mktemp("registry")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = scratch / "config.yml"
+    config.write_text(json.dumps({
+        "version": 0.1, "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(scratch / "storage")}},
+        "http": {"addr": f"127.0.0.1:{port}"}}))
+    log = (scratch / "registry.log").open("w")
+    server = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("docker-registry did not start:\n"
+                                         + (scratch / "registry.log").read_text())
+                time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def sources(registry_host: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """kwctl's sources file: plain HTTP to the loopback registry."""
+    path = tmp_path_factory.mktemp("kwctl") / "sources.yml"
+    path.write_text(json.dumps({"insecure_sources": [registry_host]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def published(kwctl: str, registry_host: str, dist: Path) -> dict[str, list[str]]:
+    """make publish: {kind: [printed references]}. It runs make dist again, after the dist
+    fixture, so that dist/ is what was published for every test that reads it."""
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "publish",
+                           f"REGISTRY={registry_host}/iamra", "PLAIN_HTTP=1"],
+                          capture_output=True, text=True, env=KWCTL_ENV)
+    assert done.returncode == 0, f"make publish failed:\n{done.stdout}\n{done.stderr}"
+    out: dict[str, list[str]] = {}
+    for line in done.stdout.splitlines():
+        kind, _, reference = line.partition(" ")
+        if kind in ("module", "sbom", "chart"):
+            out.setdefault(kind, []).append(reference.strip())
+    return out
+
+
+def helm_client() -> registry.RegistryClient:
+    return registry.RegistryClient(plain_http=True)
+
+
+def kwctl_run(kwctl: str, module: str, sources: Path) -> dict:
+    done = subprocess.run(
+        [kwctl, "run", "--sources-path", str(sources),
+         "--request-path", str(FIXTURES / "pod-plain.json"),
+         "--settings-path", str(FIXTURES / "settings.yaml"), module],
+        capture_output=True, text=True, env=KWCTL_ENV)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_publish_prints_each_reference_with_its_registry_digest(published, registry_host):
+    version = release.version()
+    base = f"{registry_host}/iamra"
+    (module,) = published["module"]
+    assert module.startswith(f"registry://{base}/policies/iamra-sidecar-policy:v{version}@sha256:")
+    charts = [f"oci://{base}/charts/{chart}:{version}@sha256:" for chart in release.CHARTS]
+    assert [ref[: len(prefix)] for ref, prefix in zip(published["chart"], charts)] == charts
+    for ref in [module.removeprefix("registry://"), *published["chart"]]:
+        name, digest = ref.removeprefix("oci://").split("@")
+        assert helm_client().resolve(f"oci://{name}")["digest"] == digest
+
+
+def test_kwctl_pulls_the_dist_module_and_runs_it_to_the_same_answer(
+        kwctl, published, sources, dist, tmp_path):
+    reference = published["module"][0].split("@")[0]
+    pulled = tmp_path / "pulled.wasm"
+    done = subprocess.run([kwctl, "pull", "--sources-path", str(sources), "-o", str(pulled),
+                           reference], capture_output=True, text=True, env=KWCTL_ENV)
+    assert done.returncode == 0, done.stderr
+    assert pulled.read_bytes() == (dist / "policy.wasm").read_bytes()
+    remote = kwctl_run(kwctl, reference, sources)
+    assert remote["allowed"] is True and remote["patch"]
+    assert remote == kwctl_run(kwctl, str(dist / "policy.wasm"), sources)
+
+
+@pytest.mark.parametrize("chart", release.CHARTS)
+def test_the_pulled_chart_renders_like_the_local_chart(published, registry_host, chart,
+                                                       tmp_path):
+    helm_client().pull(f"oci://{registry_host}/iamra/charts/{chart}",
+                       version=release.version(), destination=tmp_path, plain_http=True)
+    archive = tmp_path / f"{chart}-{release.version()}.tgz"
+    remote = chartlib.render_raw(archive, VALUES[chart])
+    local = chartlib.render_raw(REPO / "charts" / chart, VALUES[chart])
+    assert chartlib.objects(remote)
+    assert remote == local
+
+
+def oras_manifest(registry_host: str, reference: str) -> tuple[oras.client.OrasClient, dict]:
+    client = oras.client.OrasClient(hostname=registry_host, insecure=True)
+    return client, client.get_manifest(reference)
+
+
+def blob(client: oras.client.OrasClient, reference: str, digest: str, tmp_path: Path) -> bytes:
+    out = tmp_path / digest.replace(":", "-")
+    client.download_blob(reference, digest, str(out))
+    return out.read_bytes()
+
+
+def test_the_sbom_is_attached_to_the_module(published, registry_host, dist, tmp_path):
+    module_digest = published["module"][0].split("@")[1]
+    reference = (f"{registry_host}/iamra/policies/iamra-sidecar-policy:"
+                 f"{module_digest.replace(':', '-')}.sbom")
+    assert published["sbom"][0].startswith(reference + "@sha256:")
+    client, manifest = oras_manifest(registry_host, reference)
+    assert manifest["artifactType"] == "application/vnd.cyclonedx+json"
+    assert manifest["subject"]["digest"] == module_digest
+    (layer,) = manifest["layers"]
+    assert layer["mediaType"] == "application/vnd.cyclonedx+json"
+    assert blob(client, reference, layer["digest"], tmp_path) == (dist / "sbom.cdx.json").read_bytes()
+
+
+@pytest.mark.parametrize("chart", release.CHARTS)
+def test_artifacthub_finds_its_metadata_in_each_chart_repository(published, registry_host, chart,
+                                                                 tmp_path):
+    reference = f"{registry_host}/iamra/charts/{chart}:artifacthub.io"
+    client, manifest = oras_manifest(registry_host, reference)
+    assert manifest["config"]["mediaType"] == "application/vnd.cncf.artifacthub.config.v1+yaml"
+    (layer,) = manifest["layers"]
+    assert layer["mediaType"] == \
+        "application/vnd.cncf.artifacthub.repository-metadata.layer.v1.yaml"
+    assert blob(client, reference, layer["digest"], tmp_path) == \
+        (REPO / "artifacthub-repo.yml").read_bytes()
