@@ -17,6 +17,10 @@ REGISTRY ?=
 PLAIN_HTTP ?=
 # `make release VERSION=x.y.z`; without it, the version already in Cargo.toml
 VERSION ?=
+# make dist/publish SIGN_KEY=<PGP key name> signs the charts (Helm provenance) with that key
+# from KEYRING, a secret keyring (gpg --export-secret-keys >secring.gpg)
+SIGN_KEY ?=
+KEYRING ?= $(HOME)/.gnupg/secring.gpg
 EXAMPLE_REQUEST ?= e2e-tests/fixtures/pod-plain.json
 EXAMPLE_SETTINGS ?= e2e-tests/fixtures/settings.yaml
 
@@ -36,10 +40,10 @@ release: ## Set the version everywhere: make release VERSION=x.y.z (moves CHANGE
 
 .PHONY: dist
 dist: policy.wasm test-deps ## dist/: annotated module, both charts (.tgz), CycloneDX SBOM, SHA256SUMS
-	scripts/dist.sh
+	SIGN_KEY="$(SIGN_KEY)" KEYRING="$(KEYRING)" scripts/dist.sh
 
 .PHONY: publish
-publish: registry-set dist ## Push dist/ to an OCI registry: make publish REGISTRY=ghcr.io/you [PLAIN_HTTP=1]
+publish: registry-set dist ## Push dist/ to an OCI registry: make publish REGISTRY=ghcr.io/you [PLAIN_HTTP=1] [SIGN_KEY=...]
 	scripts/publish.py $(REGISTRY) $(if $(PLAIN_HTTP),--plain-http)
 
 .PHONY: registry-set

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the e2e, chart and release tests need, when missing: bats, jq and
-# docker-registry (the OCI registry of the publish round trip) from Debian, the Python
+# Installs what the e2e, chart and release tests need, when missing: bats, jq,
+# docker-registry (the OCI registry of the publish round trip) and gpg (a throwaway key
+# that signs the charts there) from Debian, the Python
 # packages pinned for the e2e, chart and release tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ missing=()
 command -v bats >/dev/null 2>&1 || missing+=(bats)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v gpg >/dev/null 2>&1 || missing+=(gpg)
 if ((${#missing[@]})); then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

@@ -6,6 +6,7 @@ attached to the module and ArtifactHub's metadata sits in each chart repository.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -15,9 +16,11 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
+import helm_python
 import oras.client
 import pytest
 from helm_python import registry
+from helm_python.errors import HelmError
 
 from conftest import KWCTL_ENV, REPO, release
 
@@ -26,6 +29,31 @@ import chartlib  # noqa: E402
 
 FIXTURES = REPO / "e2e-tests" / "fixtures"
 VALUES = {"iamra-sidecar-policy": chartlib.REQUIRED, "iamra-example": chartlib.EXAMPLE_REQUIRED}
+SIGNER = "iamra release test <release@iamra-sidecar.invalid>"
+PROVENANCE = "application/vnd.cncf.helm.chart.provenance.v1.prov"
+
+
+@pytest.fixture(scope="module")
+def signing_keyrings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """A throwaway RSA signing key made with gpg: (secret keyring, public keyring)."""
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        pytest.skip("gpg not installed (make test-deps installs it): charts not signed")
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    try:
+        subprocess.run([gpg, "--batch", "--quiet", "--passphrase", "", "--quick-gen-key", SIGNER,
+                        "rsa2048", "sign", "never"], check=True, env=env, capture_output=True)
+        secret, public = home / "secring.gpg", home / "pubring.export.gpg"
+        secret.write_bytes(subprocess.run([gpg, "--batch", "--export-secret-keys"], check=True,
+                                          env=env, capture_output=True).stdout)
+        public.write_bytes(subprocess.run([gpg, "--batch", "--export"], check=True, env=env,
+                                          capture_output=True).stdout)
+        yield secret, public
+    finally:
+        # gpg started an agent for this home: stop it.
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +102,14 @@ def sources(registry_host: str, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture(scope="module")
-def published(kwctl: str, registry_host: str, dist: Path) -> dict[str, list[str]]:
-    """make publish: {kind: [printed references]}. It runs make dist again, after the dist
-    fixture, so that dist/ is what was published for every test that reads it."""
+def published(kwctl: str, registry_host: str, dist: Path,
+              signing_keyrings: tuple[Path, Path]) -> dict[str, list[str]]:
+    """make publish, the charts signed: {kind: [printed references]}. It runs make dist
+    again, after the dist fixture, so that dist/ is what was published for every test that
+    reads it."""
     done = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "publish",
-                           f"REGISTRY={registry_host}/iamra", "PLAIN_HTTP=1"],
+                           f"REGISTRY={registry_host}/iamra", "PLAIN_HTTP=1",
+                           f"SIGN_KEY={SIGNER}", f"KEYRING={signing_keyrings[0]}"],
                           capture_output=True, text=True, env=KWCTL_ENV)
     assert done.returncode == 0, f"make publish failed:\n{done.stdout}\n{done.stderr}"
     out: dict[str, list[str]] = {}
@@ -175,3 +206,22 @@ def test_artifacthub_finds_its_metadata_in_each_chart_repository(published, regi
         "application/vnd.cncf.artifacthub.repository-metadata.layer.v1.yaml"
     assert blob(client, reference, layer["digest"], tmp_path) == \
         (REPO / "artifacthub-repo.yml").read_bytes()
+
+
+@pytest.mark.parametrize("chart", release.CHARTS)
+def test_the_pulled_chart_verifies_against_the_signing_key(published, registry_host, chart,
+                                                           signing_keyrings, tmp_path):
+    reference = f"{registry_host}/iamra/charts/{chart}:{release.version()}"
+    client, manifest = oras_manifest(registry_host, reference)
+    (provenance,) = [layer for layer in manifest["layers"] if layer["mediaType"] == PROVENANCE]
+    prov = tmp_path / "chart.prov"
+    prov.write_bytes(blob(client, reference, provenance["digest"], tmp_path))
+    helm_client().pull(f"oci://{registry_host}/iamra/charts/{chart}",
+                       version=release.version(), destination=tmp_path, plain_http=True)
+    archive = tmp_path / f"{chart}-{release.version()}.tgz"
+    _, public = signing_keyrings
+    assert helm_python.verify(archive, public, provenance_file=prov)["signed_by"] == [SIGNER]
+    tampered = tmp_path / "tampered.tgz"
+    tampered.write_bytes(archive.read_bytes() + b"\0")
+    with pytest.raises(HelmError):
+        helm_python.verify(tampered, public, provenance_file=prov)
