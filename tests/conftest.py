@@ -26,7 +26,7 @@ def kwctl() -> str:
     path = shutil.which("kwctl")
     if path is None:
         pytest.skip("kwctl not on PATH (../shared/bin or an install): "
-                    "the comparison with Kubewarden's own tool is not run")
+                    "this test needs Kubewarden's own kwctl")
     return path
 
 
