@@ -142,4 +142,4 @@ class ImdsStandIn:
             return 401, "no token provided" if state == "none" else "invalid token provided", {}
         if path in role_paths:
             return 200, self.role_name, {}
-        return 200, json.dumps(self.credentials) + "\n", {"Content-Type": "application/json"}
+        return 200, json.dumps(self.credentials) + "\n", {}
