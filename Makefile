@@ -2,6 +2,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# Kubewarden's own kwctl and policy-server, when this checkout sits beside shared/ (CI, developers)
+SHARED_BIN ?= $(abspath $(CURDIR)/../shared/bin)
+export PATH := $(if $(wildcard $(SHARED_BIN)/kwctl),$(SHARED_BIN):)$(PATH)
+
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 RUNNER := target/release/policy-runner
 RUNNER_SOURCES := $(shell find e2e-tests/runner/src -name '*.rs' 2>/dev/null) e2e-tests/runner/Cargo.toml
@@ -50,12 +54,21 @@ unit-tests: ## Rust unit tests (policy and runner)
 e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" bats e2e-tests
 
+.PHONY: e2e-tests-kwctl
+e2e-tests-kwctl: policy.wasm test-deps ## The bats suite through the real kwctl, when it is on PATH (else skipped, saying so)
+	@if command -v kwctl >/dev/null; then \
+	  echo "e2e suite under $$(command -v kwctl)"; \
+	  RUST_BACKTRACE=0 KWCTL=kwctl POLICY="$(CURDIR)/policy.wasm" bats e2e-tests; \
+	else \
+	  echo "SKIPPED: the e2e suite under the real kwctl (kwctl not on PATH, nor in $(SHARED_BIN))"; \
+	fi
+
 .PHONY: chart-test
 chart-test: policy.wasm $(RUNNER) test-deps ## Chart tests with Helm's engine (helm-python-sdk)
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" python3 -m pytest charts/tests -q
 
 .PHONY: test
-test: unit-tests e2e-tests chart-test ## Every test: unit, e2e and charts
+test: unit-tests e2e-tests e2e-tests-kwctl chart-test ## Every test: unit, e2e (runner and real kwctl) and charts
 
 .PHONY: lint
 lint: ## rustfmt and clippy, warnings denied
