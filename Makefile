@@ -79,6 +79,10 @@ lint: ## rustfmt and clippy, warnings denied
 bench: policy.wasm ## Print validate timings: wasm vs native, 1/10/100 containers
 	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm
 
+.PHONY: load
+load: policy.wasm test-deps ## Bounded load (2 x 10 s, 127.0.0.1) through the real policy-server: the policy beside a floor module
+	scripts/load.sh $(CURDIR)/policy.wasm
+
 .PHONY: clean
 clean:
 	cargo clean
