@@ -29,7 +29,11 @@ fi
 
 work=$(mktemp -d)
 pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
+# Stops the server by its pid; its SIGTERM status is not the script's.
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 annotate() { # METADATA MODULE OUT: kwctl annotate when present, else the project's stand-in
