@@ -79,11 +79,12 @@ def policies_yml(named_specs: dict[str, dict], tmp_path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def server(policy_cli_module, tmp_path_factory):
+def server(request, tmp_path_factory):
     binary = tool("policy-server")
     if not binary:
         pytest.skip("policy-server integration test SKIPPED: policy-server is neither on PATH nor in "
                     f"{REPO.parent / 'shared' / 'bin'}")
+    request.getfixturevalue("policy_cli")  # the module, built as the contract tests build it
     tmp_path = tmp_path_factory.mktemp("policy-server")
     defaults = render_policy()
     pod_only = render_policy({"readServiceAccounts": False})
@@ -128,12 +129,6 @@ def server(policy_cli_module, tmp_path_factory):
             proc.kill()
             proc.wait()
         log.close()
-
-
-@pytest.fixture(scope="module")
-def policy_cli_module(request):
-    """The module built as the contract tests build it (make policy.wasm, once)."""
-    return request.getfixturevalue("policy_cli")
 
 
 def review(url: str, policy: str, body: dict) -> dict:
