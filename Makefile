@@ -72,6 +72,15 @@ unit-tests: ## Rust unit tests (policy and runner)
 e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" bats e2e-tests
 
+.PHONY: e2e-tests-kwctl
+e2e-tests-kwctl: policy.wasm test-deps ## The bats suite through the real kwctl, when it is on PATH (else skipped, saying so)
+	@if command -v kwctl >/dev/null; then \
+	  echo "e2e suite under $$(command -v kwctl)"; \
+	  RUST_BACKTRACE=0 KWCTL=kwctl POLICY="$(CURDIR)/policy.wasm" bats e2e-tests; \
+	else \
+	  echo "SKIPPED: the e2e suite under the real kwctl (kwctl not on PATH, nor in $(SHARED_BIN))"; \
+	fi
+
 .PHONY: chart-test
 chart-test: policy.wasm $(RUNNER) test-deps ## Chart tests with Helm's engine (helm-python-sdk)
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" python3 -m pytest charts/tests -q
@@ -81,7 +90,7 @@ release-test: policy.wasm test-deps ## One version, ArtifactHub metadata, make d
 	python3 -m pytest tests -q
 
 .PHONY: test
-test: unit-tests e2e-tests chart-test release-test ## Every test: unit, e2e, charts and release
+test: unit-tests e2e-tests e2e-tests-kwctl chart-test release-test ## Every test: unit, e2e (runner and real kwctl), charts and release
 
 .PHONY: lint
 lint: ## rustfmt and clippy, warnings denied
@@ -91,6 +100,10 @@ lint: ## rustfmt and clippy, warnings denied
 .PHONY: bench
 bench: policy.wasm ## Print validate timings: wasm vs native, 1/10/100 containers
 	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm
+
+.PHONY: load
+load: policy.wasm test-deps ## Bounded load (2 x 10 s, 127.0.0.1) through the real policy-server: the policy beside a floor module
+	scripts/load.sh $(CURDIR)/policy.wasm
 
 .PHONY: clean
 clean:

@@ -292,6 +292,8 @@ env_names() {
 }
 
 @test "lookup: requests other than a pod CREATE never read the ServiceAccount" {
+  # The empty session fails any lookup, so acceptance shows that none was made.
+  SESSION="$IRSA/no-lookups.yml"
   evaluate "$(request_from "$POD_REQUEST" '.request.operation = "UPDATE" | .request.oldObject = .request.object')" \
     "$IRSA/settings.yaml"
   assert_accepted_unchanged

@@ -165,10 +165,14 @@ pub fn resolve(
     let name = pod::service_account(pod_value);
     let account = format!("{namespace}/{name}");
     let sa = lookup(namespace, &name).map_err(|e| {
+        // Host errors can carry a cause chain or a backtrace over many lines: an
+        // admission message keeps the first.
+        let cause = e.lines().next().unwrap_or_default().trim_end();
         vec![format!(
-            "cannot read ServiceAccount {account}, which the pod runs as: {e}. The policy reads its \
-             IRSA and IAM Roles Anywhere annotations: check that it exists and that the policy \
-             server may get serviceaccounts, or set readServiceAccounts: false"
+            "cannot read ServiceAccount {account}, which the pod runs as: {cause}. The policy reads \
+             its IRSA and IAM Roles Anywhere annotations: check that it exists and that the \
+             PolicyServer's ServiceAccount is granted `get` on `serviceaccounts`, or set \
+             readServiceAccounts: false to turn the lookup off"
         )]
     })?;
 
@@ -290,6 +294,28 @@ mod tests {
         let errors = resolve(&pod(&[], json!({})), "payments", &settings(), &failing).unwrap_err();
         assert!(errors[0].starts_with("cannot read ServiceAccount payments/api, which the pod runs as: Cannot find v1/ServiceAccount named 'api'"), "{errors:?}");
         assert!(errors[0].contains("readServiceAccounts: false"));
+    }
+
+    #[test]
+    fn a_host_error_is_cut_to_its_first_line_and_names_the_missing_grant() {
+        // policy-server without a reachable API server answers like this.
+        let failing = |_: &str, _: &str| {
+            Err("kube::Client was not initialized properly\n\nStack backtrace:\n   0: policy_server::main".to_owned())
+        };
+        let errors = resolve(&pod(&[], json!({})), "payments", &settings(), &failing).unwrap_err();
+        let message = &errors[0];
+        assert!(
+            message.starts_with("cannot read ServiceAccount payments/api, which the pod runs as: kube::Client was not initialized properly. "),
+            "{message}"
+        );
+        assert!(
+            !message.contains('\n') && !message.contains("backtrace"),
+            "{message}"
+        );
+        assert!(
+            message.contains("PolicyServer's ServiceAccount is granted `get` on `serviceaccounts`"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -43,7 +43,14 @@ def test_the_package_carries_the_metadata():
     assert yaml.safe_load(pkg["annotations"]["kubewarden/rules"]) == metadata["rules"]
     assert pkg["maintainers"] == [{"name": "iamra-sidecar-policy developers",
                                    "email": "maintainers@iamra-sidecar.invalid"}]
-    assert metadata["minimumKubewardenVersion"] == "1.6.0"
+
+
+def test_the_minimum_kubewarden_version_is_the_one_the_chart_runs():
+    """The module's minimum is the release the bundle chart's PolicyServer defaults to."""
+    metadata = yaml.safe_load((REPO / "metadata.yml").read_text())
+    values = yaml.safe_load((REPO / "charts/iamra-sidecar-policy/values.yaml").read_text())
+    tag = values["policyServer"]["image"].rsplit(":", 1)[1]
+    assert tag == "v" + metadata["minimumKubewardenVersion"]
 
 
 @pytest.mark.parametrize("author", ["iamra-sidecar-policy developers",

@@ -72,14 +72,19 @@ def render_raw(
         return manifests
 
 
-def objects(manifests: dict[str, str]) -> list[dict[str, Any]]:
-    """The Kubernetes objects of a render (NOTES.txt excluded), in template order."""
+def is_hook(obj: dict[str, Any]) -> bool:
+    return "helm.sh/hook" in (obj["metadata"].get("annotations") or {})
+
+
+def objects(manifests: dict[str, str], hooks: bool = False) -> list[dict[str, Any]]:
+    """The Kubernetes objects of a render (NOTES.txt excluded), in template order; Helm
+    hooks (`helm test`) only with hooks=True, since an install does not create them."""
     out = []
     for name in sorted(manifests):
         if name.endswith("NOTES.txt"):
             continue
         for doc in yaml.safe_load_all(manifests[name]):
-            if doc:
+            if doc and (hooks or not is_hook(doc)):
                 out.append(doc)
     return out
 
@@ -88,8 +93,9 @@ def notes(manifests: dict[str, str]) -> str:
     return next((text for name, text in manifests.items() if name.endswith("NOTES.txt")), "")
 
 
-def render_policy(values: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:
-    return objects(render_raw(POLICY_CHART, merge(REQUIRED, values or {}), **kw))
+def render_policy(values: dict[str, Any] | None = None, hooks: bool = False,
+                  **kw: Any) -> list[dict[str, Any]]:
+    return objects(render_raw(POLICY_CHART, merge(REQUIRED, values or {}), **kw), hooks)
 
 
 def render_example(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:

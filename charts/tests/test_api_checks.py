@@ -46,7 +46,7 @@ def test_missing_cert_manager_fails_even_with_kubewarden():
 
 def test_cluster_with_both_apis_renders():
     objs = objects(render_raw(POLICY_CHART, REQUIRED, api_versions=[CERT_MANAGER, KUBEWARDEN]))
-    assert len(objs) == 5
+    assert len(objs) == 9
 
 
 def test_prometheus_needs_the_operator_api():
@@ -55,7 +55,7 @@ def test_prometheus_needs_the_operator_api():
     assert "API monitoring.coreos.com/v1; install the Prometheus operator CRDs" in message
     objs = objects(render_raw(POLICY_CHART, merge(REQUIRED, values),
                               api_versions=[CERT_MANAGER, KUBEWARDEN, PROMETHEUS]))
-    assert ("ServiceMonitor", "iamra-default") in kinds(objs)
+    assert ("ServiceMonitor", "iamra-iamra-sidecar") in kinds(objs)
 
 
 def test_kubewarden_not_needed_without_policies():
@@ -68,7 +68,7 @@ def test_switch_lets_offline_renderers_through():
     values = merge(REQUIRED, {"apiCheck": {"enabled": False}, "prometheus": {"enabled": True}})
     with helm.Chart.load(POLICY_CHART) as chart:
         objs = objects(chart.render(values, name="iamra"))  # built-in APIs only
-    assert len(objs) == 6
+    assert len(objs) == 10
 
 
 def test_switch_does_not_skip_the_other_checks():

@@ -19,6 +19,9 @@ from chartlib import (
 
 INJECT = "iamra-sidecar"
 GUARD = "iamra-sidecar-guard"
+SERVER = "iamra-sidecar"
+SERVER_ACCOUNT = "policy-server-iamra-sidecar"
+READ_SERVICE_ACCOUNTS = "iamra-iamra-sidecar-read-serviceaccounts"
 DEFAULT_ISSUER = {"name": "iamra-workload", "kind": "ClusterIssuer", "group": "cert-manager.io"}
 
 
@@ -37,6 +40,10 @@ def test_defaults_render_the_promised_objects():
         ("ClusterAdmissionPolicy", GUARD),
         ("ClusterIssuer", "iamra-workload"),
         ("ClusterIssuer", "iamra-workload-selfsigned"),
+        ("ClusterRole", READ_SERVICE_ACCOUNTS),
+        ("ClusterRoleBinding", READ_SERVICE_ACCOUNTS),
+        ("PolicyServer", SERVER),
+        ("ServiceAccount", SERVER_ACCOUNT),
     ]
 
 
@@ -48,7 +55,7 @@ def test_inject_policy_defaults():
     assert spec["failurePolicy"] == "Fail"
     assert spec["timeoutSeconds"] == 10
     assert "timeoutEvalSeconds" not in spec
-    assert spec["policyServer"] == "default"
+    assert spec["policyServer"] == SERVER
     assert spec["backgroundAudit"] is False  # mutating only: audit says nothing
     assert spec["rules"] == [
         {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]}
@@ -172,6 +179,7 @@ def test_policy_cr_options():
                 "backgroundAudit": True,
             },
             "guard": {"backgroundAudit": False},
+            "policyServer": {"create": False},
         }
     )
     spec = find(objs, "ClusterAdmissionPolicy", "aws-creds")["spec"]
@@ -256,6 +264,9 @@ def test_workload_issuer_names_are_configurable():
     assert inject(objs)["spec"]["settings"]["certificate"]["issuer"]["name"] == "pods-ca"
 
 
+SERVER_KINDS = ("PolicyServer", "ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+
+
 @pytest.mark.parametrize(
     "issuer",
     [
@@ -265,7 +276,8 @@ def test_workload_issuer_names_are_configurable():
 )
 def test_existing_issuer(issuer):
     objs = render_policy({"workloadIssuer": {"create": False, **issuer}})
-    assert [k for k, _ in kinds(objs)] == ["ClusterAdmissionPolicy", "ClusterAdmissionPolicy"]
+    assert [k for k, _ in kinds(objs) if k not in SERVER_KINDS] == ["ClusterAdmissionPolicy",
+                                                                    "ClusterAdmissionPolicy"]
     assert inject(objs)["spec"]["settings"]["certificate"]["issuer"] == issuer
     assert guard(objs)["spec"]["settings"]["certificate"]["issuer"] == issuer
 
@@ -282,18 +294,34 @@ def test_bootstrap_without_inject_policy():
     assert "policy.enabled=true" in notes(manifests)
 
 
-@pytest.mark.parametrize("kind,endpoints", [("ServiceMonitor", "endpoints"), ("PodMonitor", "podMetricsEndpoints")])
-def test_prometheus_monitor(kind, endpoints):
-    objs = render_policy(
-        {"prometheus": {"enabled": True, "kind": kind, "labels": {"release": "kps"}},
-         "policy": {"policyServer": "iamra"}}
-    )
+@pytest.mark.parametrize("kind,endpoints,endpoint", [
+    ("ServiceMonitor", "endpoints", {"port": "metrics", "interval": "30s"}),
+    ("PodMonitor", "podMetricsEndpoints", {"portNumber": 8080, "interval": "30s"}),
+])
+@pytest.mark.parametrize("server,values", [
+    ("iamra-sidecar", {}),
+    ("default", {"policyServer": {"create": False}, "policy": {"policyServer": "default"}}),
+])
+def test_prometheus_monitor(kind, endpoints, endpoint, server, values):
+    # What the Kubewarden controller (v1.35.0) puts on the policy-server Service and pods
+    # of PolicyServer <server>; the old `app: kubewarden-policy-server-<server>` is gone
+    # from Services since 1.24.
+    objs = render_policy(merge(values, {"prometheus": {"enabled": True, "kind": kind,
+                                                       "labels": {"release": "kps"}}}))
     monitor = find(objs, kind)
     assert monitor["metadata"]["namespace"] == "kubewarden"
     assert monitor["metadata"]["labels"]["release"] == "kps"
-    assert monitor["spec"]["selector"] == {"matchLabels": {"app": "kubewarden-policy-server-iamra"}}
+    assert monitor["spec"]["selector"] == {"matchLabels": {
+        "app.kubernetes.io/instance": f"policy-server-{server}", "app.kubernetes.io/part-of": "kubewarden"}}
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["kubewarden"]}
-    assert monitor["spec"][endpoints] == [{"port": "metrics", "interval": "30s"}]
+    assert monitor["spec"][endpoints] == [endpoint]
+
+
+def test_prometheus_namespace_follows_the_policy_server():
+    objs = render_policy({"prometheus": {"enabled": True}, "policyServer": {"namespace": "kw"}})
+    monitor = find(objs, "ServiceMonitor")
+    assert monitor["metadata"]["namespace"] == "kw"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["kw"]}
 
 
 def test_prometheus_off_by_default():

@@ -25,6 +25,10 @@ POLICY_SCENARIOS = {
     "service-monitor": {"prometheus": {"enabled": True, "labels": {"release": "kps"}}},
     "pod-monitor": {"prometheus": {"enabled": True, "kind": "PodMonitor", "namespace": "monitoring"}},
     "numeric-quantities": {"sidecar": {"resources": {"requests": {"cpu": 1}}}},
+    "policy-server-options": {"policyServer": {"minAvailable": "50%", "priorityClassName": "system-cluster-critical",
+                                               "tolerations": [{"key": "infra", "operator": "Exists"}],
+                                               "affinity": {"nodeAffinity": {}}}},
+    "existing-policy-server": {"policyServer": {"create": False}},
 }
 
 
@@ -34,7 +38,7 @@ def is_custom(obj) -> bool:
 
 def all_objects():
     for scenario, values in POLICY_SCENARIOS.items():
-        for obj in render_policy(values):
+        for obj in render_policy(values, hooks=True):
             yield f"policy-{scenario}", obj
     for obj in objects(render_raw(EXAMPLE_CHART, merge(EXAMPLE_REQUIRED, {"sessionDuration": "1h"}))):
         yield "example", obj
@@ -54,9 +58,11 @@ def ident(item):
 
 def test_every_object_is_checked_by_one_validator():
     kinds = {o["kind"] for _, o in OBJECTS}
-    assert kinds == {"ClusterAdmissionPolicy", "ClusterIssuer", "Certificate", "ServiceMonitor",
-                     "PodMonitor", "Job", "ServiceAccount"}
-    assert {o["kind"] for _, o in NATIVE} == {"Job", "ServiceAccount"}
+    native = {"Job", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Namespace", "Role",
+              "RoleBinding", "ConfigMap", "Pod"}
+    assert kinds == native | {"ClusterAdmissionPolicy", "ClusterIssuer", "Certificate", "ServiceMonitor",
+                              "PodMonitor", "PolicyServer"}
+    assert {o["kind"] for _, o in NATIVE} == native
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)

@@ -93,6 +93,39 @@ so the guard knows the workload issuer, the annotations and the allowed requeste
 {{- end -}}
 
 {{/*
+The PolicyServer both policies run on: the chart's own, or the existing one.
+*/}}
+{{- define "iamra.policyServerName" -}}
+{{- if .Values.policyServer.create -}}
+{{- .Values.policyServer.name -}}
+{{- else -}}
+{{- .Values.policy.policyServer -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The ServiceAccount policy-server runs as: the chart's own (named like the Deployment the
+controller creates), or the existing PolicyServer's.
+*/}}
+{{- define "iamra.policyServerAccount" -}}
+{{- if .Values.policyServer.create -}}
+{{- printf "policy-server-%s" .Values.policyServer.name -}}
+{{- else -}}
+{{- .Values.policyServer.serviceAccountName -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Labels the Kubewarden controller puts on a PolicyServer's Service and pods and selects
+them by (kubewarden-controller v1.35.0: PolicyServer.CommonLabels, and the Service's and
+PodDisruptionBudget's selectors in internal/controller/policyserver_controller_*.go).
+*/}}
+{{- define "iamra.policyServerSelector" -}}
+app.kubernetes.io/instance: {{ printf "policy-server-%s" (include "iamra.policyServerName" .) }}
+app.kubernetes.io/part-of: kubewarden
+{{- end -}}
+
+{{/*
 Fields shared by both ClusterAdmissionPolicies. Argument: dict "root", "mode",
 "failurePolicy", "backgroundAudit".
 */}}
@@ -101,7 +134,7 @@ Fields shared by both ClusterAdmissionPolicies. Argument: dict "root", "mode",
 module: {{ $p.module | quote }}
 mode: {{ .mode }}
 failurePolicy: {{ include "iamra.failurePolicy" (dict "mode" .mode "failurePolicy" .failurePolicy) }}
-policyServer: {{ $p.policyServer | quote }}
+policyServer: {{ include "iamra.policyServerName" .root | quote }}
 timeoutSeconds: {{ $p.timeoutSeconds }}
 {{- if not (kindIs "invalid" $p.timeoutEvalSeconds) }}
 timeoutEvalSeconds: {{ $p.timeoutEvalSeconds }}
@@ -139,7 +172,7 @@ cluster operator can act on.
 {{- if $v.apiCheck.enabled -}}
 {{- $needed := list (list "cert-manager.io/v1" "cert-manager (https://cert-manager.io) with its csi-driver") -}}
 {{- if or $v.policy.enabled $v.guard.enabled -}}
-{{- $needed = append $needed (list "policies.kubewarden.io/v1" "Kubewarden (kubewarden-crds, kubewarden-controller and kubewarden-defaults)") -}}
+{{- $needed = append $needed (list "policies.kubewarden.io/v1" "Kubewarden 1.35 or later (its admission-controller chart; before Kubewarden 1.37, kubewarden-crds and kubewarden-controller)") -}}
 {{- end -}}
 {{- if $v.prometheus.enabled -}}
 {{- $needed = append $needed (list "monitoring.coreos.com/v1" "the Prometheus operator CRDs (or set prometheus.enabled=false)") -}}
@@ -178,6 +211,11 @@ cluster operator can act on.
 {{- if ne $arnRegion $region -}}
 {{- fail (printf "\n%s: region %q differs from the trust anchor's region %q; IAM Roles Anywhere serves a trust anchor only in its own region." $chart $region $arnRegion) -}}
 {{- end -}}
+{{- end -}}
+{{- /* the ServiceAccount read */ -}}
+{{- $ps := $v.policyServer -}}
+{{- if and $v.policy.enabled $v.readServiceAccounts (not $ps.create) $ps.grantServiceAccountRead (not $ps.serviceAccountName) -}}
+{{- fail (printf "\n%s: policyServer.create=false with readServiceAccounts=true: set policyServer.serviceAccountName to the ServiceAccount of the PolicyServer %q (kubewarden-defaults names it policy-server), so that the chart can grant it get on serviceaccounts; or set policyServer.grantServiceAccountRead=false and grant it yourself." $chart $v.policy.policyServer) -}}
 {{- end -}}
 {{- /* timeouts */ -}}
 {{- $p := $v.policy -}}

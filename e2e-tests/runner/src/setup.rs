@@ -47,6 +47,7 @@ pub fn prepare(args: &PolicyArgs) -> Result<Prepared> {
             bail!("policy-runner only runs waPC policies, but the module's metadata declares execution mode {mode:?}");
         }
     }
+    check_context_aware_source(args)?;
     let allowed = allowed_resources(args.allow_context_aware, metadata.as_ref());
     let replay = args
         .replay_host_capabilities_interactions
@@ -75,6 +76,23 @@ fn read_request(path: &str) -> Result<String> {
         return Ok(buffer);
     }
     std::fs::read_to_string(path).map_err(|e| anyhow!("Error opening request file {path}; {e}"))
+}
+
+/// With `--allow-context-aware` kwctl answers lookups from a replayed session or
+/// else from the cluster of the current kubeconfig, which it must read before the
+/// first evaluation (no kubeconfig: it exits 1). The runner has no Kubernetes
+/// client, so it refuses the second form rather than accept a command line that
+/// kwctl would refuse here.
+fn check_context_aware_source(args: &PolicyArgs) -> Result<()> {
+    if args.allow_context_aware && args.replay_host_capabilities_interactions.is_none() {
+        bail!(
+            "--allow-context-aware without --replay-host-capabilities-interactions: kwctl would \
+             then read Kubernetes resources from the cluster of your kubeconfig, and policy-runner \
+             has no Kubernetes client. Replay a session (an empty list `[]` when the request \
+             reads nothing), or drop --allow-context-aware"
+        );
+    }
+    Ok(())
 }
 
 /// kwctl's rule for a policy given on the command line: with

@@ -375,6 +375,45 @@ fn context_aware_lookups_follow_flag_metadata_and_session() {
 }
 
 #[test]
+fn context_aware_without_a_session_is_refused_as_kwctl_refuses_it() {
+    // kwctl then needs a kubeconfig (none here: exit 1); the runner has no cluster.
+    let dir = Workdir::new("no-session");
+    let request = dir.request();
+    let module = dir.module(&answering(r#"{"accepted":true}"#));
+    let out = runner(&[
+        "run",
+        "--allow-context-aware",
+        "-r",
+        path(&request),
+        path(&module),
+    ])
+    .output()
+    .unwrap();
+    assert!(!out.status.success(), "accepted: {out:?}");
+    assert!(out.stdout.is_empty(), "printed a response: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--allow-context-aware without --replay-host-capabilities-interactions"),
+        "{stderr}"
+    );
+
+    // An empty session is the form both accept for a request that reads nothing.
+    let empty = dir.file("empty.yml", b"[]\n");
+    let out = runner(&[
+        "run",
+        "--allow-context-aware",
+        "--replay-host-capabilities-interactions",
+        path(&empty),
+        "-r",
+        path(&request),
+        path(&module),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(stdout_json(&out)["allowed"], true, "{out:?}");
+}
+
+#[test]
 fn unannotated_modules_get_no_kubernetes_access() {
     let dir = Workdir::new("unannotated");
     let request = dir.request();
