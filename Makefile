@@ -50,6 +50,11 @@ unit-tests: ## Rust unit tests (policy and runner)
 e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" bats e2e-tests
 
+.PHONY: golden
+golden: policy.wasm $(RUNNER) test-deps ## Rewrite e2e-tests/fixtures/golden/ from the policy's output (review the diff)
+	GOLDEN_UPDATE=1 KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" bats e2e-tests/golden.bats
+	@git status --short -- e2e-tests/fixtures/golden | grep . || echo "golden files unchanged"
+
 .PHONY: chart-test
 chart-test: policy.wasm $(RUNNER) test-deps ## Chart tests with Helm's engine (helm-python-sdk)
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" python3 -m pytest charts/tests -q
