@@ -28,7 +28,7 @@ TRUST_ANCHOR=arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-
 ROLE=arn:aws:iam::123456789012:role/app
 PROFILE=arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70
 
-# The names the policy promises (src/inject.rs).
+# The names the policy promises (src/iamra/plan.rs).
 SIDECAR=iamra-credential-helper
 CERT_VOLUME=iamra-credentials
 CSI_DRIVER=csi.cert-manager.io
