@@ -632,4 +632,24 @@ mod tests {
         }
     }
 
+    /// The settings contract: the policy's defaults, every field included, as the chart
+    /// tests read them. Regenerate with
+    /// `UPDATE_SETTINGS_CONTRACT=1 cargo test -p iamra-sidecar-policy settings_contract`.
+    #[test]
+    fn settings_contract_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/charts/tests/policy-settings.json"
+        );
+        let current = serde_json::to_string_pretty(&Settings::default()).unwrap() + "\n";
+        if std::env::var_os("UPDATE_SETTINGS_CONTRACT").is_some() {
+            std::fs::write(path, &current).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == current,
+            "{path} is stale; regenerate it with \
+             UPDATE_SETTINGS_CONTRACT=1 cargo test -p iamra-sidecar-policy settings_contract"
+        );
+    }
 }
