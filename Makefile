@@ -29,7 +29,7 @@ push: annotated-policy.wasm ## Publish to an OCI registry: make push REGISTRY=gh
 	kwctl push annotated-policy.wasm registry://$(REGISTRY)
 
 $(RUNNER): $(RUNNER_SOURCES) $(SOURCES)
-	cargo build --release -p policy-runner
+	cargo build --locked --release -p policy-runner
 
 .PHONY: runner
 runner: $(RUNNER) ## Build the kwctl-compatible runner
@@ -43,8 +43,12 @@ demo: policy.wasm $(RUNNER) test-deps ## Show what the policy does to the bundle
 	scripts/demo.sh "$(KWCTL)" $(EXAMPLE_REQUEST) $(EXAMPLE_SETTINGS)
 
 .PHONY: unit-tests
-unit-tests: ## Rust unit tests (policy and runner)
-	cargo test --workspace
+unit-tests: ## The policy's Rust unit tests (without building wasmtime)
+	cargo test --locked -p iamra-sidecar-policy
+
+.PHONY: runner-tests
+runner-tests: ## The runner's own tests (builds wasmtime)
+	cargo test --locked -p policy-runner
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
@@ -60,16 +64,23 @@ chart-test: policy.wasm $(RUNNER) test-deps ## Chart tests with Helm's engine (h
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" python3 -m pytest charts/tests -q
 
 .PHONY: test
-test: unit-tests e2e-tests chart-test ## Every test: unit, e2e and charts
+test: lint unit-tests runner-tests e2e-tests chart-test ## Every test: lint, unit, runner, e2e and charts
 
 .PHONY: lint
-lint: ## rustfmt and clippy, warnings denied
+lint: ## rustfmt and clippy, warnings denied (adds them when missing)
+	scripts/lint-tools.sh
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets --all-features -- -D warnings
+	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+# make bench's floor: the least a mutating policy does, with the same SDK and profile.
+FLOOR := target/bench-floor.wasm
+
+$(FLOOR): $(shell find bench/floor -name '*.rs') bench/floor/Cargo.toml Cargo.lock scripts/build-wasm.sh
+	scripts/build-wasm.sh bench-floor $@
 
 .PHONY: bench
-bench: policy.wasm ## Print validate timings: wasm vs native, 1/10/100 containers
-	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm
+bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours vs the floor, 1/10/100 containers
+	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
 .PHONY: clean
 clean:
