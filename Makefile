@@ -51,7 +51,7 @@ registry-set:
 	@test -n "$(REGISTRY)" || { echo "set REGISTRY=<host>/<path>, e.g. REGISTRY=ghcr.io/you" >&2; exit 2; }
 
 $(RUNNER): $(RUNNER_SOURCES) $(SOURCES)
-	cargo build --release -p policy-runner
+	cargo build --locked --release -p policy-runner
 
 .PHONY: runner
 runner: $(RUNNER) ## Build the kwctl-compatible runner
@@ -65,8 +65,12 @@ demo: policy.wasm $(RUNNER) test-deps ## Show what the policy does to the bundle
 	scripts/demo.sh "$(KWCTL)" $(EXAMPLE_REQUEST) $(EXAMPLE_SETTINGS)
 
 .PHONY: unit-tests
-unit-tests: ## Rust unit tests (policy and runner)
-	cargo test --workspace
+unit-tests: ## The policy's Rust unit tests (without building wasmtime)
+	cargo test --locked -p iamra-sidecar-policy
+
+.PHONY: runner-tests
+runner-tests: ## The runner's own tests (builds wasmtime)
+	cargo test --locked -p policy-runner
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
@@ -81,6 +85,11 @@ e2e-tests-kwctl: policy.wasm test-deps ## The bats suite through the real kwctl,
 	  echo "SKIPPED: the e2e suite under the real kwctl (kwctl not on PATH, nor in $(SHARED_BIN))"; \
 	fi
 
+.PHONY: golden
+golden: policy.wasm $(RUNNER) test-deps ## Rewrite e2e-tests/fixtures/golden/ from the policy's output (review the diff)
+	GOLDEN_UPDATE=1 KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" bats e2e-tests/golden.bats
+	@git status --short -- e2e-tests/fixtures/golden | grep . || echo "golden files unchanged"
+
 .PHONY: chart-test
 chart-test: policy.wasm $(RUNNER) test-deps ## Chart tests with Helm's engine (helm-python-sdk)
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" python3 -m pytest charts/tests -q
@@ -90,16 +99,23 @@ release-test: policy.wasm test-deps ## One version, ArtifactHub metadata, make d
 	python3 -m pytest tests -q
 
 .PHONY: test
-test: unit-tests e2e-tests e2e-tests-kwctl chart-test release-test ## Every test: unit, e2e (runner and real kwctl), charts and release
+test: lint unit-tests runner-tests e2e-tests e2e-tests-kwctl chart-test release-test ## Every test: lint, unit, runner, e2e (runner and real kwctl), charts and release
 
 .PHONY: lint
-lint: ## rustfmt and clippy, warnings denied
+lint: ## rustfmt and clippy, warnings denied (adds them when missing)
+	scripts/lint-tools.sh
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets --all-features -- -D warnings
+	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+# make bench's floor: the least a mutating policy does, with the same SDK and profile.
+FLOOR := target/bench-floor.wasm
+
+$(FLOOR): $(shell find bench/floor -name '*.rs') bench/floor/Cargo.toml Cargo.lock scripts/build-wasm.sh
+	scripts/build-wasm.sh bench-floor $@
 
 .PHONY: bench
-bench: policy.wasm ## Print validate timings: wasm vs native, 1/10/100 containers
-	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm
+bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours vs the floor, 1/10/100 containers
+	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
 .PHONY: load
 load: policy.wasm test-deps ## Bounded load (2 x 10 s, 127.0.0.1) through the real policy-server: the policy beside a floor module

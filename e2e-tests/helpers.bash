@@ -28,7 +28,7 @@ TRUST_ANCHOR=arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-
 ROLE=arn:aws:iam::123456789012:role/app
 PROFILE=arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70
 
-# The names the policy promises (src/inject.rs).
+# The names the policy promises (src/iamra/plan.rs).
 SIDECAR=iamra-credential-helper
 CERT_VOLUME=iamra-credentials
 CSI_DRIVER=csi.cert-manager.io
@@ -97,6 +97,41 @@ settings_with() {
   local extra=${1:-'{}'}
   jq -cn --arg anchor "$TRUST_ANCHOR" --argjson extra "$extra" \
     '{trustAnchorArn: $anchor, region: "eu-west-1", readServiceAccounts: false} * $extra'
+}
+
+# --- context-aware runs: the pod's ServiceAccount replayed from a session file ------
+
+# annotate_policy: writes the module annotated with metadata.yml to
+# $BATS_FILE_TMPDIR/annotated-policy.wasm; kwctl grants Kubernetes reads only to what an
+# annotated module declares. Call it from setup_file.
+annotate_policy() {
+  local annotated="$BATS_FILE_TMPDIR/annotated-policy.wasm"
+  if "$KWCTL" annotate --help >/dev/null 2>&1; then
+    "$KWCTL" annotate -m "$E2E_DIR/../metadata.yml" -o "$annotated" "$POLICY"
+  else
+    python3 "$TOOLS/annotate.py" "$E2E_DIR/../metadata.yml" "$POLICY" "$annotated"
+  fi
+}
+
+# use_context_aware: from here on, evaluate runs the annotated module (annotate_policy)
+# through kwctl_with_session. Call it from setup.
+use_context_aware() {
+  POLICY="$BATS_FILE_TMPDIR/annotated-policy.wasm"
+  REAL_KWCTL=$KWCTL
+  # policy_run calls "$KWCTL" run ...: route it through the session flags.
+  KWCTL=kwctl_with_session
+  SESSION=""
+  CONTEXT_AWARE=true
+}
+
+# kwctl_with_session run ARGS...: the real kwctl with --allow-context-aware (unless
+# CONTEXT_AWARE=false) and, when SESSION is set, that session replayed.
+kwctl_with_session() {
+  local command=$1 extra=()
+  shift
+  [[ $CONTEXT_AWARE == true ]] && extra+=(--allow-context-aware)
+  [[ -n $SESSION ]] && extra+=(--replay-host-capabilities-interactions "$SESSION")
+  "$REAL_KWCTL" "$command" "${extra[@]}" "$@"
 }
 
 # --- building requests --------------------------------------------------------------
@@ -189,9 +224,9 @@ apply_json_patch() {
   python3 "$TOOLS/apply_patch.py" "$1" "$2"
 }
 
-# assert_mutated: allowed with a JSON patch that applies to the request's pod; writes
-# the patch to $PATCH and the patched pod to $POD, and checks the pod (assert_pod_ok).
-assert_mutated() {
+# apply_response_patch: allowed with a JSON patch that applies to the request's pod;
+# writes the patch to $PATCH and the patched pod to $POD.
+apply_response_patch() {
   local original="$BATS_TEST_TMPDIR/original.json"
   jq -e '.allowed == true and .patchType == "JSONPatch" and (.patch | type) == "string"' \
     "$RESPONSE" >/dev/null || fail "expected a JSONPatch mutation:" "$(cat "$RESPONSE")" || return
@@ -199,8 +234,12 @@ assert_mutated() {
   jq -e 'type == "array" and length > 0' "$PATCH" >/dev/null ||
     fail "the patch is not a non-empty list of operations:" "$(cat "$PATCH")" || return
   jq .request.object "$LAST_REQUEST" >"$original" || return
-  apply_json_patch "$original" "$PATCH" >"$POD" || fail "the patch does not apply to the pod" || return
-  assert_pod_ok
+  apply_json_patch "$original" "$PATCH" >"$POD" || fail "the patch does not apply to the pod"
+}
+
+# assert_mutated: apply_response_patch, then the pod's invariants (assert_pod_ok).
+assert_mutated() {
+  apply_response_patch && assert_pod_ok
 }
 
 # --- checking a pod ($POD) ----------------------------------------------------------

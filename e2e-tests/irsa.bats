@@ -16,32 +16,11 @@ TOKEN_FILE=$TOKEN_DIR/token
 ANCHOR=arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f
 
 setup_file() {
-  # kwctl grants Kubernetes reads only to what an annotated module declares.
-  local annotated="$BATS_FILE_TMPDIR/annotated-policy.wasm"
-  if "$KWCTL" annotate --help >/dev/null 2>&1; then
-    "$KWCTL" annotate -m "$E2E_DIR/../metadata.yml" -o "$annotated" "$POLICY"
-  else
-    python3 "$TOOLS/annotate.py" "$E2E_DIR/../metadata.yml" "$POLICY" "$annotated"
-  fi
+  annotate_policy
 }
 
 setup() {
-  POLICY="$BATS_FILE_TMPDIR/annotated-policy.wasm"
-  REAL_KWCTL=$KWCTL
-  # helpers' policy_run calls "$KWCTL" run ...: route it through the session flags.
-  KWCTL=kwctl_with_session
-  SESSION=""
-  CONTEXT_AWARE=true
-}
-
-# kwctl_with_session run ARGS...: the real kwctl with --allow-context-aware (unless
-# CONTEXT_AWARE=false) and, when SESSION is set, that session replayed.
-kwctl_with_session() {
-  local command=$1 extra=()
-  shift
-  [[ $CONTEXT_AWARE == true ]] && extra+=(--allow-context-aware)
-  [[ -n $SESSION ]] && extra+=(--replay-host-capabilities-interactions "$SESSION")
-  "$REAL_KWCTL" "$command" "${extra[@]}" "$@"
+  use_context_aware
 }
 
 # evaluate_as SESSION REQUEST [SETTINGS]: evaluate with ServiceAccount payments/api as

@@ -1,11 +1,14 @@
 //! The policy's decision for one admission request, as a pure function of the request,
-//! the settings and the pod's ServiceAccount (read through a [`Lookup`]).
+//! the settings and the pod's ServiceAccount (read through a [`Lookup`]): the guard for
+//! guard mode, the injection for a Pod CREATE in inject mode, and nothing otherwise.
 
-use crate::identity;
-use crate::inject::{self, Plan};
+use crate::credentials::{self, Credentials, Lookup};
+use crate::guard::{self, CertKind};
+use crate::iamra;
 use crate::irsa;
-use crate::pod;
-use crate::service_account::{self, Credentials, Lookup};
+use crate::patch::Patch;
+use crate::pod::{self, Account, Annotations};
+use crate::problem::Problems;
 use crate::settings::{Mode, Settings};
 use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use serde_json::Value;
@@ -31,130 +34,173 @@ impl Decision {
         }
     }
 
-    /// A rejection listing `errors`; an acceptance when there are none.
-    fn reject(errors: Vec<String>) -> Self {
-        if errors.is_empty() {
-            return Decision::accept();
+    fn accept_with(problems: Problems) -> Self {
+        Decision::Accept {
+            warnings: problems.into_warnings(),
         }
+    }
+
+    /// A rejection listing the errors of `problems`, which has some.
+    fn reject(problems: &Problems) -> Self {
         Decision::Reject {
-            message: errors.join("; "),
+            message: problems.error_message(),
         }
     }
 }
 
-fn is_pod_create(request: &KubernetesAdmissionRequest) -> bool {
-    request.kind.kind == "Pod"
-        && request.kind.group.is_empty()
-        && request.operation == "CREATE"
-        && request.sub_resource.is_empty()
+/// What a request is, as far as the policy cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    PodCreate,
+    /// A cert-manager resource the guard reads (created or, for a `Certificate`, updated).
+    Certificate(CertKind),
+    Other,
+}
+
+impl Target {
+    fn of(request: &KubernetesAdmissionRequest) -> Self {
+        let (group, kind) = (request.kind.group.as_str(), request.kind.kind.as_str());
+        match (group, kind, request.operation.as_str()) {
+            ("", "Pod", "CREATE") if request.sub_resource.is_empty() => Target::PodCreate,
+            ("cert-manager.io", "Certificate", "CREATE" | "UPDATE") => {
+                Target::Certificate(CertKind::Certificate)
+            }
+            ("cert-manager.io", "CertificateRequest", "CREATE") => {
+                Target::Certificate(CertKind::CertificateRequest)
+            }
+            _ => Target::Other,
+        }
+    }
 }
 
 /// The guard mode: validate only, never mutate.
-fn guard(request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
-    let kind = request.kind.kind.as_str();
-    let op = request.operation.as_str();
-    let certificate = request.kind.group == "cert-manager.io"
-        && matches!(
-            (kind, op),
-            ("Certificate", "CREATE" | "UPDATE") | ("CertificateRequest", "CREATE")
-        );
-    if certificate {
-        let verdict = identity::check_certificate_resource(
-            kind,
-            &request.object,
-            &request.user_info.username,
-            settings,
-        );
-        return verdict.map_or_else(Decision::accept, |e| Decision::reject(vec![e]));
+fn guard(target: Target, request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
+    let mut problems = Problems::default();
+    match target {
+        Target::Certificate(kind) => {
+            let username = &request.user_info.username;
+            if let Some(p) =
+                guard::check_certificate_resource(kind, &request.object, username, settings)
+            {
+                problems.error(p);
+            }
+        }
+        Target::PodCreate => guard::check_pod_volumes(&request.object, settings, &mut problems),
+        Target::Other => {}
     }
-    if is_pod_create(request) {
-        return Decision::reject(identity::check_pod_volumes(&request.object, settings));
+    if problems.has_errors() {
+        return Decision::reject(&problems);
     }
     Decision::accept()
 }
 
 /// Decides what to do with one request. `lookup` reads the pod's ServiceAccount
-/// (`service_account::from_host` in the module); only Pod CREATE requests in inject
+/// (`credentials::from_host` in the module); only Pod CREATE requests in inject
 /// mode, with `readServiceAccounts` on, call it.
 pub fn evaluate(
-    request: &KubernetesAdmissionRequest,
+    request: KubernetesAdmissionRequest,
     settings: &Settings,
     lookup: Lookup,
 ) -> Decision {
+    let target = Target::of(&request);
     if settings.mode == Mode::Guard {
-        return guard(request, settings);
+        return guard(target, &request, settings);
     }
-    if !is_pod_create(request) {
+    if target != Target::PodCreate {
         return Decision::accept();
     }
-    let pod_value = &request.object;
+    let namespace = pod_namespace(&request).to_owned();
+    inject(request.object, &namespace, settings, lookup)
+}
+
+/// A Pod CREATE in inject mode.
+fn inject(pod: Value, namespace: &str, settings: &Settings, lookup: Lookup) -> Decision {
+    let mut problems = Problems::default();
     // The guard's pod rule holds in inject mode too: no forged volume beside ours.
-    let forged = identity::check_pod_volumes(pod_value, settings);
-    if !forged.is_empty() {
-        return Decision::reject(forged);
+    guard::check_pod_volumes(&pod, settings, &mut problems);
+    if problems.has_errors() {
+        return Decision::reject(&problems);
     }
-    let namespace = pod_namespace(request);
-    let parsed = match service_account::resolve(pod_value, &namespace, settings, lookup) {
-        Ok(Credentials::RolesAnywhere(parsed)) => parsed,
-        Ok(Credentials::Irsa {
+    let credentials = match credentials::resolve(&pod, namespace, settings, lookup, &mut problems) {
+        None => return Decision::reject(&problems),
+        Some(Credentials::None) => return Decision::accept_with(problems),
+        Some(credentials) => credentials,
+    };
+    if let Err(e) = pod::check_shape(&pod) {
+        problems.error(e);
+        return Decision::reject(&problems);
+    }
+    match credentials {
+        Credentials::RolesAnywhere(ask) => roles_anywhere(pod, &ask, namespace, settings, problems),
+        Credentials::Irsa {
             account,
             annotations,
-            warnings,
-        }) => return irsa_decision(pod_value, &annotations, &account, settings, warnings),
-        Err(errors) => return Decision::reject(errors),
-    };
-    let Some(wanted) = parsed.request else {
-        return Decision::Accept {
-            warnings: parsed.warnings,
-        };
-    };
-    if let Err(e) = pod::check_shape(pod_value) {
-        return Decision::reject(vec![e]);
+        } => irsa(pod, &account, &annotations, settings, problems),
+        Credentials::None => Decision::accept_with(problems),
     }
-    let plan = inject::plan(pod_value, &wanted, settings);
-    if pod::is_injected(pod_value, &settings.annotation_prefix, &plan) {
+}
+
+/// IAM Roles Anywhere into a pod of the right shape; no change for a pod injected with
+/// the same configuration.
+fn roles_anywhere(
+    pod: Value,
+    ask: &iamra::ask::Ask,
+    namespace: &str,
+    settings: &Settings,
+    mut problems: Problems,
+) -> Decision {
+    let planned = iamra::plan::plan(&pod, ask, settings, &mut problems);
+    if iamra::plan::is_injected(&pod, settings, &planned.config_hash) {
         return Decision::accept();
     }
-    let conflicts = inject::conflicts(pod_value, &wanted, settings, &namespace);
-    if !conflicts.is_empty() {
-        return Decision::reject(conflicts);
-    }
-    mutate(pod_value, &plan, parsed.warnings)
+    iamra::plan::conflicts(&pod, ask, settings, namespace, &mut problems);
+    mutate(pod, planned.patch, problems)
 }
 
-/// IRSA, as pod-identity-webhook does it; no change for a pod that already has it.
-fn irsa_decision(
-    pod_value: &Value,
-    service_account: &crate::annotations::Annotations,
+/// IRSA into a pod of the right shape, as pod-identity-webhook does it; no change for a
+/// pod that already has it.
+fn irsa(
+    pod: Value,
     account: &str,
+    annotations: &Annotations,
     settings: &Settings,
-    warnings: Vec<String>,
+    mut problems: Problems,
 ) -> Decision {
-    if let Err(e) = pod::check_shape(pod_value) {
-        return Decision::reject(vec![e]);
+    let account = Account {
+        name: account,
+        annotations,
+    };
+    let Some(ask) = irsa::ask::read(&pod, account, settings, &mut problems) else {
+        return Decision::reject(&problems);
+    };
+    let patch = irsa::plan::plan(&pod, &ask, &mut problems);
+    if !problems.has_errors() && patch.is_empty() {
+        return Decision::accept_with(problems);
     }
-    match irsa::plan(pod_value, service_account, account, settings) {
-        Err(errors) => Decision::reject(errors),
-        Ok(plan) if plan.changes_nothing() => Decision::Accept {
-            warnings: warnings.into_iter().chain(plan.warnings).collect(),
-        },
-        Ok(plan) => mutate(pod_value, &plan, warnings),
-    }
+    mutate(pod, patch, problems)
 }
 
-/// Applies `plan`, with its warnings after `warnings`.
-fn mutate(pod_value: &Value, plan: &Plan, mut warnings: Vec<String>) -> Decision {
-    warnings.extend(plan.warnings.iter().cloned());
-    match pod::apply(pod_value.clone(), plan) {
-        Ok(object) => Decision::Mutate { object, warnings },
-        Err(e) => Decision::reject(vec![e]),
+/// Applies `patch` to the pod, unless `problems` holds errors.
+fn mutate(mut pod: Value, patch: Patch, mut problems: Problems) -> Decision {
+    if problems.has_errors() {
+        return Decision::reject(&problems);
+    }
+    match patch.apply(&mut pod) {
+        Ok(()) => Decision::Mutate {
+            object: pod,
+            warnings: problems.into_warnings(),
+        },
+        Err(e) => {
+            problems.error(e);
+            Decision::reject(&problems)
+        }
     }
 }
 
 /// The request's namespace; the pod's own field when the request lacks one.
-fn pod_namespace(request: &KubernetesAdmissionRequest) -> String {
+fn pod_namespace(request: &KubernetesAdmissionRequest) -> &str {
     if !request.namespace.is_empty() {
-        return request.namespace.clone();
+        return &request.namespace;
     }
     request
         .object
@@ -162,21 +208,19 @@ fn pod_namespace(request: &KubernetesAdmissionRequest) -> String {
         .and_then(|m| m.get("namespace"))
         .and_then(Value::as_str)
         .unwrap_or("default")
-        .to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::annotations::tests::{settings, PROFILE, ROLE};
-    use crate::annotations::Annotations;
-    use crate::inject::SIDECAR_NAME;
+    use crate::iamra::plan::SIDECAR_NAME;
+    use crate::testutil::{settings, PROFILE, ROLE};
     use rstest::rstest;
     use serde_json::json;
 
     /// Most tests below are about pod annotations: ServiceAccounts without annotations.
     fn evaluate(request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
-        super::evaluate(request, settings, &|_, _| Ok(Default::default()))
+        super::evaluate(request.clone(), settings, &|_, _| Ok(Default::default()))
     }
 
     /// Evaluates with a ServiceAccount that carries `account`.
@@ -185,7 +229,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        super::evaluate(request, &settings(), &|_, _| Ok(account.clone()))
+        super::evaluate(request.clone(), &settings(), &|_, _| Ok(account.clone()))
     }
 
     const IRSA: [(&str, &str); 1] = [("eks.amazonaws.com/role-arn", ROLE)];
@@ -240,7 +284,7 @@ mod tests {
             json!({"serviceAccountName": "api", "containers": [{"name": "app"}]}),
         ));
         let Decision::Reject { message } =
-            super::evaluate(&r, &settings(), &|_, _| Err("not found".into()))
+            super::evaluate(r.clone(), &settings(), &|_, _| Err("not found".into()))
         else {
             panic!("expected a rejection")
         };
@@ -253,9 +297,9 @@ mod tests {
     }
 
     #[rstest]
-    #[case("UPDATE", "Pod", "", Mode::Inject)]
-    #[case("CREATE", "Deployment", "apps", Mode::Inject)]
-    #[case("CREATE", "Pod", "", Mode::Guard)]
+    #[case::update_pod("UPDATE", "Pod", "", Mode::Inject)]
+    #[case::create_deployment_apps("CREATE", "Deployment", "apps", Mode::Inject)]
+    #[case::create_pod("CREATE", "Pod", "", Mode::Guard)]
     fn only_pod_creates_in_inject_mode_read_the_service_account(
         #[case] op: &str,
         #[case] kind: &str,
@@ -270,7 +314,7 @@ mod tests {
         s.mode = mode;
         let never =
             |_: &str, _: &str| -> Result<Annotations, String> { panic!("the host was asked") };
-        assert_eq!(super::evaluate(&r, &s, &never), Decision::accept());
+        assert_eq!(super::evaluate(r.clone(), &s, &never), Decision::accept());
     }
 
     fn request(object: Value) -> KubernetesAdmissionRequest {
@@ -393,7 +437,7 @@ mod tests {
     }
 
     #[rstest]
-    #[case(json!({"containers": [{"name": "app"}]}))]
+    #[case::containers_name_app(json!({"containers": [{"name": "app"}]}))]
     fn pods_without_annotations_are_untouched(#[case] spec: Value) {
         assert_eq!(
             evaluate(&request(pod(json!({}), spec)), &settings()),
@@ -402,9 +446,9 @@ mod tests {
     }
 
     #[rstest]
-    #[case("UPDATE", "Pod", "")]
-    #[case("CREATE", "Deployment", "apps")]
-    #[case("DELETE", "Pod", "")]
+    #[case::update_pod("UPDATE", "Pod", "")]
+    #[case::create_deployment_apps("CREATE", "Deployment", "apps")]
+    #[case::delete_pod("DELETE", "Pod", "")]
     fn other_requests_are_accepted_unchanged(
         #[case] op: &str,
         #[case] kind: &str,
@@ -418,9 +462,9 @@ mod tests {
     }
 
     #[rstest]
-    #[case(json!({"iamra.aws/role-arn": ROLE}), json!({"containers": [{"name": "a"}]}), "needs iamra.aws/signing-profile-arn")]
-    #[case(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"containers": []}), "spec.containers must be a non-empty list")]
-    #[case(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
+    #[case::role_arn_containers_name_a_needs_signing_profile(json!({"iamra.aws/role-arn": ROLE}), json!({"containers": [{"name": "a"}]}), "needs iamra.aws/signing-profile-arn")]
+    #[case::role_arn_signing_profile_arn_containers_spec_con(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"containers": []}), "spec.containers must be a non-empty list")]
+    #[case::role_arn_signing_profile_arn_hostnetwork_contain(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
     fn rejections_name_the_field(
         #[case] annotations: Value,
         #[case] spec: Value,
@@ -435,10 +479,10 @@ mod tests {
     }
 
     #[rstest]
-    #[case(json!(null))]
-    #[case(json!("a pod"))]
-    #[case(json!({"metadata": {"annotations": {"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}}}))]
-    #[case(json!({"metadata": "x", "spec": 1}))]
+    #[case::json_null(json!(null))]
+    #[case::a_pod(json!("a pod"))]
+    #[case::metadata_annotations_role_arn_signing_profile_ar(json!({"metadata": {"annotations": {"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}}}))]
+    #[case::metadata_x_spec(json!({"metadata": "x", "spec": 1}))]
     fn malformed_objects_never_panic(#[case] object: Value) {
         let _ = evaluate(&request(object), &settings());
     }
@@ -505,11 +549,16 @@ mod tests {
     }
 
     #[rstest]
-    #[case("Certificate", "CREATE", "alice", false)]
-    #[case("Certificate", "UPDATE", "alice", false)]
-    #[case("Certificate", "DELETE", "alice", true)]
-    #[case("CertificateRequest", "CREATE", "alice", false)]
-    #[case("CertificateRequest", "CREATE", crate::settings::CSI_DRIVER_USER, true)]
+    #[case::certificate_create_alice("Certificate", "CREATE", "alice", false)]
+    #[case::certificate_update_alice("Certificate", "UPDATE", "alice", false)]
+    #[case::certificate_delete_alice("Certificate", "DELETE", "alice", true)]
+    #[case::certificaterequest_create_alice("CertificateRequest", "CREATE", "alice", false)]
+    #[case::certificaterequest_create(
+        "CertificateRequest",
+        "CREATE",
+        crate::settings::CSI_DRIVER_USER,
+        true
+    )]
     fn guard_mode_covers_cert_manager_resources(
         #[case] kind: &str,
         #[case] op: &str,

@@ -1,16 +1,24 @@
 //! A Kubewarden policy that gives pods AWS credentials through an IAM Roles Anywhere
 //! sidecar. This file is the waPC glue: decode, dispatch, encode. The decisions live
-//! in [`admission`] and the modules it calls.
+//! in `admission` and the modules it calls; the README's "How it works" has the layers.
 
-pub mod admission;
-pub mod annotations;
-pub mod identity;
-pub mod inject;
-pub mod irsa;
-pub mod pod;
-pub mod service_account;
-pub mod settings;
-pub mod validation;
+mod admission;
+mod credentials;
+mod guard;
+mod iamra;
+mod identity;
+mod irsa;
+mod names;
+mod patch;
+mod pod;
+mod problem;
+mod settings;
+#[cfg(test)]
+mod testutil;
+mod validation;
+
+pub use credentials::Lookup;
+pub use pod::Annotations;
 
 use admission::Decision;
 use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
@@ -40,13 +48,13 @@ struct Payload {
 
 /// `validate`: the same function the wasm export and the native benchmarks call.
 pub fn validate_payload(payload: &[u8]) -> CallResult {
-    validate_with(payload, &service_account::from_host)
+    validate_with(payload, &credentials::from_host)
 }
 
 /// `validate` with another ServiceAccount lookup than the host's.
-pub fn validate_with(payload: &[u8], lookup: service_account::Lookup) -> CallResult {
+pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
     let decision = match serde_json::from_slice::<Payload>(payload) {
-        Ok(p) => admission::evaluate(&p.request, &p.settings, lookup),
+        Ok(p) => admission::evaluate(p.request, &p.settings, lookup),
         // Never a guest error: that would block every pod with a code 500.
         Err(e) => Decision::Reject {
             message: format!("the policy could not read the admission request: {e}"),
@@ -205,7 +213,7 @@ mod tests {
     fn the_service_account_is_looked_up_through_the_given_function() {
         let payload =
             pod_request(json!({"trustAnchorArn": "x", "region": "eu-west-1"})).to_string();
-        let lookup = |ns: &str, name: &str| -> Result<annotations::Annotations, String> {
+        let lookup = |ns: &str, name: &str| -> Result<Annotations, String> {
             assert_eq!((ns, name), ("payments", "api"));
             Ok([(
                 "eks.amazonaws.com/role-arn".to_owned(),

@@ -1,18 +1,45 @@
-//! Reads and edits a pod as `serde_json::Value`: fields this crate's Kubernetes types
-//! do not know survive untouched, because the host turns our output into a JSON patch.
+//! Read-only views of a pod as `serde_json::Value`: fields this crate's Kubernetes
+//! types do not know survive untouched, because the host turns our output into a JSON
+//! patch. `patch` writes; no mode is named here.
 
-use crate::annotations::{self, Annotations};
-use crate::inject::{Plan, SIDECAR_NAME};
-use serde_json::{Map, Value};
+use crate::problem::Problem;
+use serde_json::Value;
+use std::collections::BTreeMap;
 
-pub const CONTAINERS: &str = "containers";
-pub const INIT_CONTAINERS: &str = "initContainers";
+/// Annotations as the API server holds them (a ServiceAccount's, read through the host).
+pub type Annotations = BTreeMap<String, String>;
+
+/// The pod's ServiceAccount, as read through the host.
+#[derive(Debug, Clone, Copy)]
+pub struct Account<'a> {
+    /// `<namespace>/<name>`, for messages.
+    pub name: &'a str,
+    pub annotations: &'a Annotations,
+}
+
 pub const VOLUMES: &str = "volumes";
+
+/// The two container lists of a pod spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerList {
+    Init,
+    App,
+}
+
+impl ContainerList {
+    /// The field name in the pod spec.
+    pub fn key(self) -> &'static str {
+        match self {
+            ContainerList::Init => "initContainers",
+            ContainerList::App => "containers",
+        }
+    }
+}
 
 /// A container by its list and index in the original pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContainerRef {
-    pub list: &'static str,
+    pub list: ContainerList,
     pub index: usize,
 }
 
@@ -37,13 +64,13 @@ pub fn volume<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
 
 /// Init containers, then app containers.
 pub fn containers(pod: &Value) -> impl Iterator<Item = (ContainerRef, &Value)> {
-    [INIT_CONTAINERS, CONTAINERS]
+    [ContainerList::Init, ContainerList::App]
         .into_iter()
-        .flat_map(move |key| {
-            list(pod, key)
+        .flat_map(move |at| {
+            list(pod, at.key())
                 .iter()
                 .enumerate()
-                .map(move |(index, c)| (ContainerRef { list: key, index }, c))
+                .map(move |(index, c)| (ContainerRef { list: at, index }, c))
         })
 }
 
@@ -63,22 +90,25 @@ pub fn env_of(container: &Value) -> &[Value] {
 }
 
 /// The pod's annotations with string values (the API server allows no others).
-pub fn annotations(pod: &Value) -> Annotations {
+pub fn annotations(pod: &Value) -> impl Iterator<Item = (&str, &str)> {
     pod.get("metadata")
         .and_then(|m| m.get("annotations"))
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-        .collect()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
 }
 
-pub fn annotation(pod: &Value, key: &str) -> Option<String> {
-    pod.get("metadata")?
-        .get("annotations")?
-        .get(key)?
-        .as_str()
-        .map(str::to_owned)
+pub fn annotation<'a>(pod: &'a Value, key: &str) -> Option<&'a str> {
+    pod.get("metadata")?.get("annotations")?.get(key)?.as_str()
+}
+
+/// Whether the pod carries the label `key`, whatever its value.
+pub fn has_label(pod: &Value, key: &str) -> bool {
+    pod.get("metadata")
+        .and_then(|m| m.get("labels"))
+        .and_then(|l| l.get(key))
+        .is_some()
 }
 
 pub fn is_windows(pod: &Value) -> bool {
@@ -98,12 +128,11 @@ pub fn is_windows(pod: &Value) -> bool {
 
 /// `spec.serviceAccountName`, then the deprecated `spec.serviceAccount`, then `default`,
 /// as the API server resolves it.
-pub fn service_account(pod: &Value) -> String {
+pub fn service_account(pod: &Value) -> &str {
     ["serviceAccountName", "serviceAccount"]
         .iter()
         .find_map(|k| spec(pod)?.get(*k)?.as_str().filter(|s| !s.is_empty()))
         .unwrap_or("default")
-        .to_owned()
 }
 
 /// The pod's name as the role session will see it: the name, or the generated name
@@ -124,15 +153,19 @@ pub fn pod_name_for_session(pod: &Value) -> Option<String> {
 }
 
 /// Rejects objects the injection cannot edit, naming the field.
-pub fn check_shape(pod: &Value) -> Result<(), String> {
+pub fn check_shape(pod: &Value) -> Result<(), Problem> {
+    shape(pod).map_err(Problem::pod)
+}
+
+fn shape(pod: &Value) -> Result<(), String> {
     let spec = spec(pod)
         .and_then(Value::as_object)
         .ok_or("the pod has no spec object")?;
-    match spec.get(CONTAINERS).and_then(Value::as_array) {
+    match spec.get(ContainerList::App.key()).and_then(Value::as_array) {
         Some(c) if !c.is_empty() => {}
         _ => return Err("spec.containers must be a non-empty list".into()),
     }
-    for key in [INIT_CONTAINERS, VOLUMES] {
+    for key in [ContainerList::Init.key(), VOLUMES] {
         if spec.get(key).is_some_and(|v| !v.is_array() && !v.is_null()) {
             return Err(format!("spec.{key} must be a list"));
         }
@@ -142,7 +175,8 @@ pub fn check_shape(pod: &Value) -> Result<(), String> {
         if !c.is_object() || not_list("env") || not_list("volumeMounts") {
             return Err(format!(
                 "spec.{}[{}] must be a container object whose env and volumeMounts are lists",
-                at.list, at.index
+                at.list.key(),
+                at.index
             ));
         }
     }
@@ -157,83 +191,6 @@ pub fn check_shape(pod: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// An injected pod whose configuration has not changed: re-evaluating it changes nothing.
-pub fn is_injected(pod: &Value, prefix: &str, plan: &Plan) -> bool {
-    let key = if plan.native {
-        INIT_CONTAINERS
-    } else {
-        CONTAINERS
-    };
-    annotation(pod, &annotations::key(prefix, annotations::INJECTED)).as_deref() == Some("true")
-        && annotation(pod, &annotations::key(prefix, annotations::CONFIG_HASH)).as_deref()
-            == Some(plan.config_hash.as_str())
-        && list(pod, key).iter().any(|c| name_of(c) == SIDECAR_NAME)
-}
-
-/// Returns the array at `obj[key]`, creating it when absent or null.
-fn array_at<'a>(obj: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
-    let slot = obj.entry(key).or_insert_with(|| Value::Array(Vec::new()));
-    if !slot.is_array() {
-        *slot = Value::Array(Vec::new());
-    }
-    match slot {
-        Value::Array(a) => a,
-        _ => unreachable!("just made an array"),
-    }
-}
-
-fn object_at<'a>(obj: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let slot = obj.entry(key).or_insert_with(|| Value::Object(Map::new()));
-    if !slot.is_object() {
-        *slot = Value::Object(Map::new());
-    }
-    match slot {
-        Value::Object(o) => o,
-        _ => unreachable!("just made an object"),
-    }
-}
-
-/// Applies `plan` to a pod that passed [`check_shape`].
-pub fn apply(mut pod: Value, plan: &Plan) -> Result<Value, String> {
-    let root = pod.as_object_mut().ok_or("the object is not a pod")?;
-    if !plan.annotations.is_empty() {
-        let annotations = object_at(object_at(root, "metadata"), "annotations");
-        for (k, v) in &plan.annotations {
-            annotations.insert(k.clone(), Value::String(v.clone()));
-        }
-    }
-    let spec = object_at(root, "spec");
-    // Env first: the plan's container indexes refer to the lists before the sidecar.
-    for change in &plan.env {
-        let container = spec
-            .get_mut(change.container.list)
-            .and_then(|l| l.get_mut(change.container.index))
-            .and_then(Value::as_object_mut)
-            .ok_or("a container disappeared while injecting")?;
-        if !change.append.is_empty() || !change.replace.is_empty() {
-            let env = array_at(container, "env");
-            for (i, entry) in &change.replace {
-                if let Some(slot) = env.get_mut(*i) {
-                    *slot = entry.clone();
-                }
-            }
-            env.extend(change.append.iter().cloned());
-        }
-        if !change.mounts.is_empty() {
-            array_at(container, "volumeMounts").extend(change.mounts.iter().cloned());
-        }
-    }
-    if !plan.volumes.is_empty() {
-        array_at(spec, VOLUMES).extend(plan.volumes.iter().cloned());
-    }
-    match &plan.sidecar {
-        Some(sidecar) if plan.native => array_at(spec, INIT_CONTAINERS).insert(0, sidecar.clone()),
-        Some(sidecar) => array_at(spec, CONTAINERS).push(sidecar.clone()),
-        None => {}
-    }
-    Ok(pod)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,34 +198,34 @@ mod tests {
     use serde_json::json;
 
     #[rstest]
-    #[case(json!({"spec": {"serviceAccountName": "api"}}), "api")]
-    #[case(json!({"spec": {"serviceAccount": "legacy"}}), "legacy")]
-    #[case(json!({"spec": {"serviceAccountName": ""}}), "default")]
-    #[case(json!({"spec": {}}), "default")]
+    #[case::spec_serviceaccountname_api_api(json!({"spec": {"serviceAccountName": "api"}}), "api")]
+    #[case::spec_serviceaccount_legacy_legacy(json!({"spec": {"serviceAccount": "legacy"}}), "legacy")]
+    #[case::spec_serviceaccountname_default(json!({"spec": {"serviceAccountName": ""}}), "default")]
+    #[case::spec_default(json!({"spec": {}}), "default")]
     fn service_accounts(#[case] pod: Value, #[case] expected: &str) {
         assert_eq!(service_account(&pod), expected);
     }
 
     #[rstest]
-    #[case(json!({"kind": "Pod"}), "the pod has no spec object")]
-    #[case(json!({"spec": {"containers": []}}), "spec.containers must be a non-empty list")]
-    #[case(json!({"spec": {"containers": "app"}}), "spec.containers must be a non-empty list")]
-    #[case(json!({"spec": {"containers": [{"name": "a"}], "volumes": {}}}), "spec.volumes must be a list")]
-    #[case(json!({"spec": {"containers": [{"name": "a", "env": "X=1"}]}}), "spec.containers[0] must be a container object")]
-    #[case(json!({"spec": {"containers": [7]}}), "spec.containers[0] must be a container object")]
-    #[case(json!({"spec": {"containers": [{"name": "a", "volumeMounts": {}}]}}), "spec.containers[0] must be a container object")]
-    #[case(json!({"metadata": {"annotations": []}, "spec": {"containers": [{"name": "a"}]}}), "metadata.annotations must be a map")]
+    #[case::kind_pod_the_pod_has_no_spec_object(json!({"kind": "Pod"}), "the pod has no spec object")]
+    #[case::spec_containers_spec_containers_must_be_a_non_em(json!({"spec": {"containers": []}}), "spec.containers must be a non-empty list")]
+    #[case::spec_containers_app_spec_containers_must_be_a_no(json!({"spec": {"containers": "app"}}), "spec.containers must be a non-empty list")]
+    #[case::spec_containers_name_a_volumes_spec_volumes_must(json!({"spec": {"containers": [{"name": "a"}], "volumes": {}}}), "spec.volumes must be a list")]
+    #[case::spec_containers_name_a_env_x_1_spec_containers_0(json!({"spec": {"containers": [{"name": "a", "env": "X=1"}]}}), "spec.containers[0] must be a container object")]
+    #[case::spec_containers_spec_containers_0_must_be_a_cont(json!({"spec": {"containers": [7]}}), "spec.containers[0] must be a container object")]
+    #[case::spec_containers_name_a_volumemounts_spec_contain(json!({"spec": {"containers": [{"name": "a", "volumeMounts": {}}]}}), "spec.containers[0] must be a container object")]
+    #[case::metadata_annotations_spec_containers_name_a_meta(json!({"metadata": {"annotations": []}, "spec": {"containers": [{"name": "a"}]}}), "metadata.annotations must be a map")]
     fn malformed_pods_are_named(#[case] pod: Value, #[case] message: &str) {
-        let err = check_shape(&pod).unwrap_err();
+        let err = check_shape(&pod).unwrap_err().to_string();
         assert!(err.starts_with(message), "{err}");
     }
 
     #[rstest]
-    #[case(json!({"spec": {"os": {"name": "windows"}}}), true)]
-    #[case(json!({"spec": {"nodeSelector": {"kubernetes.io/os": "windows"}}}), true)]
-    #[case(json!({"spec": {"nodeSelector": {"beta.kubernetes.io/os": "windows"}}}), true)]
-    #[case(json!({"spec": {"nodeSelector": {"kubernetes.io/os": "linux"}}}), false)]
-    #[case(json!({"spec": {}}), false)]
+    #[case::spec_os_name_windows(json!({"spec": {"os": {"name": "windows"}}}), true)]
+    #[case::spec_nodeselector_kubernetes_io_os_windows(json!({"spec": {"nodeSelector": {"kubernetes.io/os": "windows"}}}), true)]
+    #[case::spec_nodeselector_beta_kubernetes_io_os_windows(json!({"spec": {"nodeSelector": {"beta.kubernetes.io/os": "windows"}}}), true)]
+    #[case::spec_nodeselector_kubernetes_io_os_linux(json!({"spec": {"nodeSelector": {"kubernetes.io/os": "linux"}}}), false)]
+    #[case::spec(json!({"spec": {}}), false)]
     fn windows_pods(#[case] pod: Value, #[case] windows: bool) {
         assert_eq!(is_windows(&pod), windows);
     }

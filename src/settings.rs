@@ -2,6 +2,7 @@
 //! ClusterAdmissionPolicy. Unknown keys are rejected so that a typo in a chart value
 //! does not silently fall back to a default.
 
+use crate::problem::{Problem, Problems, Source};
 use crate::validation::{self, REGION_FORM};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use serde::{Deserialize, Serialize};
@@ -269,134 +270,177 @@ fn is_quantity(s: &str) -> bool {
 }
 
 /// An annotation key prefix is a DNS subdomain (`iamra.aws`, `example.com`).
-fn check_prefix(field: &str, prefix: &str, errors: &mut Vec<String>) {
+fn check_prefix(field: &'static str, prefix: &str, errors: &mut Problems) {
     if !validation::is_dns_subdomain(prefix) {
-        errors.push(format!(
-            "{field}: {prefix:?} is not a valid annotation prefix; use a DNS subdomain such as iamra.aws"
-        ));
+        errors.error(Problem::new(Source::Setting(field), format!("{prefix:?} is not a valid annotation prefix; use a DNS subdomain such as iamra.aws"
+        )));
     }
 }
 
 impl Settings {
-    fn inject_errors(&self, errors: &mut Vec<String>) {
+    fn inject_errors(&self, errors: &mut Problems) {
         match validation::rolesanywhere_arn(&self.trust_anchor_arn, "trust-anchor") {
             Ok(arn) if !self.region.is_empty() && arn.region != self.region => {
-                errors.push(format!(
-                    "region: {:?} differs from the trust anchor's region {:?}; IAM Roles Anywhere \
+                errors.error(Problem::new(
+                    Source::Setting("region"),
+                    format!(
+                        "{:?} differs from the trust anchor's region {:?}; IAM Roles Anywhere \
                      serves a trust anchor only in its own region",
-                    self.region, arn.region
+                        self.region, arn.region
+                    ),
                 ));
             }
             Ok(_) => {}
-            Err(_) if self.trust_anchor_arn.is_empty() => errors.push(
-                "trustAnchorArn is required: the ARN of your IAM Roles Anywhere trust anchor, \
-                 arn:<partition>:rolesanywhere:<region>:<12-digit account>:trust-anchor/<uuid>"
-                    .into(),
-            ),
-            Err(e) => errors.push(format!("trustAnchorArn: {e}")),
+            Err(_) if self.trust_anchor_arn.is_empty() => errors.error(Problem::sentence(
+                Source::Setting("trustAnchorArn"),
+                "is required: the ARN of your IAM Roles Anywhere trust anchor, \
+                 arn:<partition>:rolesanywhere:<region>:<12-digit account>:trust-anchor/<uuid>",
+            )),
+            Err(e) => errors.error(Problem::new(Source::Setting("trustAnchorArn"), e)),
         }
         if self.region.is_empty() {
-            errors.push(format!("region is required: {REGION_FORM}"));
+            errors.error(Problem::sentence(
+                Source::Setting("region"),
+                format!("is required: {REGION_FORM}"),
+            ));
         } else if !validation::is_region(&self.region) {
-            errors.push(format!("region: {:?} is not {REGION_FORM}", self.region));
+            errors.error(Problem::new(
+                Source::Setting("region"),
+                format!("{:?} is not {REGION_FORM}", self.region),
+            ));
         }
     }
 
-    fn sidecar_errors(&self, errors: &mut Vec<String>) {
+    fn sidecar_errors(&self, errors: &mut Problems) {
         let sidecar = &self.sidecar;
         let image = sidecar.image.trim();
         if image.is_empty() || image.chars().any(char::is_whitespace) {
-            errors.push(format!(
-                "sidecar.image: {:?} is not an image reference such as {DEFAULT_SIDECAR_IMAGE}",
-                sidecar.image
+            errors.error(Problem::new(
+                Source::Setting("sidecar.image"),
+                format!(
+                    "{:?} is not an image reference such as {DEFAULT_SIDECAR_IMAGE}",
+                    sidecar.image
+                ),
             ));
         }
         if !(1024..=65535).contains(&sidecar.port) {
-            errors.push(format!(
-                "sidecar.port: {} is out of range; use an unprivileged port 1024..65535",
-                sidecar.port
+            errors.error(Problem::new(
+                Source::Setting("sidecar.port"),
+                format!(
+                    "{} is out of range; use an unprivileged port 1024..65535",
+                    sidecar.port
+                ),
             ));
         }
         let quantities = [&sidecar.resources.requests, &sidecar.resources.limits];
         for (name, quantity) in quantities.into_iter().flatten().flatten() {
             if !is_quantity(&quantity.0) {
-                errors.push(format!(
-                    "sidecar.resources: {name}: {:?} is not a Kubernetes quantity such as 10m or 64Mi",
-                    quantity.0
+                errors.error(Problem::new(
+                    Source::Setting("sidecar.resources"),
+                    format!(
+                        "{name}: {:?} is not a Kubernetes quantity such as 10m or 64Mi",
+                        quantity.0
+                    ),
                 ));
             }
         }
     }
 
-    fn certificate_errors(&self, errors: &mut Vec<String>) {
+    fn certificate_errors(&self, errors: &mut Problems) {
         let cert = &self.certificate;
         let issuer = &cert.issuer;
         if !validation::is_dns_subdomain(&issuer.name) {
-            errors.push(format!(
-                "certificate.issuer.name: {:?} is not a valid resource name (a DNS subdomain)",
-                issuer.name
+            errors.error(Problem::new(
+                Source::Setting("certificate.issuer.name"),
+                format!(
+                    "{:?} is not a valid resource name (a DNS subdomain)",
+                    issuer.name
+                ),
             ));
         }
         if issuer.kind.is_empty() || !issuer.kind.chars().all(|c| c.is_ascii_alphanumeric()) {
-            errors.push(format!(
-                "certificate.issuer.kind: {:?} is not a kind such as ClusterIssuer, Issuer or AWSPCAClusterIssuer",
-                issuer.kind
+            errors.error(Problem::new(
+                Source::Setting("certificate.issuer.kind"),
+                format!(
+                    "{:?} is not a kind such as ClusterIssuer, Issuer or AWSPCAClusterIssuer",
+                    issuer.kind
+                ),
             ));
         }
         if !validation::is_dns_subdomain(&issuer.group) {
-            errors.push(format!(
-                "certificate.issuer.group: {:?} is not an API group such as cert-manager.io",
-                issuer.group
+            errors.error(Problem::new(
+                Source::Setting("certificate.issuer.group"),
+                format!(
+                    "{:?} is not an API group such as cert-manager.io",
+                    issuer.group
+                ),
             ));
         }
+        self.lifetime_errors(errors);
+        self.key_errors(errors);
+    }
+
+    fn lifetime_errors(&self, errors: &mut Problems) {
+        let cert = &self.certificate;
         let duration = validation::duration_seconds(&cert.duration)
-            .map_err(|e| errors.push(format!("certificate.duration: {e}")));
+            .map_err(|e| errors.error(Problem::new(Source::Setting("certificate.duration"), e)));
         let renew = validation::duration_seconds(&cert.renew_before)
-            .map_err(|e| errors.push(format!("certificate.renewBefore: {e}")));
+            .map_err(|e| errors.error(Problem::new(Source::Setting("certificate.renewBefore"), e)));
         if let (Ok(duration), Ok(renew)) = (duration, renew) {
             if renew >= duration {
-                errors.push(format!(
-                    "certificate.renewBefore: {:?} must be shorter than certificate.duration {:?}",
-                    cert.renew_before, cert.duration
+                errors.error(Problem::new(
+                    Source::Setting("certificate.renewBefore"),
+                    format!(
+                        "{:?} must be shorter than certificate.duration {:?}",
+                        cert.renew_before, cert.duration
+                    ),
                 ));
             }
             // cert-manager refuses certificates shorter than an hour.
             if duration < 3600 {
-                errors.push(format!(
-                    "certificate.duration: {:?} is shorter than cert-manager's minimum of 1h",
-                    cert.duration
+                errors.error(Problem::new(
+                    Source::Setting("certificate.duration"),
+                    format!(
+                        "{:?} is shorter than cert-manager's minimum of 1h",
+                        cert.duration
+                    ),
                 ));
             }
         }
+    }
+
+    fn key_errors(&self, errors: &mut Problems) {
+        let cert = &self.certificate;
         match cert.key_algorithm {
-            KeyAlgorithm::Ecdsa if ![256, 384].contains(&cert.key_size) => errors.push(format!(
-                "certificate.keySize: {} is not an ECDSA curve IAM Roles Anywhere accepts; use 256 (P-256) or 384 (P-384)",
+            KeyAlgorithm::Ecdsa if ![256, 384].contains(&cert.key_size) => errors.error(Problem::new(Source::Setting("certificate.keySize"), format!("{} is not an ECDSA curve IAM Roles Anywhere accepts; use 256 (P-256) or 384 (P-384)",
                 cert.key_size
-            )),
-            KeyAlgorithm::Rsa if !(2048..=8192).contains(&cert.key_size) => errors.push(format!(
-                "certificate.keySize: {} is not an RSA key size IAM Roles Anywhere accepts; use 2048 to 8192",
+            ))),
+            KeyAlgorithm::Rsa if !(2048..=8192).contains(&cert.key_size) => errors.error(Problem::new(Source::Setting("certificate.keySize"), format!("{} is not an RSA key size IAM Roles Anywhere accepts; use 2048 to 8192",
                 cert.key_size
-            )),
+            ))),
             _ => {}
         }
     }
 
-    fn irsa_errors(&self, errors: &mut Vec<String>) {
+    fn irsa_errors(&self, errors: &mut Problems) {
         check_prefix(
             "irsa.annotationPrefix",
             &self.irsa.annotation_prefix,
             errors,
         );
         if self.irsa.token_expiration < 600 {
-            errors.push(format!(
-                "irsa.tokenExpiration: {} is too short; a projected token lives at least 600 seconds",
-                self.irsa.token_expiration
+            errors.error(Problem::new(
+                Source::Setting("irsa.tokenExpiration"),
+                format!(
+                    "{} is too short; a projected token lives at least 600 seconds",
+                    self.irsa.token_expiration
+                ),
             ));
         }
         if !self.irsa.region.is_empty() && !validation::is_region(&self.irsa.region) {
-            errors.push(format!(
-                "irsa.region: {:?} is not {REGION_FORM}",
-                self.irsa.region
+            errors.error(Problem::new(
+                Source::Setting("irsa.region"),
+                format!("{:?} is not {REGION_FORM}", self.irsa.region),
             ));
         }
     }
@@ -404,33 +448,39 @@ impl Settings {
 
 impl kubewarden_policy_sdk::settings::Validatable for Settings {
     fn validate(&self) -> Result<(), String> {
-        let mut errors = Vec::new();
+        let mut errors = Problems::default();
         if self.mode == Mode::Inject {
             self.inject_errors(&mut errors);
         }
         check_prefix("annotationPrefix", &self.annotation_prefix, &mut errors);
         if !validation::is_dns_label(&self.cluster_name) {
-            errors.push(format!(
-                "clusterName: {:?} is not a DNS label (lowercase letters, digits and '-', at most 63)",
-                self.cluster_name
+            errors.error(Problem::new(
+                Source::Setting("clusterName"),
+                format!(
+                    "{:?} is not a DNS label (lowercase letters, digits and '-', at most 63)",
+                    self.cluster_name
+                ),
             ));
         }
         self.sidecar_errors(&mut errors);
         if let Err(e) = session_seconds(&self.defaults.session_duration) {
-            errors.push(format!("defaults.sessionDuration: {e}"));
+            errors.error(Problem::new(Source::Setting("defaults.sessionDuration"), e));
         }
         if let Err(e) = validation::audience(&self.defaults.audience) {
-            errors.push(format!("defaults.audience: {e}"));
+            errors.error(Problem::new(Source::Setting("defaults.audience"), e));
         }
         self.certificate_errors(&mut errors);
         if self.allowed_requesters.iter().any(|u| u.trim().is_empty()) {
-            errors.push("allowedRequesters: user names must not be empty".into());
+            errors.error(Problem::new(
+                Source::Setting("allowedRequesters"),
+                "user names must not be empty",
+            ));
         }
         self.irsa_errors(&mut errors);
-        if errors.is_empty() {
-            Ok(())
+        if errors.has_errors() {
+            Err(errors.error_message())
         } else {
-            Err(errors.join("; "))
+            Ok(())
         }
     }
 }
@@ -513,61 +563,61 @@ mod tests {
     }
 
     #[rstest]
-    #[case(json!({"region": "cn-north-1", "trustAnchorArn": "arn:aws-cn:rolesanywhere:cn-north-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}))]
-    #[case(json!({"region": "us-gov-west-1", "trustAnchorArn": "arn:aws-us-gov:rolesanywhere:us-gov-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}))]
-    #[case(json!({"annotationPrefix": "example.com"}))]
-    #[case(json!({"sidecar": {"imagePullPolicy": "Always", "port": 1024, "native": false, "logLevel": "debug"}}))]
-    #[case(json!({"sidecar": {"port": 65535, "image": "registry.example/helper@sha256:abc"}}))]
-    #[case(json!({"sidecar": {"resources": {"requests": {"cpu": "0.5", "memory": "1e3"}}}}))]
-    #[case(json!({"defaults": {"sessionDuration": "12h"}}))]
-    #[case(json!({"defaults": {"sessionDuration": "3600"}}))]
-    #[case(json!({"certificate": {"issuer": {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}}}))]
-    #[case(json!({"certificate": {"duration": "2h", "renewBefore": "1h30m"}}))]
-    #[case(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 2048}}))]
-    #[case(json!({"certificate": {"keyAlgorithm": "ECDSA", "keySize": 384}}))]
-    #[case(json!({"clusterName": "prod-eu-1"}))]
-    #[case(json!({"mode": "guard", "trustAnchorArn": "", "region": ""}))]
-    #[case(json!({"irsa": {"tokenExpiration": 600, "stsRegionalEndpoints": true, "region": "us-east-1"}}))]
-    #[case(json!({"readServiceAccounts": false}))]
+    #[case::region_cn_north_1_trustanchorarn_aws_cn_rolesany(json!({"region": "cn-north-1", "trustAnchorArn": "arn:aws-cn:rolesanywhere:cn-north-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}))]
+    #[case::region_us_gov_west_1_trustanchorarn_aws_us_gov_r(json!({"region": "us-gov-west-1", "trustAnchorArn": "arn:aws-us-gov:rolesanywhere:us-gov-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}))]
+    #[case::annotationprefix_example_com(json!({"annotationPrefix": "example.com"}))]
+    #[case::sidecar_imagepullpolicy_always_port_native_logle(json!({"sidecar": {"imagePullPolicy": "Always", "port": 1024, "native": false, "logLevel": "debug"}}))]
+    #[case::sidecar_port_image_registry_example_helper_sha25(json!({"sidecar": {"port": 65535, "image": "registry.example/helper@sha256:abc"}}))]
+    #[case::sidecar_resources_requests_cpu_0_5_memory_1e3(json!({"sidecar": {"resources": {"requests": {"cpu": "0.5", "memory": "1e3"}}}}))]
+    #[case::defaults_sessionduration_12h(json!({"defaults": {"sessionDuration": "12h"}}))]
+    #[case::defaults_sessionduration_3600(json!({"defaults": {"sessionDuration": "3600"}}))]
+    #[case::certificate_issuer_name_pca_kind_awspcaclusteris(json!({"certificate": {"issuer": {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}}}))]
+    #[case::certificate_duration_2h_renewbefore_1h30m(json!({"certificate": {"duration": "2h", "renewBefore": "1h30m"}}))]
+    #[case::certificate_keyalgorithm_rsa_keysize(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 2048}}))]
+    #[case::certificate_keyalgorithm_ecdsa_keysize(json!({"certificate": {"keyAlgorithm": "ECDSA", "keySize": 384}}))]
+    #[case::clustername_prod_eu_1(json!({"clusterName": "prod-eu-1"}))]
+    #[case::mode_guard_trustanchorarn_region(json!({"mode": "guard", "trustAnchorArn": "", "region": ""}))]
+    #[case::irsa_tokenexpiration_stsregionalendpoints_region(json!({"irsa": {"tokenExpiration": 600, "stsRegionalEndpoints": true, "region": "us-east-1"}}))]
+    #[case::readserviceaccounts(json!({"readServiceAccounts": false}))]
     fn accepts(#[case] patch: serde_json::Value) {
         assert_eq!(check(patch), Ok(()));
     }
 
     #[rstest]
-    #[case(json!({"trustAnchorArn": ""}), "trustAnchorArn is required")]
-    #[case(json!({"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}), "trustAnchorArn:")]
-    #[case(json!({"region": ""}), "region is required")]
-    #[case(json!({"region": "europe"}), "region: \"europe\" is not an AWS region name")]
-    #[case(json!({"region": "eu-west-2"}), "differs from the trust anchor's region")]
-    #[case(json!({"annotationPrefix": "Not Valid"}), "annotationPrefix:")]
-    #[case(json!({"sidecar": {"image": ""}}), "sidecar.image:")]
-    #[case(json!({"sidecar": {"imagePullPolicy": "Sometimes"}}), "unknown variant `Sometimes`")]
-    #[case(json!({"sidecar": {"port": 80}}), "sidecar.port: 80 is out of range")]
-    #[case(json!({"sidecar": {"port": 70000}}), "sidecar.port: 70000 is out of range")]
-    #[case(json!({"sidecar": {"resources": {"limits": {"memory": "lots"}}}}), "sidecar.resources: memory")]
-    #[case(json!({"sidecar": {"logLevel": "trace"}}), "unknown variant `trace`")]
-    #[case(json!({"defaults": {"sessionDuration": "5m"}}), "defaults.sessionDuration:")]
-    #[case(json!({"defaults": {"sessionDuration": "13h"}}), "defaults.sessionDuration:")]
-    #[case(json!({"defaults": {"sessionDuration": "soon"}}), "defaults.sessionDuration:")]
-    #[case(json!({"defaults": {"audience": " "}}), "defaults.audience: \" \" is not an audience")]
-    #[case(json!({"certificate": {"issuer": {"name": ""}}}), "certificate.issuer.name:")]
-    #[case(json!({"certificate": {"issuer": {"kind": ""}}}), "certificate.issuer.kind:")]
-    #[case(json!({"certificate": {"issuer": {"group": "not a group"}}}), "certificate.issuer.group:")]
-    #[case(json!({"certificate": {"duration": "8h", "renewBefore": "8h"}}), "must be shorter than certificate.duration")]
-    #[case(json!({"certificate": {"duration": "30m", "renewBefore": "10m"}}), "minimum of 1h")]
-    #[case(json!({"certificate": {"duration": "a day"}}), "certificate.duration:")]
-    #[case(json!({"certificate": {"keyAlgorithm": "Ed25519"}}), "unknown variant `Ed25519`")]
-    #[case(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 1024}}), "certificate.keySize: 1024")]
-    #[case(json!({"certificate": {"keySize": 521}}), "certificate.keySize: 521")]
-    #[case(json!({"clusterName": "Prod_Cluster"}), "clusterName:")]
-    #[case(json!({"mode": "audit"}), "unknown variant `audit`")]
-    #[case(json!({"allowedRequesters": [""]}), "allowedRequesters:")]
-    #[case(json!({"irsa": {"tokenExpiration": 300}}), "irsa.tokenExpiration: 300")]
-    #[case(json!({"irsa": {"region": "moon-1"}}), "irsa.region:")]
-    #[case(json!({"irsa": {"annotationPrefix": ""}}), "irsa.annotationPrefix:")]
-    #[case(json!({"readServiceAccounts": "no"}), "invalid type: string \"no\", expected a boolean")]
-    #[case(json!({"trustAnchroArn": "typo"}), "unknown field `trustAnchroArn`")]
-    #[case(json!({"sidecar": {"nativ": true}}), "unknown field `nativ`")]
+    #[case::trustanchorarn_trustanchorarn_is_required(json!({"trustAnchorArn": ""}), "trustAnchorArn is required")]
+    #[case::trustanchorarn_rolesanywhere_eu_west_1_123456789(json!({"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}), "trustAnchorArn:")]
+    #[case::region_region_is_required(json!({"region": ""}), "region is required")]
+    #[case::region_europe_region_europe_is_not_an_aws_region(json!({"region": "europe"}), "region: \"europe\" is not an AWS region name")]
+    #[case::region_eu_west_2_differs_from_the_trust_anchor_s(json!({"region": "eu-west-2"}), "differs from the trust anchor's region")]
+    #[case::annotationprefix_not_valid_annotationprefix(json!({"annotationPrefix": "Not Valid"}), "annotationPrefix:")]
+    #[case::sidecar_image_sidecar_image(json!({"sidecar": {"image": ""}}), "sidecar.image:")]
+    #[case::sidecar_imagepullpolicy_sometimes_unknown_varian(json!({"sidecar": {"imagePullPolicy": "Sometimes"}}), "unknown variant `Sometimes`")]
+    #[case::sidecar_port_sidecar_port_80_is_out_of_range(json!({"sidecar": {"port": 80}}), "sidecar.port: 80 is out of range")]
+    #[case::sidecar_port_sidecar_port_70000_is_out_of_range(json!({"sidecar": {"port": 70000}}), "sidecar.port: 70000 is out of range")]
+    #[case::sidecar_resources_limits_memory_lots_sidecar_res(json!({"sidecar": {"resources": {"limits": {"memory": "lots"}}}}), "sidecar.resources: memory")]
+    #[case::sidecar_loglevel_trace_unknown_variant_trace(json!({"sidecar": {"logLevel": "trace"}}), "unknown variant `trace`")]
+    #[case::defaults_sessionduration_5m_defaults_sessiondura(json!({"defaults": {"sessionDuration": "5m"}}), "defaults.sessionDuration:")]
+    #[case::defaults_sessionduration_13h_defaults_sessiondur(json!({"defaults": {"sessionDuration": "13h"}}), "defaults.sessionDuration:")]
+    #[case::defaults_sessionduration_soon_defaults_sessiondu(json!({"defaults": {"sessionDuration": "soon"}}), "defaults.sessionDuration:")]
+    #[case::defaults_audience_defaults_audience_is_not_an_au(json!({"defaults": {"audience": " "}}), "defaults.audience: \" \" is not an audience")]
+    #[case::certificate_issuer_name_certificate_issuer_name(json!({"certificate": {"issuer": {"name": ""}}}), "certificate.issuer.name:")]
+    #[case::certificate_issuer_kind_certificate_issuer_kind(json!({"certificate": {"issuer": {"kind": ""}}}), "certificate.issuer.kind:")]
+    #[case::certificate_issuer_group_not_a_group_certificate(json!({"certificate": {"issuer": {"group": "not a group"}}}), "certificate.issuer.group:")]
+    #[case::certificate_duration_8h_renewbefore_8h_must_be_s(json!({"certificate": {"duration": "8h", "renewBefore": "8h"}}), "must be shorter than certificate.duration")]
+    #[case::certificate_duration_30m_renewbefore_10m_minimum(json!({"certificate": {"duration": "30m", "renewBefore": "10m"}}), "minimum of 1h")]
+    #[case::certificate_duration_a_day_certificate_duration(json!({"certificate": {"duration": "a day"}}), "certificate.duration:")]
+    #[case::certificate_keyalgorithm_ed25519_unknown_variant(json!({"certificate": {"keyAlgorithm": "Ed25519"}}), "unknown variant `Ed25519`")]
+    #[case::certificate_keyalgorithm_rsa_keysize_certificate(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 1024}}), "certificate.keySize: 1024")]
+    #[case::certificate_keysize_certificate_keysize_521(json!({"certificate": {"keySize": 521}}), "certificate.keySize: 521")]
+    #[case::clustername_prod_cluster_clustername(json!({"clusterName": "Prod_Cluster"}), "clusterName:")]
+    #[case::mode_audit_unknown_variant_audit(json!({"mode": "audit"}), "unknown variant `audit`")]
+    #[case::allowedrequesters_allowedrequesters(json!({"allowedRequesters": [""]}), "allowedRequesters:")]
+    #[case::irsa_tokenexpiration_irsa_tokenexpiration_300(json!({"irsa": {"tokenExpiration": 300}}), "irsa.tokenExpiration: 300")]
+    #[case::irsa_region_moon_1_irsa_region(json!({"irsa": {"region": "moon-1"}}), "irsa.region:")]
+    #[case::irsa_annotationprefix_irsa_annotationprefix(json!({"irsa": {"annotationPrefix": ""}}), "irsa.annotationPrefix:")]
+    #[case::readserviceaccounts_no_invalid_type_string_no_ex(json!({"readServiceAccounts": "no"}), "invalid type: string \"no\", expected a boolean")]
+    #[case::trustanchroarn_typo_unknown_field_trustanchroarn(json!({"trustAnchroArn": "typo"}), "unknown field `trustAnchroArn`")]
+    #[case::sidecar_nativ_unknown_field_nativ(json!({"sidecar": {"nativ": true}}), "unknown field `nativ`")]
     fn rejects(#[case] patch: serde_json::Value, #[case] message: &str) {
         let err = check(patch).unwrap_err();
         assert!(err.contains(message), "{err:?} should contain {message:?}");
@@ -580,5 +630,26 @@ mod tests {
         for part in ["trustAnchorArn", "region", "sidecar.port"] {
             assert!(err.contains(part), "{err}");
         }
+    }
+
+    /// The settings contract: the policy's defaults, every field included, as the chart
+    /// tests read them. Regenerate with
+    /// `UPDATE_SETTINGS_CONTRACT=1 cargo test -p iamra-sidecar-policy settings_contract`.
+    #[test]
+    fn settings_contract_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/charts/tests/policy-settings.json"
+        );
+        let current = serde_json::to_string_pretty(&Settings::default()).unwrap() + "\n";
+        if std::env::var_os("UPDATE_SETTINGS_CONTRACT").is_some() {
+            std::fs::write(path, &current).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == current,
+            "{path} is stale; regenerate it with \
+             UPDATE_SETTINGS_CONTRACT=1 cargo test -p iamra-sidecar-policy settings_contract"
+        );
     }
 }

@@ -1,5 +1,6 @@
 """Chart metadata and documentation: every value documented in values.yaml and declared
-in the schema, defaults in step with the policy's own defaults (src/settings.rs), and a
+in the schema, defaults in step with the policy's own defaults (policy-settings.json,
+which the policy's tests write), and a
 kubeVersion that admits native sidecars (1.29+) only."""
 
 from __future__ import annotations
@@ -90,16 +91,51 @@ def test_required_values_are_documented_but_unset():
     assert "trustAnchorArn" not in values and "region" not in values
 
 
-def rust_const(name):
-    source = (REPO / "src" / "settings.rs").read_text()
-    m = re.search(rf'pub const {name}: &str = "([^"]+)";', source)
-    assert m, f"{name} not found in src/settings.rs"
-    return m[1]
+def policy_defaults():
+    """The policy's settings defaults, written by its test settings_contract_is_current."""
+    return json.loads((REPO / "charts" / "tests" / "policy-settings.json").read_text())
+
+
+# Set by the templates from other values, or required without a default.
+NOT_IN_VALUES = {("mode",), ("trustAnchorArn",), ("region",), ("certificate", "issuer")}
+
+
+def setting_defaults(defaults, path=()):
+    """(path, default) of every policy setting, descending into settings groups."""
+    for key, value in defaults.items():
+        if isinstance(value, dict) and key != "resources":
+            yield from setting_defaults(value, path + (key,))
+        else:
+            yield path + (key,), value
+
+
+def test_setting_defaults_are_the_policys():
+    values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
+    drift = []
+    for path, default in setting_defaults(policy_defaults()):
+        if path in NOT_IN_VALUES or path[:2] in NOT_IN_VALUES:
+            continue
+        node = values
+        for key in path:
+            node = node.get(key, KeyError) if isinstance(node, dict) else KeyError
+        if node != default:
+            drift.append(f"{'.'.join(path)}: values.yaml {node!r}, policy {default!r}")
+    assert not drift, "chart defaults differ from the policy's:\n" + "\n".join(drift)
+
+
+def test_schema_declares_every_setting():
+    schema = json.loads((POLICY_CHART / "values.schema.json").read_text())
+    missing = [
+        ".".join(path)
+        for path, _ in setting_defaults(policy_defaults())
+        if path not in NOT_IN_VALUES and path[:2] not in NOT_IN_VALUES and not schema_at(schema, list(path))[1]
+    ]
+    assert not missing, f"settings missing from values.schema.json: {missing}"
 
 
 def test_sidecar_image_is_the_policys_default():
     values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
-    image = rust_const("DEFAULT_SIDECAR_IMAGE")
+    image = policy_defaults()["sidecar"]["image"]
     assert values["sidecar"]["image"] == image
     chart = yaml.safe_load((POLICY_CHART / "Chart.yaml").read_text())
     images = yaml.safe_load(chart["annotations"]["artifacthub.io/images"])
@@ -108,7 +144,7 @@ def test_sidecar_image_is_the_policys_default():
 
 def test_allowed_requesters_default_is_the_policys():
     values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
-    assert values["allowedRequesters"] == [rust_const("CSI_DRIVER_USER")]
+    assert values["allowedRequesters"] == policy_defaults()["allowedRequesters"]
 
 
 def test_example_image_matches_artifacthub_annotation():

@@ -1,8 +1,10 @@
 //! `make bench`: the policy's `validate` timed through wasmtime (exactly as
-//! policy-runner and kwctl call it) and natively (the same function, compiled
-//! for the host), on opted-in pods with 1, 10 and 100 containers.
+//! policy-runner and kwctl call it), natively (the same function, compiled for
+//! the host) and against a floor (bench/floor: the least a mutating policy does
+//! with the same SDK and release profile, through wasmtime too), on opted-in
+//! pods with 1, 10 and 100 containers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -33,6 +35,9 @@ struct Args {
     /// The policy module built by `make policy.wasm`
     #[arg(default_value = "policy.wasm")]
     module: PathBuf,
+    /// The floor module: `scripts/build-wasm.sh bench-floor target/bench-floor.wasm`
+    #[arg(long, default_value = "target/bench-floor.wasm")]
+    floor: PathBuf,
     /// Warm-up per measurement, in seconds
     #[arg(long, default_value_t = 1)]
     warm_up_time: u64,
@@ -48,6 +53,7 @@ struct Row {
     containers: usize,
     wasm: Stats,
     native: Stats,
+    floor: Stats,
 }
 
 fn main() -> Result<()> {
@@ -57,21 +63,10 @@ fn main() -> Result<()> {
         measurement_time: Duration::from_secs(args.measurement_time),
         num_samples: args.num_samples.max(1),
     };
-    let module = std::fs::read(&args.module).with_context(|| {
-        format!(
-            "cannot read {}; build it with `make policy.wasm`",
-            args.module.display()
-        )
-    })?;
-    let options = GuestOptions {
-        timeout: timeout_from_env()?,
-        compilation_cache: false,
-    };
-    let guest = Guest::new(
-        &module,
-        HostCapabilities::new(Default::default(), None),
-        options,
-    )?;
+    let module = read_module(&args.module, "make policy.wasm")?;
+    let floor_module = read_module(&args.floor, "make bench")?;
+    let guest = load_guest(&module)?;
+    let floor = load_guest(&floor_module)?;
     let settings = settings_from_json(SETTINGS)?;
     check_settings(&guest, &settings)?;
 
@@ -79,17 +74,47 @@ fn main() -> Result<()> {
     for containers in CONTAINER_COUNTS {
         let payload = pod_payload(containers, &settings)?;
         check_same_answer(&guest, &payload, containers)?;
+        check_floor_mutates(&floor, &payload, containers)?;
         eprintln!("measuring {containers} container(s)...");
         let wasm = measure(&cfg, || guest.call("validate", &payload));
         let native = measure(&cfg, || iamra_sidecar_policy::validate_payload(&payload));
+        let floor = measure(&cfg, || floor.call("validate", &payload));
         rows.push(Row {
             containers,
             wasm,
             native,
+            floor,
         });
     }
-    print_report(&args.module, module.len(), &rows);
+    print_report(
+        &args.module,
+        module.len(),
+        &args.floor,
+        floor_module.len(),
+        &rows,
+    );
     Ok(())
+}
+
+fn read_module(path: &Path, build_with: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| {
+        format!(
+            "cannot read {}; build it with `{build_with}`",
+            path.display()
+        )
+    })
+}
+
+fn load_guest(module: &[u8]) -> Result<Guest> {
+    let options = GuestOptions {
+        timeout: timeout_from_env()?,
+        compilation_cache: false,
+    };
+    Guest::new(
+        module,
+        HostCapabilities::new(Default::default(), None),
+        options,
+    )
 }
 
 /// Both builds must accept the benchmark settings, or the timings mean nothing.
@@ -119,6 +144,15 @@ fn check_same_answer(guest: &Guest, payload: &[u8], containers: usize) -> Result
     }
     if wasm["accepted"] != json!(true) || wasm["mutated_object"].is_null() {
         bail!("the {containers}-container pod was not accepted with a mutation: {wasm}");
+    }
+    Ok(())
+}
+
+/// The floor must do its one mutation on the same payload, or it is no floor.
+fn check_floor_mutates(floor: &Guest, payload: &[u8], containers: usize) -> Result<()> {
+    let answer: Value = serde_json::from_slice(&floor.call("validate", payload)?)?;
+    if answer["accepted"] != json!(true) || answer["mutated_object"].is_null() {
+        bail!("the floor did not accept the {containers}-container pod with a mutation: {answer}");
     }
     Ok(())
 }
@@ -168,25 +202,39 @@ fn pod_payload(containers: usize, settings: &PolicySettings) -> Result<Vec<u8>> 
     Ok(validate_payload(&request, settings)?)
 }
 
-fn print_report(module: &std::path::Path, module_size: usize, rows: &[Row]) {
+fn print_report(module: &Path, module_size: usize, floor: &Path, floor_size: usize, rows: &[Row]) {
+    for (name, path, size) in [
+        ("policy", module, module_size),
+        ("floor", floor, floor_size),
+    ] {
+        println!(
+            "{name} module: {} ({size} bytes, {:.1} KiB)",
+            path.display(),
+            size as f64 / 1024.0
+        );
+    }
+    println!("validate, median per call (opted-in Pod CREATE); floor: typed Pod round trip plus one annotation, through wasmtime:");
     println!(
-        "policy module: {} ({module_size} bytes, {:.1} KiB)",
-        module.display(),
-        module_size as f64 / 1024.0
-    );
-    println!("validate, median per call (opted-in Pod CREATE):");
-    println!(
-        "  {:>10}  {:>12}  {:>12}  {:>11}  {:>16}  {:>16}",
-        "containers", "wasmtime", "native", "wasm/native", "wasm/container", "native/container"
+        "  {:>10}  {:>12}  {:>12}  {:>11}  {:>12}  {:>10}  {:>16}  {:>16}",
+        "containers",
+        "wasmtime",
+        "native",
+        "wasm/native",
+        "floor",
+        "ours/floor",
+        "wasm/container",
+        "native/container"
     );
     for row in rows {
         let n = row.containers as f64;
         println!(
-            "  {:>10}  {:>12}  {:>12}  {:>10.1}x  {:>16}  {:>16}",
+            "  {:>10}  {:>12}  {:>12}  {:>10.2}x  {:>12}  {:>9.2}x  {:>16}  {:>16}",
             row.containers,
             fmt_time(row.wasm.median),
             fmt_time(row.native.median),
             row.wasm.median / row.native.median,
+            fmt_time(row.floor.median),
+            row.wasm.median / row.floor.median,
             fmt_time(row.wasm.median / n),
             fmt_time(row.native.median / n),
         );

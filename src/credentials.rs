@@ -27,9 +27,11 @@
 //! `role-arn`, and take the rest from its ServiceAccount). The bookkeeping annotations
 //! (`injected`, `config-hash`) only ever come from the pod.
 
-use crate::annotations::{self, Annotations, Parsed};
-use crate::irsa;
-use crate::pod;
+use crate::iamra::ask::{self as iamra, Sources};
+use crate::irsa::ask as irsa;
+use crate::names;
+use crate::pod::{self, Account, Annotations};
+use crate::problem::{Problem, Problems, Source};
 use crate::settings::Settings;
 use serde_json::Value;
 
@@ -40,15 +42,15 @@ pub type Lookup<'a> = &'a dyn Fn(&str, &str) -> Result<Annotations, String>;
 /// The credentials the pod gets.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Credentials {
-    /// IAM Roles Anywhere, as `annotations::parse` read the merged annotations
-    /// (`request: None` when nothing asks for it).
-    RolesAnywhere(Parsed),
-    /// IRSA, from the ServiceAccount's annotations.
+    /// Nothing asks for credentials.
+    None,
+    RolesAnywhere(iamra::Ask),
+    /// IRSA, from the ServiceAccount's annotations; `irsa::read` reads them once the pod
+    /// is known to be editable.
     Irsa {
         /// `<namespace>/<name>`, for messages.
         account: String,
         annotations: Annotations,
-        warnings: Vec<String>,
     },
 }
 
@@ -90,148 +92,190 @@ pub fn from_host(_namespace: &str, _name: &str) -> Result<Annotations, String> {
     Err("this native build has no Kubewarden host to ask".to_owned())
 }
 
-fn asks_roles_anywhere(annotations: &Annotations, prefix: &str) -> bool {
-    [annotations::ROLE_ARN, annotations::SIGNING_PROFILE_ARN]
-        .iter()
-        .any(|name| annotations.contains_key(&annotations::key(prefix, name)))
-}
-
-/// The ServiceAccount's annotations under the prefix, then the pod's over them.
-/// Returns the merged annotations and the keys that came from the ServiceAccount.
-fn merge(
-    pod_annotations: Annotations,
-    account: &Annotations,
-    prefix: &str,
-) -> (Annotations, Vec<String>) {
-    let bookkeeping =
-        [annotations::INJECTED, annotations::CONFIG_HASH].map(|n| annotations::key(prefix, n));
-    let inherited: Vec<String> = account
-        .keys()
-        .filter(|k| {
-            k.strip_prefix(prefix)
-                .is_some_and(|rest| rest.starts_with('/'))
-        })
-        .filter(|k| !bookkeeping.contains(k) && !pod_annotations.contains_key(*k))
-        .cloned()
-        .collect();
-    let mut merged = pod_annotations;
-    for k in &inherited {
-        merged.insert(k.clone(), account[k].clone());
-    }
-    (merged, inherited)
-}
-
-/// Parses the merged annotations; errors and warnings about an annotation that came
-/// from the ServiceAccount say so.
-fn parse_merged(
-    merged: &Annotations,
-    inherited: &[String],
-    account: &str,
-    settings: &Settings,
-) -> Result<Parsed, Vec<String>> {
-    let attribute = |messages: Vec<String>| -> Vec<String> {
-        messages
-            .into_iter()
-            .map(|m| {
-                match inherited
-                    .iter()
-                    .find(|k| m.starts_with(&format!("annotation {k}")))
-                {
-                    Some(k) => {
-                        m.replacen(k.as_str(), &format!("{k} (on ServiceAccount {account})"), 1)
-                    }
-                    None => m,
-                }
-            })
-            .collect()
-    };
-    let mut parsed = annotations::parse(merged, settings).map_err(attribute)?;
-    parsed.warnings = attribute(std::mem::take(&mut parsed.warnings));
-    Ok(parsed)
+/// The rejection when the ServiceAccount cannot be read.
+fn lookup_failed(account: &str, error: &str) -> Problem {
+    // Host errors can carry a cause chain or a backtrace over many lines: an admission
+    // message keeps the first.
+    let cause = error.lines().next().unwrap_or_default().trim_end();
+    Problem::pod(format!(
+        "cannot read ServiceAccount {account}, which the pod runs as: {cause}. The policy reads \
+         its IRSA and IAM Roles Anywhere annotations: check that it exists and that the \
+         PolicyServer's ServiceAccount is granted `get` on `serviceaccounts`, or set \
+         readServiceAccounts: false to turn the lookup off"
+    ))
 }
 
 /// Decides which credentials the pod gets; see the module documentation for the rules.
-/// `Err` lists the reasons to reject the pod.
+/// `None` when `problems` then holds the reasons to reject the pod.
 pub fn resolve(
     pod_value: &Value,
     namespace: &str,
     settings: &Settings,
     lookup: Lookup,
-) -> Result<Credentials, Vec<String>> {
-    let pod_annotations = pod::annotations(pod_value);
+    problems: &mut Problems,
+) -> Option<Credentials> {
+    let prefix = settings.annotation_prefix.as_str();
     if !settings.read_service_accounts {
-        return annotations::parse(&pod_annotations, settings).map(Credentials::RolesAnywhere);
+        let sources = Sources {
+            pod: pod_value,
+            account: None,
+            prefix,
+        };
+        return roles_anywhere(&sources, settings, problems);
     }
     let name = pod::service_account(pod_value);
     let account = format!("{namespace}/{name}");
-    let sa = lookup(namespace, &name).map_err(|e| {
-        // Host errors can carry a cause chain or a backtrace over many lines: an
-        // admission message keeps the first.
-        let cause = e.lines().next().unwrap_or_default().trim_end();
-        vec![format!(
-            "cannot read ServiceAccount {account}, which the pod runs as: {cause}. The policy reads \
-             its IRSA and IAM Roles Anywhere annotations: check that it exists and that the \
-             PolicyServer's ServiceAccount is granted `get` on `serviceaccounts`, or set \
-             readServiceAccounts: false to turn the lookup off"
-        )]
-    })?;
+    let annotations = lookup(namespace, name)
+        .map_err(|e| problems.error(lookup_failed(&account, &e)))
+        .ok()?;
+    choose(pod_value, account, annotations, settings, problems)
+}
 
+/// The choice between IAM Roles Anywhere and IRSA once the ServiceAccount is read.
+fn choose(
+    pod_value: &Value,
+    account: String,
+    annotations: Annotations,
+    settings: &Settings,
+    problems: &mut Problems,
+) -> Option<Credentials> {
     let prefix = settings.annotation_prefix.as_str();
-    let irsa_role = annotations::key(&settings.irsa.annotation_prefix, annotations::ROLE_ARN);
-    let pod_asks = asks_roles_anywhere(&pod_annotations, prefix);
-    let account_asks = asks_roles_anywhere(&sa, prefix);
-    let irsa = irsa::is_requested(&sa, settings) && !irsa::is_skipped(pod_value, settings);
-    let mut warnings = Vec::new();
-    if pod_annotations.contains_key(&irsa_role) {
-        warnings.push(format!(
-            "annotation {irsa_role} on the pod is ignored: IRSA reads the role from the \
-             ServiceAccount, as pod-identity-webhook does"
-        ));
+    let sources = Sources {
+        pod: pod_value,
+        account: Some(Account {
+            name: &account,
+            annotations: &annotations,
+        }),
+        prefix,
+    };
+    let irsa = irsa::is_requested(&annotations, settings) && !irsa::is_skipped(pod_value, settings);
+    if !irsa {
+        let credentials = roles_anywhere(&sources, settings, problems);
+        warn_pod_irsa_role(pod_value, settings, problems);
+        return credentials;
     }
-
-    if irsa && !pod_asks && account_asks {
-        return Err(vec![format!(
-            "ServiceAccount {account} asks for both IAM Roles Anywhere ({prefix}/role-arn, \
-             {prefix}/signing-profile-arn) and IRSA ({irsa_role}), and the pod does not choose: \
-             for IAM Roles Anywhere set {prefix}/role-arn on the pod or label it {}=true; for \
-             IRSA remove the {prefix}/ annotations from the ServiceAccount",
-            annotations::key(&settings.irsa.annotation_prefix, irsa::SKIP_LABEL)
-        )]);
+    let pod_asks = Sources {
+        account: None,
+        ..sources
     }
-    if irsa && !pod_asks {
-        return Ok(Credentials::Irsa {
+    .asks();
+    if !pod_asks {
+        if sources.asks() {
+            problems.error(ambiguous(&account, settings));
+            return None;
+        }
+        warn_pod_irsa_role(pod_value, settings, problems);
+        return Some(Credentials::Irsa {
             account,
-            annotations: sa,
-            warnings,
+            annotations,
         });
     }
-    if irsa {
-        warnings.push(format!(
-            "ServiceAccount {account} also carries {irsa_role}; the pod's IAM Roles Anywhere \
-             annotations take precedence, so IRSA is not injected"
+    let credentials = roles_anywhere(&sources, settings, problems);
+    warn_pod_irsa_role(pod_value, settings, problems);
+    problems.warn(Problem::pod(format!(
+        "ServiceAccount {account} also carries {}; the pod's IAM Roles Anywhere \
+         annotations take precedence, so IRSA is not injected",
+        irsa_role(settings)
+    )));
+    credentials
+}
+
+fn roles_anywhere(
+    sources: &Sources,
+    settings: &Settings,
+    problems: &mut Problems,
+) -> Option<Credentials> {
+    match iamra::read(sources, settings, problems) {
+        Some(ask) => Some(Credentials::RolesAnywhere(ask)),
+        None if problems.has_errors() => None,
+        None => Some(Credentials::None),
+    }
+}
+
+fn irsa_role(settings: &Settings) -> String {
+    names::key(&settings.irsa.annotation_prefix, names::ROLE_ARN)
+}
+
+/// IRSA's role annotation belongs on the ServiceAccount.
+fn warn_pod_irsa_role(pod_value: &Value, settings: &Settings, problems: &mut Problems) {
+    let key = irsa_role(settings);
+    if pod::annotation(pod_value, &key).is_some() {
+        problems.warn(Problem::sentence(
+            Source::PodAnnotation(key),
+            "is ignored: IRSA reads the role from the ServiceAccount, as pod-identity-webhook does",
         ));
     }
-    let (merged, inherited) = merge(pod_annotations, &sa, prefix);
-    let mut parsed = parse_merged(&merged, &inherited, &account, settings)?;
-    parsed.warnings.extend(warnings);
-    Ok(Credentials::RolesAnywhere(parsed))
+}
+
+fn ambiguous(account: &str, settings: &Settings) -> Problem {
+    let prefix = &settings.annotation_prefix;
+    Problem::pod(format!(
+        "ServiceAccount {account} asks for both IAM Roles Anywhere ({prefix}/role-arn, \
+         {prefix}/signing-profile-arn) and IRSA ({}), and the pod does not choose: \
+         for IAM Roles Anywhere set {prefix}/role-arn on the pod or label it {}=true; for \
+         IRSA remove the {prefix}/ annotations from the ServiceAccount",
+        irsa_role(settings),
+        names::key(&settings.irsa.annotation_prefix, names::SKIP_LABEL)
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::annotations::tests::{settings, PROFILE, ROLE};
+    use crate::testutil::{map, settings, PROFILE, ROLE};
     use rstest::rstest;
     use serde_json::json;
     use std::cell::RefCell;
 
     const IRSA_ROLE: &str = "arn:aws:iam::123456789012:role/irsa";
 
-    fn map(pairs: &[(&str, &str)]) -> Annotations {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    /// What IAM Roles Anywhere resolved to, and the warnings.
+    #[derive(Debug, Default, PartialEq)]
+    struct Parsed {
+        request: Option<iamra::Ask>,
+        warnings: Vec<String>,
+    }
+
+    #[derive(Debug)]
+    enum Resolved {
+        RolesAnywhere(Parsed),
+        Irsa {
+            account: String,
+            annotations: Annotations,
+            warnings: Vec<String>,
+        },
+    }
+
+    fn resolve(
+        pod_value: &Value,
+        namespace: &str,
+        settings: &Settings,
+        lookup: Lookup,
+    ) -> Result<Resolved, Vec<String>> {
+        let mut problems = Problems::default();
+        let credentials = super::resolve(pod_value, namespace, settings, lookup, &mut problems);
+        if problems.has_errors() {
+            return Err(problems.errors());
+        }
+        let warnings = problems.warnings();
+        Ok(match credentials.expect("credentials without errors") {
+            Credentials::None => Resolved::RolesAnywhere(Parsed {
+                request: None,
+                warnings,
+            }),
+            Credentials::RolesAnywhere(ask) => Resolved::RolesAnywhere(Parsed {
+                request: Some(ask),
+                warnings,
+            }),
+            Credentials::Irsa {
+                account,
+                annotations,
+            } => Resolved::Irsa {
+                account,
+                annotations,
+                warnings,
+            },
+        })
     }
 
     fn pod(annotations: &[(&str, &str)], labels: Value) -> Value {
@@ -241,14 +285,14 @@ mod tests {
         })
     }
 
-    fn resolve_with(pod_value: &Value, sa: &[(&str, &str)]) -> Result<Credentials, Vec<String>> {
+    fn resolve_with(pod_value: &Value, sa: &[(&str, &str)]) -> Result<Resolved, Vec<String>> {
         let sa = map(sa);
         resolve(pod_value, "payments", &settings(), &|_, _| Ok(sa.clone()))
     }
 
-    fn roles_anywhere(result: Result<Credentials, Vec<String>>) -> Parsed {
+    fn roles_anywhere(result: Result<Resolved, Vec<String>>) -> Parsed {
         match result {
-            Ok(Credentials::RolesAnywhere(parsed)) => parsed,
+            Ok(Resolved::RolesAnywhere(parsed)) => parsed,
             other => panic!("expected IAM Roles Anywhere, got {other:?}"),
         }
     }
@@ -360,19 +404,24 @@ mod tests {
     }
 
     #[test]
-    fn bookkeeping_annotations_never_come_from_the_service_account() {
-        let (merged, inherited) = merge(
-            Annotations::new(),
-            &map(&[
+    fn bookkeeping_and_other_prefixes_on_the_service_account_are_not_inherited() {
+        let parsed = roles_anywhere(resolve_with(
+            &pod(&[IAMRA[1]], json!({})),
+            &[
                 IAMRA[0],
                 ("iamra.aws/injected", "true"),
                 ("iamra.aws/config-hash", "x"),
                 ("iamra.awsx/y", "z"),
-            ]),
-            "iamra.aws",
+                ("iamra.aws/typo", "z"),
+            ],
+        ));
+        assert_eq!(parsed.request.unwrap().role_arn, ROLE);
+        assert_eq!(
+            parsed.warnings,
+            ["annotation iamra.aws/typo (on ServiceAccount payments/api) is not one this policy \
+              reads (known: role-arn, signing-profile-arn, session-name, token-duration, audience, \
+              log-level, region)"]
         );
-        assert_eq!(merged, map(&[IAMRA[0]]));
-        assert_eq!(inherited, ["iamra.aws/role-arn"]);
     }
 
     #[test]
@@ -400,7 +449,7 @@ mod tests {
     #[test]
     fn an_irsa_service_account_gives_irsa() {
         match resolve_with(&pod(&[], json!({})), &IRSA) {
-            Ok(Credentials::Irsa {
+            Ok(Resolved::Irsa {
                 account,
                 annotations,
                 warnings,
@@ -426,9 +475,9 @@ mod tests {
     }
 
     #[rstest]
-    #[case(&[IAMRA[0], IAMRA[1]], json!({}))]
-    #[case(&[IAMRA[0]], json!({}))]
-    #[case(&[IAMRA[0], IAMRA[1]], json!({"eks.amazonaws.com/skip-pod-identity-webhook": "true"}))]
+    #[case::iamra_0_iamra_1_json(&[IAMRA[0], IAMRA[1]], json!({}))]
+    #[case::iamra_0_json(&[IAMRA[0]], json!({}))]
+    #[case::skip_pod_identity_webhook_true(&[IAMRA[0], IAMRA[1]], json!({"eks.amazonaws.com/skip-pod-identity-webhook": "true"}))]
     fn the_pods_roles_anywhere_annotations_win_over_irsa(
         #[case] on_pod: &[(&str, &str)],
         #[case] labels: Value,

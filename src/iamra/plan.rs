@@ -1,11 +1,15 @@
 //! Plans the IAM Roles Anywhere injection for one pod: the sidecar, its certificate
 //! volume, the env wiring of every other container and the bookkeeping annotations.
-//! Building a [`Plan`] only reads the pod; `pod::apply` writes it.
+//! Planning only reads the pod; `Patch::apply` writes it.
 
-use crate::annotations::{self, Request};
+use super::ask::Ask;
 use crate::identity;
-use crate::pod::{self, ContainerRef};
-use crate::settings::{LogLevel, PullPolicy, Settings};
+use crate::names;
+use crate::patch::{env_var, ContainerPatch, Patch, Placement, Sidecar};
+use crate::pod::{self, ContainerList, ContainerRef};
+use crate::problem::{Problem, Problems};
+use crate::settings::{LogLevel, Settings};
+use crate::validation;
 use serde_json::{json, Value};
 
 pub const SIDECAR_NAME: &str = "iamra-credential-helper";
@@ -31,58 +35,13 @@ const CREDENTIAL_OVERRIDES: [&str; 10] = [
 ];
 const PROXIES: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
 
-/// Env and volume mount changes for one container.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EnvChange {
-    pub container: ContainerRef,
-    /// Entries appended to `env`.
-    pub append: Vec<Value>,
-    /// Existing `env` entries replaced in place, by index.
-    pub replace: Vec<(usize, Value)>,
-    /// Entries appended to `volumeMounts`.
-    pub mounts: Vec<Value>,
+fn file(name: &str) -> String {
+    format!("{MOUNT_PATH}/{name}")
 }
 
-/// What to add to one pod. Both modes fill it: IAM Roles Anywhere with a sidecar and
-/// its certificate volume, IRSA (`crate::irsa`) with a token volume and mounts only.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    pub sidecar: Option<Value>,
-    /// A native sidecar goes first in `initContainers`, a classic one last in `containers`.
-    pub native: bool,
-    /// Volumes appended to `spec.volumes`.
-    pub volumes: Vec<Value>,
-    pub env: Vec<EnvChange>,
-    /// Annotations to set, with their full keys.
-    pub annotations: Vec<(String, String)>,
-    pub warnings: Vec<String>,
-    pub config_hash: String,
-}
-
-impl Plan {
-    /// Nothing to add: the pod already has it all.
-    pub fn changes_nothing(&self) -> bool {
-        self.sidecar.is_none()
-            && self.volumes.is_empty()
-            && self.annotations.is_empty()
-            && self
-                .env
-                .iter()
-                .all(|c| c.append.is_empty() && c.replace.is_empty() && c.mounts.is_empty())
-    }
-}
-
-pub(crate) fn env_var(name: &str, value: &str) -> Value {
-    json!({"name": name, "value": value})
-}
-
-fn sidecar(request: &Request, settings: &Settings, region: &str) -> Value {
-    let s = &settings.sidecar;
-    let file = |name: &str| format!("{MOUNT_PATH}/{name}");
-    let session_name = request
-        .session_name
-        .clone()
-        .unwrap_or_else(|| "$(POD_NAME)".to_owned());
+/// The helper's command line.
+fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
+    let session_name = ask.session_name.as_deref().unwrap_or("$(POD_NAME)");
     let mut args: Vec<String> = [
         "serve",
         "--certificate",
@@ -92,33 +51,33 @@ fn sidecar(request: &Request, settings: &Settings, region: &str) -> Value {
         "--trust-anchor-arn",
         &settings.trust_anchor_arn,
         "--profile-arn",
-        &request.profile_arn,
+        &ask.profile_arn,
         "--role-arn",
-        &request.role_arn,
+        &ask.role_arn,
         "--region",
-        region,
+        &settings.region,
         "--port",
-        &s.port.to_string(),
+        &settings.sidecar.port.to_string(),
         "--session-duration",
-        &request.session_seconds.to_string(),
+        &ask.session_seconds.to_string(),
         "--role-session-name",
-        &session_name,
+        session_name,
     ]
     .map(str::to_owned)
     .to_vec();
-    if request.log_level == LogLevel::Debug {
+    if ask.log_level == LogLevel::Debug {
         args.push("--debug".into());
     }
-    let pull_policy = match s.image_pull_policy {
-        PullPolicy::Always => "Always",
-        PullPolicy::IfNotPresent => "IfNotPresent",
-        PullPolicy::Never => "Never",
-    };
+    args
+}
+
+fn sidecar(ask: &Ask, settings: &Settings) -> Value {
+    let s = &settings.sidecar;
     let mut container = json!({
         "name": SIDECAR_NAME,
         "image": s.image,
-        "imagePullPolicy": pull_policy,
-        "args": args,
+        "imagePullPolicy": s.image_pull_policy,
+        "args": args(ask, settings),
         "resources": s.resources,
         "securityContext": {
             "runAsNonRoot": true,
@@ -141,7 +100,7 @@ fn sidecar(request: &Request, settings: &Settings, region: &str) -> Value {
         },
         "volumeMounts": [{"name": VOLUME_NAME, "mountPath": MOUNT_PATH, "readOnly": true}],
     });
-    if request.session_name.is_none() {
+    if ask.session_name.is_none() {
         // A pod made by a controller has no name at admission: read it at run time.
         container["env"] = json!([{
             "name": "POD_NAME",
@@ -155,7 +114,7 @@ fn sidecar(request: &Request, settings: &Settings, region: &str) -> Value {
 }
 
 /// The variables every other container gets.
-fn app_env(request: &Request, settings: &Settings) -> Vec<(&'static str, String)> {
+fn app_env(ask: &Ask, settings: &Settings) -> Vec<(&'static str, String)> {
     let mut vars = vec![
         (
             ENDPOINT,
@@ -163,11 +122,16 @@ fn app_env(request: &Request, settings: &Settings) -> Vec<(&'static str, String)
         ),
         (ENDPOINT_MODE, "IPv4".to_owned()),
     ];
-    if let Some(region) = &request.region {
+    if let Some(region) = &ask.region {
         vars.push(("AWS_REGION", region.clone()));
         vars.push(("AWS_DEFAULT_REGION", region.clone()));
     }
     vars
+}
+
+fn position(env: &[Value], var: &str) -> Option<usize> {
+    env.iter()
+        .position(|e| e.get("name").and_then(Value::as_str) == Some(var))
 }
 
 /// The env change for one container, and the warnings it raises.
@@ -175,20 +139,12 @@ fn container_env(
     container: &Value,
     at: ContainerRef,
     vars: &[(&str, String)],
-    warnings: &mut Vec<String>,
-) -> EnvChange {
+    problems: &mut Problems,
+) -> ContainerPatch {
     let name = pod::name_of(container);
     let env = pod::env_of(container);
-    let find = |var: &str| {
-        env.iter()
-            .position(|e| e.get("name").and_then(Value::as_str) == Some(var))
-    };
-    let mut change = EnvChange {
-        container: at,
-        append: Vec::new(),
-        replace: Vec::new(),
-        mounts: Vec::new(),
-    };
+    let find = |var: &str| position(env, var);
+    let mut change = ContainerPatch::new(at);
     for (var, value) in vars {
         match find(var) {
             None => change.append.push(env_var(var, value)),
@@ -199,9 +155,9 @@ fn container_env(
                 } else {
                     "the pod's region annotation does not apply to it"
                 };
-                warnings.push(format!(
+                problems.warn(Problem::pod(format!(
                     "container {name:?} already sets {var}; left as written, so {consequence}"
-                ));
+                )));
             }
         }
     }
@@ -210,35 +166,39 @@ fn container_env(
         .filter(|v| find(v).is_some())
         .collect();
     if !overrides.is_empty() {
-        warnings.push(format!(
+        problems.warn(Problem::pod(format!(
             "container {name:?} sets {}, which the AWS SDKs prefer over the credentials sidecar",
             overrides.join(", ")
-        ));
+        )));
     }
     if PROXIES.iter().any(|p| find(p).is_some()) {
-        // Without this the SDK sends its metadata calls to the proxy.
-        let existing = find("NO_PROXY").map(|i| (i, &env[i]));
-        let lower = find("no_proxy").and_then(|i| env[i].get("value")?.as_str());
-        match existing {
-            Some((i, entry)) => match entry.get("value").and_then(Value::as_str) {
-                Some(v) if v.split(',').any(|h| h.trim() == "127.0.0.1") => {}
-                Some(v) => change
-                    .replace
-                    .push((i, env_var("NO_PROXY", &join_hosts(v, "127.0.0.1")))),
-                None => warnings.push(format!(
-                    "container {name:?} sets NO_PROXY from a reference; add 127.0.0.1 to it, or \
-                     the AWS SDK sends its credential requests to the proxy"
-                )),
-            },
-            None => change.append.push(env_var(
-                "NO_PROXY",
-                &join_hosts(lower.unwrap_or_default(), "127.0.0.1"),
-            )),
-        }
+        no_proxy(name, env, &mut change, problems);
     }
     change
 }
 
+/// Keeps the loopback endpoint off the container's proxy: without this the SDK sends
+/// its metadata calls to the proxy.
+fn no_proxy(name: &str, env: &[Value], change: &mut ContainerPatch, problems: &mut Problems) {
+    let Some(i) = position(env, "NO_PROXY") else {
+        let lower = position(env, "no_proxy").and_then(|i| env[i].get("value")?.as_str());
+        let hosts = join_hosts(lower.unwrap_or_default(), "127.0.0.1");
+        change.append.push(env_var("NO_PROXY", hosts));
+        return;
+    };
+    match env[i].get("value").and_then(Value::as_str) {
+        Some(v) if v.split(',').any(|h| h.trim() == "127.0.0.1") => {}
+        Some(v) => change
+            .replace
+            .push((i, env_var("NO_PROXY", join_hosts(v, "127.0.0.1")))),
+        None => problems.warn(Problem::pod(format!(
+            "container {name:?} sets NO_PROXY from a reference; add 127.0.0.1 to it, or \
+             the AWS SDK sends its credential requests to the proxy"
+        ))),
+    }
+}
+
+/// `list` (comma-separated) with `item` after it.
 fn join_hosts(list: &str, host: &str) -> String {
     if list.trim().is_empty() {
         host.to_owned()
@@ -247,109 +207,164 @@ fn join_hosts(list: &str, host: &str) -> String {
     }
 }
 
-/// FNV-1a: a stable, dependency-free hash; this is a change marker, not a security check.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// FNV-1a over everything written to it: a stable, dependency-free hash; this is a
+/// change marker, not a security check.
+struct Fnv1a(u64);
+
+impl std::io::Write for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 = bytes.iter().fold(self.0, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The hash of what shapes the injection: the JSON text of `[sidecar, volume, vars]`,
+/// hashed as it is written, never held.
+fn config_hash(sidecar: &Value, volume: &Value, vars: &[(&str, String)]) -> String {
+    let mut hasher = Fnv1a(0xcbf2_9ce4_8422_2325);
+    // Writing to a hasher cannot fail, and a Value always serialises.
+    let _ = serde_json::to_writer(&mut hasher, &(sidecar, volume, vars));
+    format!("{:016x}", hasher.0)
+}
+
+/// The injection planned for one pod.
+#[derive(Debug)]
+pub struct Planned {
+    pub patch: Patch,
+    pub config_hash: String,
 }
 
 /// Plans the injection into `pod`. Pure: reads the pod, returns what to change.
-pub fn plan(pod_value: &Value, request: &Request, settings: &Settings) -> Plan {
-    let region = settings.region.as_str();
-    let sidecar = sidecar(request, settings, region);
+pub fn plan(pod_value: &Value, ask: &Ask, settings: &Settings, problems: &mut Problems) -> Planned {
+    let sidecar = sidecar(ask, settings);
     let volume = identity::volume(VOLUME_NAME, settings);
-    let vars = app_env(request, settings);
-    let config_hash = format!(
-        "{:016x}",
-        fnv1a(json!([sidecar, volume, vars]).to_string().as_bytes())
-    );
-
-    let mut warnings = Vec::new();
-    let env = pod::containers(pod_value)
+    let vars = app_env(ask, settings);
+    let config_hash = config_hash(&sidecar, &volume, &vars);
+    let containers = pod::containers(pod_value)
         .filter(|(_, c)| pod::name_of(c) != SIDECAR_NAME)
-        .map(|(at, c)| container_env(c, at, &vars, &mut warnings))
+        .map(|(at, c)| container_env(c, at, &vars, problems))
         .collect();
-    if !settings.sidecar.native && !pod::list(pod_value, pod::INIT_CONTAINERS).is_empty() {
-        warnings.push(
+    let placement = placement(settings);
+    if placement == Placement::LastApp
+        && !pod::list(pod_value, ContainerList::Init.key()).is_empty()
+    {
+        problems.warn(Problem::pod(
             "init containers run before a classic sidecar starts and get no credentials; \
-             enable sidecar.native (Kubernetes 1.29+) for them"
-                .to_owned(),
-        );
+             enable sidecar.native (Kubernetes 1.29+) for them",
+        ));
     }
-
-    let prefix = &settings.annotation_prefix;
-    let skip_key = annotations::key(
-        &settings.irsa.annotation_prefix,
-        crate::irsa::SKIP_CONTAINERS,
-    );
-    let skip = pod::annotation(pod_value, &skip_key).unwrap_or_default();
-    let mut annotations = vec![
-        (
-            annotations::key(prefix, annotations::INJECTED),
-            "true".to_owned(),
-        ),
-        (
-            annotations::key(prefix, annotations::CONFIG_HASH),
-            config_hash.clone(),
-        ),
-    ];
-    if !skip.split(',').any(|c| c.trim() == SIDECAR_NAME) {
-        // On EKS, keeps pod-identity-webhook from handing the sidecar a web identity.
-        annotations.push((skip_key, join_hosts(&skip, SIDECAR_NAME)));
-    }
-
-    Plan {
-        sidecar: Some(sidecar),
-        native: settings.sidecar.native,
-        volumes: vec![volume],
-        env,
-        annotations,
-        warnings,
+    Planned {
+        patch: Patch {
+            sidecar: Some(Sidecar {
+                container: sidecar,
+                placement,
+            }),
+            volumes: vec![volume],
+            containers,
+            annotations: bookkeeping(pod_value, settings, &config_hash),
+        },
         config_hash,
     }
 }
 
-/// Reasons a pod cannot take the sidecar; empty when it can.
+fn placement(settings: &Settings) -> Placement {
+    if settings.sidecar.native {
+        Placement::FirstInit
+    } else {
+        Placement::LastApp
+    }
+}
+
+/// The annotations that mark the pod, and keep pod-identity-webhook off the sidecar.
+fn bookkeeping(pod_value: &Value, settings: &Settings, config_hash: &str) -> Vec<(String, String)> {
+    let prefix = &settings.annotation_prefix;
+    let skip_key = names::key(&settings.irsa.annotation_prefix, names::SKIP_CONTAINERS);
+    let skip = pod::annotation(pod_value, &skip_key).unwrap_or_default();
+    let mut annotations = vec![
+        (names::key(prefix, names::INJECTED), "true".to_owned()),
+        (
+            names::key(prefix, names::CONFIG_HASH),
+            config_hash.to_owned(),
+        ),
+    ];
+    if !skip.split(',').any(|c| c.trim() == SIDECAR_NAME) {
+        // On EKS, keeps pod-identity-webhook from handing the sidecar a web identity.
+        annotations.push((skip_key, join_hosts(skip, SIDECAR_NAME)));
+    }
+    annotations
+}
+
+/// An injected pod whose configuration has not changed: re-evaluating it changes nothing.
+pub fn is_injected(pod_value: &Value, settings: &Settings, config_hash: &str) -> bool {
+    let prefix = &settings.annotation_prefix;
+    let list = match placement(settings) {
+        Placement::FirstInit => ContainerList::Init,
+        Placement::LastApp => ContainerList::App,
+    };
+    pod::annotation(pod_value, &names::key(prefix, names::INJECTED)) == Some("true")
+        && pod::annotation(pod_value, &names::key(prefix, names::CONFIG_HASH)) == Some(config_hash)
+        && pod::list(pod_value, list.key())
+            .iter()
+            .any(|c| pod::name_of(c) == SIDECAR_NAME)
+}
+
+/// Records the reasons a pod cannot take the sidecar.
 pub fn conflicts(
     pod_value: &Value,
-    request: &Request,
+    ask: &Ask,
     settings: &Settings,
     namespace: &str,
-) -> Vec<String> {
-    let mut errors = Vec::new();
-    let spec = pod_value.get("spec");
-    if spec
-        .and_then(|s| s.get("hostNetwork"))
-        .and_then(Value::as_bool)
-        == Some(true)
-    {
-        errors.push(
+    problems: &mut Problems,
+) {
+    let host_network = pod_value.get("spec").and_then(|s| s.get("hostNetwork"));
+    if host_network.and_then(Value::as_bool) == Some(true) {
+        problems.error(Problem::pod(
             "spec.hostNetwork is true: the credentials sidecar's loopback port would be shared by \
-             the whole node; run the pod without hostNetwork"
-                .to_owned(),
-        );
-    }
-    if pod::is_windows(pod_value) {
-        errors.push(
-            "the pod runs on Windows (spec.os.name or an os nodeSelector): the credentials \
-             sidecar is a Linux container"
-                .to_owned(),
-        );
-    }
-    if pod::volume(pod_value, VOLUME_NAME).is_some() {
-        errors.push(format!(
-            "volume {VOLUME_NAME:?} already exists: that name is reserved for the credentials \
-             sidecar's certificate"
+             the whole node; run the pod without hostNetwork",
         ));
     }
+    if pod::is_windows(pod_value) {
+        problems.error(Problem::pod(
+            "the pod runs on Windows (spec.os.name or an os nodeSelector): the credentials \
+             sidecar is a Linux container",
+        ));
+    }
+    if pod::volume(pod_value, VOLUME_NAME).is_some() {
+        problems.error(Problem::pod(format!(
+            "volume {VOLUME_NAME:?} already exists: that name is reserved for the credentials \
+             sidecar's certificate"
+        )));
+    }
+    container_conflicts(pod_value, settings, problems);
+    if let Some(name) = pod::pod_name_for_session(pod_value).filter(|_| ask.session_name.is_none())
+    {
+        if let Err(e) = validation::session_name(&name) {
+            problems.error(Problem::pod(format!(
+                "the pod's name becomes the role session name, but {e}; set annotation {}",
+                names::key(&settings.annotation_prefix, names::SESSION_NAME)
+            )));
+        }
+    }
+    if let Err(e) = identity::check_common_name(namespace, pod::service_account(pod_value)) {
+        problems.error(Problem::pod(e));
+    }
+}
+
+/// Containers that take the sidecar's name or port.
+fn container_conflicts(pod_value: &Value, settings: &Settings, problems: &mut Problems) {
     let port = i64::from(settings.sidecar.port);
     for (_, c) in pod::containers(pod_value) {
         let name = pod::name_of(c);
         if name == SIDECAR_NAME {
-            errors.push(format!(
+            problems.error(Problem::pod(format!(
                 "container {name:?} already exists: that name is reserved for the credentials sidecar"
-            ));
+            )));
         }
         let ports = c
             .get("ports")
@@ -360,56 +375,77 @@ pub fn conflicts(
             .iter()
             .any(|p| p.get("containerPort").and_then(Value::as_i64) == Some(port))
         {
-            errors.push(format!(
+            problems.error(Problem::pod(format!(
                 "container {name:?} uses port {port}, where the credentials sidecar listens; \
                  free the port or change the policy's sidecar.port"
-            ));
+            )));
         }
     }
-    if let Some(name) =
-        pod::pod_name_for_session(pod_value).filter(|_| request.session_name.is_none())
-    {
-        if let Err(e) = crate::validation::session_name(&name) {
-            errors.push(format!(
-                "the pod's name becomes the role session name, but {e}; set annotation {}",
-                annotations::key(&settings.annotation_prefix, annotations::SESSION_NAME)
-            ));
-        }
-    }
-    if let Err(e) = identity::check_common_name(namespace, &pod::service_account(pod_value)) {
-        errors.push(e);
-    }
-    errors
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::annotations::tests::{annotations, settings, PROFILE, ROLE};
+    use crate::iamra::ask::tests::ask as request;
+    use crate::testutil::{appended_env, settings, PROFILE, ROLE};
     use rstest::rstest;
 
-    fn request(extra: &[(&str, &str)]) -> Request {
-        crate::annotations::parse(&annotations(extra), &settings())
-            .unwrap()
-            .request
-            .unwrap()
+    /// A plan with its warnings, as the old tests read it.
+    struct P {
+        patch: Patch,
+        config_hash: String,
+        warnings: Vec<String>,
+        native: bool,
+        env: Vec<ContainerPatch>,
+    }
+
+    impl P {
+        fn annotations(&self) -> &[(String, String)] {
+            &self.patch.annotations
+        }
+    }
+
+    fn plan(pod_value: &Value, ask: &Ask, settings: &Settings) -> P {
+        let mut problems = Problems::default();
+        let planned = super::plan(pod_value, ask, settings, &mut problems);
+        let sidecar = planned
+            .patch
+            .sidecar
+            .as_ref()
+            .expect("an IAM Roles Anywhere plan has a sidecar");
+        P {
+            native: sidecar.placement == Placement::FirstInit,
+            env: planned.patch.containers.clone(),
+            warnings: problems.warnings(),
+            config_hash: planned.config_hash,
+            patch: planned.patch,
+        }
+    }
+
+    fn conflicts(
+        pod_value: &Value,
+        ask: &Ask,
+        settings: &Settings,
+        namespace: &str,
+    ) -> Vec<String> {
+        let mut problems = Problems::default();
+        super::conflicts(pod_value, ask, settings, namespace, &mut problems);
+        problems.errors()
     }
 
     fn pod(spec: Value) -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"}, "spec": spec})
     }
 
-    fn the_sidecar(plan: &Plan) -> &Value {
-        plan.sidecar
-            .as_ref()
-            .expect("an IAM Roles Anywhere plan has a sidecar")
+    fn the_sidecar(plan: &P) -> &Value {
+        &plan.patch.sidecar.as_ref().unwrap().container
     }
 
-    fn args(plan: &Plan) -> Vec<String> {
+    fn args(plan: &P) -> Vec<String> {
         serde_json::from_value(the_sidecar(plan)["args"].clone()).unwrap()
     }
 
-    fn flag(plan: &Plan, name: &str) -> Option<String> {
+    fn flag(plan: &P, name: &str) -> Option<String> {
         let a = args(plan);
         a.iter().position(|x| x == name).map(|i| a[i + 1].clone())
     }
@@ -453,9 +489,9 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case(&[("iamra.aws/session-name", "payments")], "--role-session-name", Some("payments"))]
-    #[case(&[("iamra.aws/token-duration", "1h")], "--session-duration", Some("3600"))]
-    #[case(&[("iamra.aws/region", "us-west-2")], "--region", Some("eu-west-1"))]
+    #[case::session_name_payments_role_session_name_payments(&[("iamra.aws/session-name", "payments")], "--role-session-name", Some("payments"))]
+    #[case::token_duration_1h_session_duration_3600(&[("iamra.aws/token-duration", "1h")], "--session-duration", Some("3600"))]
+    #[case::region_us_west_2_region_eu_west_1(&[("iamra.aws/region", "us-west-2")], "--region", Some("eu-west-1"))]
     fn annotations_shape_the_sidecar(
         #[case] extra: &[(&str, &str)],
         #[case] name: &str,
@@ -525,17 +561,8 @@ pub(crate) mod tests {
     }
 
     /// The names and values appended to the `i`th container's env.
-    pub(crate) fn env_of(p: &Plan, i: usize) -> Vec<(String, String)> {
-        p.env[i]
-            .append
-            .iter()
-            .map(|e| {
-                (
-                    e["name"].as_str().unwrap().into(),
-                    e["value"].as_str().unwrap().into(),
-                )
-            })
-            .collect()
+    fn env_of(p: &P, i: usize) -> Vec<(String, String)> {
+        appended_env(&p.env[i])
     }
 
     #[test]
@@ -618,10 +645,10 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case("AWS_ACCESS_KEY_ID")]
-    #[case("AWS_ROLE_ARN")]
-    #[case("AWS_WEB_IDENTITY_TOKEN_FILE")]
-    #[case("AWS_PROFILE")]
+    #[case::aws_access_key_id("AWS_ACCESS_KEY_ID")]
+    #[case::aws_role_arn("AWS_ROLE_ARN")]
+    #[case::aws_web_identity_token_file("AWS_WEB_IDENTITY_TOKEN_FILE")]
+    #[case::aws_profile("AWS_PROFILE")]
     fn static_keys_and_irsa_variables_warn(#[case] var: &str) {
         let p = plan(
             &pod(json!({"containers": [{"name": "a", "env": [{"name": var, "value": "x"}]}]})),
@@ -638,11 +665,11 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case(json!([{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]), None, Some("127.0.0.1"))]
-    #[case(json!([{"name": "http_proxy", "value": "http://proxy:3128"}, {"name": "no_proxy", "value": ".svc"}]), None, Some(".svc,127.0.0.1"))]
-    #[case(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "localhost,.svc"}]), Some("localhost,.svc,127.0.0.1"), None)]
-    #[case(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "127.0.0.1"}]), None, None)]
-    #[case(json!([{"name": "NO_PROXY", "value": "x"}]), None, None)]
+    #[case::name_https_proxy_value_http_proxy_3128_127_0_0_1(json!([{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]), None, Some("127.0.0.1"))]
+    #[case::name_http_proxy_value_http_proxy_3128_name_no_pr(json!([{"name": "http_proxy", "value": "http://proxy:3128"}, {"name": "no_proxy", "value": ".svc"}]), None, Some(".svc,127.0.0.1"))]
+    #[case::name_http_proxy_value_p_name_no_proxy_value_loca(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "localhost,.svc"}]), Some("localhost,.svc,127.0.0.1"), None)]
+    #[case::name_http_proxy_value_p_name_no_proxy_value_127(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "127.0.0.1"}]), None, None)]
+    #[case::name_no_proxy_value_x(json!([{"name": "NO_PROXY", "value": "x"}]), None, None)]
     fn proxies_bypass_the_loopback_endpoint(
         #[case] env: Value,
         #[case] replaced: Option<&str>,
@@ -673,7 +700,7 @@ pub(crate) mod tests {
             &settings(),
         );
         let get = |k: &str| {
-            p.annotations
+            p.annotations()
                 .iter()
                 .find(|(key, _)| key == k)
                 .map(|(_, v)| v.as_str())
@@ -686,7 +713,7 @@ pub(crate) mod tests {
             json!({"eks.amazonaws.com/skip-containers": "istio-proxy"});
         let p = plan(&existing, &request(&[]), &settings());
         let skip = p
-            .annotations
+            .annotations()
             .iter()
             .find(|(k, _)| k == "eks.amazonaws.com/skip-containers")
             .unwrap();
@@ -723,14 +750,14 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case(json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
-    #[case(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case(json!({"containers": [{"name": SIDECAR_NAME}]}), "is reserved for the credentials sidecar")]
-    #[case(json!({"containers": [{"name": "a"}], "volumes": [{"name": VOLUME_NAME, "emptyDir": {}}]}), "volume \"iamra-credentials\" already exists")]
-    #[case(json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 9911}]}], "containers": [{"name": "a"}]}), "container \"i\" uses port 9911")]
-    #[case(json!({"serviceAccountName": "a-very-long-service-account-name-for-the-payments-api", "containers": [{"name": "a"}]}), "over X.509's limit of 64")]
+    #[case::hostnetwork_containers_name_a_spec_hostnetwork_i(json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
+    #[case::os_name_windows_containers_name_a_the_pod_runs_o(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
+    #[case::nodeselector_kubernetes_io_os_windows_containers(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
+    #[case::nodeselector_beta_kubernetes_io_os_windows_conta(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
+    #[case::containers_name_is_reserved_for_the_credentials(json!({"containers": [{"name": SIDECAR_NAME}]}), "is reserved for the credentials sidecar")]
+    #[case::containers_name_a_volumes_name_emptydir_volume_i(json!({"containers": [{"name": "a"}], "volumes": [{"name": VOLUME_NAME, "emptyDir": {}}]}), "volume \"iamra-credentials\" already exists")]
+    #[case::initcontainers_name_i_ports_containerport_contai(json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 9911}]}], "containers": [{"name": "a"}]}), "container \"i\" uses port 9911")]
+    #[case::serviceaccountname_a_very_long_service_account_n(json!({"serviceAccountName": "a-very-long-service-account-name-for-the-payments-api", "containers": [{"name": "a"}]}), "over X.509's limit of 64")]
     fn conflicting_pods_are_named(#[case] spec: Value, #[case] message: &str) {
         let errors = conflicts(&pod(spec), &request(&[]), &settings(), "payments");
         assert!(errors.iter().any(|e| e.contains(message)), "{errors:?}");

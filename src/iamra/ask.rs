@@ -1,0 +1,373 @@
+//! Reads what a pod asks of IAM Roles Anywhere from its annotations (`<prefix>/role-arn`,
+//! ...) into a validated [`Ask`]. Every problem names the annotation and where it was.
+//!
+//! Each value is read from the pod's annotation, else the ServiceAccount's, key by key
+//! (a pod may set only `session-name` and take the rest from its ServiceAccount):
+//!
+//! | value           | pod annotation > ServiceAccount annotation > setting |
+//! |-----------------|------------------------------------------------------|
+//! | role, profile   | `role-arn`, `signing-profile-arn`; no setting         |
+//! | session name    | `session-name`; else the pod's name at run time       |
+//! | session seconds | `token-duration` > `defaults.sessionDuration`         |
+//! | log level       | `log-level` > `sidecar.logLevel`                      |
+//! | region (app)    | `region`; else the app's own                          |
+
+use crate::names::{self, IAMRA_ASKS, ROLE_ARN, SIGNING_PROFILE_ARN};
+use crate::pod::{self, Account};
+use crate::problem::{Problem, Problems, Source};
+use crate::settings::{self, LogLevel, Settings};
+use crate::validation::{self, Arn, REGION_FORM};
+use serde_json::Value;
+
+/// What a pod asks for, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    pub role_arn: String,
+    pub profile_arn: String,
+    /// `None`: the pod's own name, read at run time through the downward API.
+    pub session_name: Option<String>,
+    pub session_seconds: u64,
+    pub log_level: LogLevel,
+    /// The region the app's AWS SDK uses, when the pod overrides it.
+    pub region: Option<String>,
+}
+
+/// Where the annotations are read: the pod's, then its ServiceAccount's.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    pub pod: &'a Value,
+    pub account: Option<Account<'a>>,
+    pub prefix: &'a str,
+}
+
+impl<'a> Sources<'a> {
+    fn on_pod(&self, name: &str) -> Option<&'a str> {
+        pod::annotations(self.pod)
+            .find(|(k, _)| names::is_key(k, self.prefix, name))
+            .map(|(_, v)| v)
+    }
+
+    fn on_account(&self, name: &str) -> Option<&'a str> {
+        let account = self.account?;
+        let key = names::key(self.prefix, name);
+        account.annotations.get(&key).map(String::as_str)
+    }
+
+    /// The trimmed value of `<prefix>/<name>` and where it was found.
+    fn get(&self, name: &str) -> Option<(&'a str, Source)> {
+        let key = || names::key(self.prefix, name);
+        if let Some(v) = self.on_pod(name) {
+            return Some((v.trim(), Source::Annotation(key())));
+        }
+        let v = self.on_account(name)?;
+        Some((v.trim(), self.inherited(key())))
+    }
+
+    fn inherited(&self, key: String) -> Source {
+        let account = self.account.map(|a| a.name).unwrap_or_default();
+        Source::Inherited {
+            key,
+            account: account.to_owned(),
+        }
+    }
+
+    /// Whether the pod or its ServiceAccount asks for IAM Roles Anywhere at all.
+    pub fn asks(&self) -> bool {
+        [ROLE_ARN, SIGNING_PROFILE_ARN]
+            .iter()
+            .any(|n| self.on_pod(n).is_some() || self.on_account(n).is_some())
+    }
+
+    /// Names under the prefix this policy does not read, sorted, with where they are.
+    /// The bookkeeping names only ever come from the pod.
+    fn unknown(&self) -> Vec<(&'a str, Source)> {
+        let under_prefix = |k: &'a str| k.strip_prefix(self.prefix)?.strip_prefix('/');
+        let known = |n: &&str| IAMRA_ASKS.contains(n) || names::BOOKKEEPING.contains(n);
+        let on_pod = pod::annotations(self.pod)
+            .filter_map(|(k, _)| under_prefix(k))
+            .filter(|n| !known(n))
+            .map(|n| (n, Source::Annotation(names::key(self.prefix, n))));
+        let inherited = self.account.into_iter().flat_map(|a| a.annotations.keys());
+        let inherited = inherited
+            .filter_map(|k| under_prefix(k))
+            .filter(|n| !known(n) && self.on_pod(n).is_none())
+            .map(|n| (n, self.inherited(names::key(self.prefix, n))));
+        let mut unknown: Vec<_> = on_pod.chain(inherited).collect();
+        unknown.sort_by(|a, b| a.0.cmp(b.0));
+        unknown
+    }
+}
+
+/// Reads the annotations: `None` when nothing asks for IAM Roles Anywhere, or when
+/// `problems` then holds errors.
+pub fn read(sources: &Sources, settings: &Settings, problems: &mut Problems) -> Option<Ask> {
+    for (_, at) in sources.unknown() {
+        problems.warn(Problem::sentence(
+            at,
+            format!(
+                "is not one this policy reads (known: {})",
+                IAMRA_ASKS.join(", ")
+            ),
+        ));
+    }
+    let ((role, role_at), (profile, profile_at)) =
+        pair(sources).map_err(|p| problems.error(p)).ok()??;
+    // Settings validation guarantees a well-formed trust anchor in inject mode.
+    let anchor = validation::rolesanywhere_arn(&settings.trust_anchor_arn, "trust-anchor").ok();
+    problems.check(|| role_at, role_arn(role, anchor.as_ref()));
+    problems.check(|| profile_at, profile_arn(profile, anchor.as_ref()));
+    let session_name = session_name(sources, problems);
+    let session_seconds = session_seconds(sources, settings, problems);
+    check_audience(sources, problems);
+    let log_level = log_level(sources, settings, problems);
+    let region = region(sources, problems);
+    if problems.has_errors() {
+        return None;
+    }
+    Some(Ask {
+        role_arn: role.to_owned(),
+        profile_arn: profile.to_owned(),
+        session_name,
+        session_seconds: session_seconds.unwrap_or_default(),
+        log_level,
+        region,
+    })
+}
+
+type Found<'a> = (&'a str, Source);
+
+/// The role and the profile: both, or neither (`None`).
+fn pair<'a>(sources: &Sources<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Problem> {
+    match (sources.get(ROLE_ARN), sources.get(SIGNING_PROFILE_ARN)) {
+        (None, None) => Ok(None),
+        (Some(role), Some(profile)) => Ok(Some((role, profile))),
+        (role, profile) => {
+            let (at, missing) = match (role, profile) {
+                (Some((_, at)), _) => (at, SIGNING_PROFILE_ARN),
+                (_, Some((_, at))) => (at, ROLE_ARN),
+                _ => unreachable!("one of the two is set"),
+            };
+            Err(Problem::sentence(
+                at,
+                format!(
+                    "needs {}/{missing} too: set both to get IAM Roles Anywhere credentials, or neither",
+                    sources.prefix
+                ),
+            ))
+        }
+    }
+}
+
+fn role_arn(role: &str, anchor: Option<&Arn>) -> Result<(), String> {
+    let arn = validation::role_arn(role)?;
+    match anchor {
+        Some(a) if a.partition != arn.partition => Err(format!(
+            "the role is in partition {:?} but the trust anchor in {:?}",
+            arn.partition, a.partition
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn profile_arn(profile: &str, anchor: Option<&Arn>) -> Result<(), String> {
+    let arn = validation::rolesanywhere_arn(profile, "profile")?;
+    match anchor {
+        Some(a) if (a.partition, a.region) != (arn.partition, arn.region) => Err(format!(
+            "the profile is in {}/{} but the trust anchor in {}/{}; IAM Roles Anywhere \
+             needs both in one partition and region",
+            arn.partition, arn.region, a.partition, a.region
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn session_name(sources: &Sources, problems: &mut Problems) -> Option<String> {
+    let (name, at) = sources.get(names::SESSION_NAME)?;
+    problems.check(|| at, validation::session_name(name));
+    Some(name.to_owned())
+}
+
+fn session_seconds(sources: &Sources, settings: &Settings, problems: &mut Problems) -> Option<u64> {
+    match sources.get(names::TOKEN_DURATION) {
+        Some((duration, at)) => problems.check(|| at, settings::session_seconds(duration)),
+        // Valid: the settings were validated.
+        None => settings::session_seconds(&settings.defaults.session_duration).ok(),
+    }
+}
+
+/// The audience shapes the IRSA mode's token, not the sidecar; a typo still fails early.
+fn check_audience(sources: &Sources, problems: &mut Problems) {
+    if let Some((audience, at)) = sources.get(names::AUDIENCE) {
+        problems.check(|| at, validation::audience(audience));
+    }
+}
+
+fn log_level(sources: &Sources, settings: &Settings, problems: &mut Problems) -> LogLevel {
+    let Some((level, at)) = sources.get(names::LOG_LEVEL) else {
+        return settings.sidecar.log_level;
+    };
+    let parsed = LogLevel::parse(level)
+        .ok_or_else(|| format!("{level:?} is not one of debug, info, warn, error"));
+    problems.check(|| at, parsed).unwrap_or_default()
+}
+
+fn region(sources: &Sources, problems: &mut Problems) -> Option<String> {
+    let (region, at) = sources.get(names::REGION)?;
+    if !validation::is_region(region) {
+        problems.error(Problem::new(at, format!("{region:?} is not {REGION_FORM}")));
+    }
+    Some(region.to_owned())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::pod::Annotations;
+    use crate::testutil::{annotations, map, settings, PROFILE, ROLE};
+    use rstest::rstest;
+    use serde_json::json;
+
+    /// Reads `annotations` as a pod's, with `account`'s under them.
+    pub fn read_with(
+        annotations: &Annotations,
+        account: Option<&Annotations>,
+        settings: &Settings,
+    ) -> (Option<Ask>, Problems) {
+        let pod = json!({"metadata": {"annotations": annotations}});
+        let sources = Sources {
+            pod: &pod,
+            account: account.map(|annotations| Account {
+                name: "payments/api",
+                annotations,
+            }),
+            prefix: &settings.annotation_prefix,
+        };
+        let mut problems = Problems::default();
+        let ask = read(&sources, settings, &mut problems);
+        (ask, problems)
+    }
+
+    pub fn ask(extra: &[(&str, &str)]) -> Ask {
+        let (ask, problems) = read_with(&annotations(extra), None, &settings());
+        assert!(!problems.has_errors(), "{problems:?}");
+        ask.unwrap()
+    }
+
+    fn error(extra: &[(&str, &str)]) -> String {
+        let (ask, problems) = read_with(&annotations(extra), None, &settings());
+        assert_eq!(ask, None);
+        problems.error_message()
+    }
+
+    #[test]
+    fn defaults_come_from_settings() {
+        let r = ask(&[]);
+        assert_eq!(r.role_arn, ROLE);
+        assert_eq!(r.profile_arn, PROFILE);
+        assert_eq!(r.session_name, None);
+        assert_eq!(r.session_seconds, 900);
+        assert_eq!(r.log_level, LogLevel::Info);
+        assert_eq!(r.region, None);
+    }
+
+    #[test]
+    fn a_pod_without_the_annotations_did_not_ask() {
+        let (ask, problems) = read_with(&Annotations::new(), None, &settings());
+        assert_eq!((ask, problems), (None, Problems::default()));
+    }
+
+    #[rstest]
+    #[case::session_name(&[("iamra.aws/session-name", "payments-api")], |r: &Ask| r.session_name.as_deref() == Some("payments-api"))]
+    #[case::seconds(&[("iamra.aws/token-duration", "3600")], |r: &Ask| r.session_seconds == 3600)]
+    #[case::seconds_with_unit(&[("iamra.aws/token-duration", "900s")], |r: &Ask| r.session_seconds == 900)]
+    #[case::minutes(&[("iamra.aws/token-duration", "15m")], |r: &Ask| r.session_seconds == 900)]
+    #[case::hours(&[("iamra.aws/token-duration", "12h")], |r: &Ask| r.session_seconds == 43200)]
+    #[case::audience_is_only_checked(&[("iamra.aws/audience", "example.com/aud")], |r: &Ask| r.role_arn == ROLE)]
+    #[case::debug(&[("iamra.aws/log-level", "debug")], |r: &Ask| r.log_level == LogLevel::Debug)]
+    #[case::error(&[("iamra.aws/log-level", "error")], |r: &Ask| r.log_level == LogLevel::Error)]
+    #[case::region(&[("iamra.aws/region", "us-west-2")], |r: &Ask| r.region.as_deref() == Some("us-west-2"))]
+    #[case::trimmed(&[("iamra.aws/role-arn", " arn:aws:iam::123456789012:role/app ")], |r: &Ask| r.role_arn == ROLE)]
+    fn optional_annotations(#[case] extra: &[(&str, &str)], #[case] check: fn(&Ask) -> bool) {
+        let r = ask(extra);
+        assert!(check(&r), "{r:?}");
+    }
+
+    #[rstest]
+    #[case::role_without_profile(&[("iamra.aws/signing-profile-arn", "")], "annotation iamra.aws/role-arn needs iamra.aws/signing-profile-arn too")]
+    #[case::profile_without_role(&[("iamra.aws/role-arn", "")], "annotation iamra.aws/signing-profile-arn needs iamra.aws/role-arn too")]
+    #[case::role_not_an_arn(&[("iamra.aws/role-arn", "app")], "annotation iamra.aws/role-arn: \"app\" is not an IAM role ARN of the form arn:<partition>:iam::<12-digit account>:role/<path/>name")]
+    #[case::role_in_another_partition(&[("iamra.aws/role-arn", "arn:aws-cn:iam::123456789012:role/app")], "annotation iamra.aws/role-arn: the role is in partition \"aws-cn\"")]
+    #[case::profile_not_an_arn(&[("iamra.aws/signing-profile-arn", "profile/x")], "annotation iamra.aws/signing-profile-arn: \"profile/x\" is not an IAM Roles Anywhere profile ARN")]
+    #[case::profile_in_another_region(&[("iamra.aws/signing-profile-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70")], "the profile is in aws/us-east-1 but the trust anchor in aws/eu-west-1")]
+    #[case::session_name_with_spaces(&[("iamra.aws/session-name", "has spaces")], "annotation iamra.aws/session-name: \"has spaces\" is not a role session name")]
+    #[case::session_name_too_short(&[("iamra.aws/session-name", "x")], "annotation iamra.aws/session-name:")]
+    #[case::duration_not_a_duration(&[("iamra.aws/token-duration", "soon")], "annotation iamra.aws/token-duration: \"soon\" is not a duration")]
+    #[case::duration_too_short(&[("iamra.aws/token-duration", "60")], "annotation iamra.aws/token-duration: \"60\" is 60s; it must be between 900s (15m) and 43200s (12h)")]
+    #[case::duration_too_long(&[("iamra.aws/token-duration", "13h")], "annotation iamra.aws/token-duration: \"13h\" is 46800s")]
+    #[case::audience_with_spaces(&[("iamra.aws/audience", "two words")], "annotation iamra.aws/audience:")]
+    #[case::log_level(&[("iamra.aws/log-level", "trace")], "annotation iamra.aws/log-level: \"trace\" is not one of debug, info, warn, error")]
+    #[case::region(&[("iamra.aws/region", "mars-1")], "annotation iamra.aws/region: \"mars-1\" is not an AWS region name")]
+    fn rejections(#[case] extra: &[(&str, &str)], #[case] message: &str) {
+        let err = error(extra);
+        assert!(err.contains(message), "{err:?} should contain {message:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = error(&[("iamra.aws/region", "x"), ("iamra.aws/log-level", "loud")]);
+        assert!(
+            err.contains("iamra.aws/region") && err.contains("iamra.aws/log-level"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_annotations_under_the_prefix_warn() {
+        let (_, problems) = read_with(
+            &annotations(&[("iamra.aws/role_arn", "x")]),
+            None,
+            &settings(),
+        );
+        assert_eq!(
+            problems.warnings(),
+            [
+                "annotation iamra.aws/role_arn is not one this policy reads (known: role-arn, \
+              signing-profile-arn, session-name, token-duration, audience, log-level, region)"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_prefix_comes_from_settings() {
+        let mut s = settings();
+        s.annotation_prefix = "example.com".into();
+        let a = map(&[
+            ("example.com/role-arn", ROLE),
+            ("example.com/signing-profile-arn", PROFILE),
+        ]);
+        assert!(read_with(&a, None, &s).0.is_some());
+        assert!(read_with(&annotations(&[]), None, &s).0.is_none());
+    }
+
+    #[test]
+    fn the_pods_annotations_win_key_by_key_and_inherited_ones_say_so() {
+        let account = annotations(&[
+            ("iamra.aws/session-name", "from-account"),
+            ("iamra.aws/region", "x"),
+        ]);
+        let pod = map(&[
+            ("iamra.aws/session-name", "from-pod"),
+            ("iamra.aws/extra", "1"),
+        ]);
+        let (ask, problems) = read_with(&pod, Some(&account), &settings());
+        assert_eq!(ask, None);
+        assert_eq!(
+            problems.error_message(),
+            "annotation iamra.aws/region (on ServiceAccount payments/api): \"x\" is not an AWS region name such as us-east-1, eu-west-3 or us-gov-west-1"
+        );
+        assert!(problems.warnings()[0].starts_with("annotation iamra.aws/extra is not one"));
+        let account = annotations(&[("iamra.aws/session-name", "from-account")]);
+        let (ask, _) = read_with(&pod, Some(&account), &settings());
+        assert_eq!(ask.unwrap().session_name.as_deref(), Some("from-pod"));
+    }
+}

@@ -1,0 +1,204 @@
+//! What the ServiceAccount, the pod and the settings ask of IRSA, validated. Each value
+//! comes from the first source that has it, as in pod-identity-webhook's handler:
+//!
+//! | value        | precedence                                                               |
+//! |--------------|--------------------------------------------------------------------------|
+//! | role         | ServiceAccount `role-arn`                                                |
+//! | audience     | pod `<annotationPrefix>/audience` > ServiceAccount `audience` > `defaults.audience` |
+//! | regional STS | ServiceAccount `sts-regional-endpoints` > `irsa.stsRegionalEndpoints`    |
+//! | expiration   | pod `token-expiration` > ServiceAccount `token-expiration` > `irsa.tokenExpiration`; raised to 600 with a warning |
+//! | region       | `irsa.region`                                                            |
+//! | skip list    | pod `skip-containers` and ServiceAccount `skip-containers`               |
+//!
+//! Names without a prefix are under `irsa.annotationPrefix`.
+
+use crate::names;
+use crate::pod::{self, Account, Annotations};
+use crate::problem::{Problem, Problems, Source};
+use crate::settings::Settings;
+use crate::validation;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// The API server's floor for a projected token's lifetime; shorter asks are raised to it.
+pub const MIN_TOKEN_EXPIRATION: u64 = 600;
+/// The API server's ceiling: 2^32 seconds.
+const MAX_TOKEN_EXPIRATION: u64 = 1 << 32;
+
+/// What the ServiceAccount, the pod and the settings ask for, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    pub role_arn: String,
+    pub audience: String,
+    pub expiration: u64,
+    pub regional_sts: bool,
+    pub region: Option<String>,
+    /// Container names from `skip-containers` on the pod and on the ServiceAccount.
+    pub skip: BTreeSet<String>,
+}
+
+/// Whether the ServiceAccount asks for IRSA.
+pub fn is_requested(service_account: &Annotations, settings: &Settings) -> bool {
+    service_account.contains_key(&names::key(
+        &settings.irsa.annotation_prefix,
+        names::ROLE_ARN,
+    ))
+}
+
+/// Whether the pod carries the skip label.
+pub fn is_skipped(pod_value: &Value, settings: &Settings) -> bool {
+    pod::has_label(
+        pod_value,
+        &names::key(&settings.irsa.annotation_prefix, names::SKIP_LABEL),
+    )
+}
+
+/// The annotations IRSA reads, and where each came from.
+struct Sources<'a> {
+    pod: &'a Value,
+    account: Account<'a>,
+    settings: &'a Settings,
+}
+
+impl<'a> Sources<'a> {
+    fn key(&self, name: &str) -> String {
+        names::key(&self.settings.irsa.annotation_prefix, name)
+    }
+
+    fn on_account(&self, name: &str) -> Option<(&'a str, Source)> {
+        let key = self.key(name);
+        let value = self.account.annotations.get(&key)?.trim();
+        let account = self.account.name.to_owned();
+        Some((value, Source::Account { key, account }))
+    }
+
+    fn on_pod(&self, key: String, at: fn(String) -> Source) -> Option<(&'a str, Source)> {
+        let value = pod::annotation(self.pod, &key)?.trim();
+        Some((value, at(key)))
+    }
+}
+
+/// Reads the ask; `None` when `problems` then holds errors.
+pub fn read(
+    pod_value: &Value,
+    account: Account,
+    settings: &Settings,
+    problems: &mut Problems,
+) -> Option<Ask> {
+    let sources = Sources {
+        pod: pod_value,
+        account,
+        settings,
+    };
+    let role_arn = role_arn(&sources, problems);
+    let audience = audience(&sources, problems);
+    let regional_sts = regional_sts(&sources, problems);
+    let expiration = expiration(&sources, problems);
+    let skip = skip_list(&sources);
+    if problems.has_errors() {
+        return None;
+    }
+    let region = Some(settings.irsa.region.clone()).filter(|r| !r.is_empty());
+    Some(Ask {
+        role_arn,
+        audience,
+        expiration,
+        regional_sts,
+        region,
+        skip,
+    })
+}
+
+fn role_arn(sources: &Sources, problems: &mut Problems) -> String {
+    let (role, at) = sources.on_account(names::ROLE_ARN).unwrap_or_else(|| {
+        let key = sources.key(names::ROLE_ARN);
+        let account = sources.account.name.to_owned();
+        ("", Source::Account { key, account })
+    });
+    problems.check(|| at, validation::role_arn(role));
+    role.to_owned()
+}
+
+fn audience(sources: &Sources, problems: &mut Problems) -> String {
+    let pod_key = names::key(&sources.settings.annotation_prefix, names::AUDIENCE);
+    let (audience, at) = sources
+        .on_pod(pod_key, Source::Annotation)
+        .or_else(|| sources.on_account(names::AUDIENCE))
+        .unwrap_or_else(|| {
+            // The setting, validated with the settings; a problem would name the account.
+            let key = sources.key(names::AUDIENCE);
+            let account = sources.account.name.to_owned();
+            (
+                &sources.settings.defaults.audience,
+                Source::Account { key, account },
+            )
+        });
+    problems.check(|| at, validation::audience(audience));
+    audience.to_owned()
+}
+
+/// Go's `strconv.ParseBool`, which the webhook uses for `sts-regional-endpoints`.
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn regional_sts(sources: &Sources, problems: &mut Problems) -> bool {
+    let Some((value, at)) = sources.on_account(names::STS_REGIONAL_ENDPOINTS) else {
+        return sources.settings.irsa.sts_regional_endpoints;
+    };
+    let parsed = parse_bool(value).ok_or_else(|| format!("{value:?} is not true or false"));
+    problems.check(|| at, parsed).unwrap_or(false)
+}
+
+fn expiration(sources: &Sources, problems: &mut Problems) -> u64 {
+    let pod_key = sources.key(names::TOKEN_EXPIRATION);
+    let found = sources
+        .on_pod(pod_key, Source::PodAnnotation)
+        .or_else(|| sources.on_account(names::TOKEN_EXPIRATION));
+    let Some((value, at)) = found else {
+        return sources.settings.irsa.token_expiration;
+    };
+    match value.parse::<u64>() {
+        Ok(n) if n > MAX_TOKEN_EXPIRATION => {
+            problems.error(Problem::new(
+                at,
+                format!("{value:?} is over Kubernetes' limit of {MAX_TOKEN_EXPIRATION} seconds"),
+            ));
+            0
+        }
+        Ok(n) if n < MIN_TOKEN_EXPIRATION => {
+            problems.warn(Problem::new(
+                at,
+                format!("{n} seconds is under Kubernetes' minimum; the token lives {MIN_TOKEN_EXPIRATION} seconds"),
+            ));
+            MIN_TOKEN_EXPIRATION
+        }
+        Ok(n) => n,
+        Err(_) => {
+            problems.error(Problem::new(
+                at,
+                format!("{value:?} is not a whole number of seconds such as 86400 (at least {MIN_TOKEN_EXPIRATION})"),
+            ));
+            0
+        }
+    }
+}
+
+/// The containers to leave alone: the pod's list and the ServiceAccount's.
+fn skip_list(sources: &Sources) -> BTreeSet<String> {
+    let key = sources.key(names::SKIP_CONTAINERS);
+    let on_pod = pod::annotation(sources.pod, &key);
+    let on_account = sources.account.annotations.get(&key).map(String::as_str);
+    on_pod
+        .into_iter()
+        .chain(on_account)
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,17 @@
+//! IRSA (IAM roles for service accounts) with the contract of
+//! aws/amazon-eks-pod-identity-webhook: a ServiceAccount annotated
+//! `<irsa.annotationPrefix>/role-arn` gives its pods a projected service account token
+//! and the variables the AWS SDKs read for a web identity. [`ask`] reads the
+//! annotations and settings, [`plan`] the edits; neither writes the pod.
+//!
+//! Like the webhook: the same volume, mount path, token path (under `C:` on Windows),
+//! variables and order; a container that already sets one variable of a group (role and
+//! token file; the two region variables; the STS endpoint) keeps that group as written;
+//! containers named in `<prefix>/skip-containers` are left alone; a pod that already
+//! has the `aws-iam-token` volume, mounts and variables is not changed again.
+//! Unlike the webhook: a malformed value is rejected with a message that names the
+//! annotation (the webhook logs and falls back), and `skip-containers` is read from the
+//! ServiceAccount too.
+
+pub mod ask;
+pub mod plan;

@@ -1,0 +1,573 @@
+//! The IRSA edits for one pod: the token volume, its mounts and the web identity
+//! variables. Planning only reads the pod; `Patch::apply` writes it.
+
+use super::ask::Ask;
+use crate::patch::{env_var, ContainerPatch, Patch};
+use crate::pod::{self, ContainerRef};
+use crate::problem::{Problem, Problems};
+use serde_json::{json, Value};
+
+pub const VOLUME_NAME: &str = "aws-iam-token";
+pub const MOUNT_PATH: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount";
+const TOKEN_PATH: &str = "token";
+
+pub const ROLE_ARN_VAR: &str = "AWS_ROLE_ARN";
+pub const TOKEN_FILE_VAR: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
+pub const STS_VAR: &str = "AWS_STS_REGIONAL_ENDPOINTS";
+
+/// The token file as the pod's containers see it: under `C:` on Windows nodes.
+fn token_file(pod_value: &Value) -> String {
+    let path = format!("{MOUNT_PATH}/{TOKEN_PATH}");
+    if pod::is_windows(pod_value) {
+        format!("C:{}", path.replace('/', "\\"))
+    } else {
+        path
+    }
+}
+
+/// The variable groups, in the webhook's order.
+fn groups(request: &Ask, token_file: String) -> Vec<Vec<(&'static str, String)>> {
+    let mut groups = Vec::new();
+    if request.regional_sts {
+        groups.push(vec![(STS_VAR, "regional".to_owned())]);
+    }
+    if let Some(region) = &request.region {
+        groups.push(vec![
+            ("AWS_DEFAULT_REGION", region.clone()),
+            ("AWS_REGION", region.clone()),
+        ]);
+    }
+    groups.push(vec![
+        (ROLE_ARN_VAR, request.role_arn.clone()),
+        (TOKEN_FILE_VAR, token_file),
+    ]);
+    groups
+}
+
+fn field<'a>(entry: &'a Value, name: &str) -> Option<&'a str> {
+    entry.get(name).and_then(Value::as_str)
+}
+
+/// The change for one container; empty when it already has everything.
+fn container_change(
+    container: &Value,
+    at: ContainerRef,
+    groups: &[Vec<(&str, String)>],
+    problems: &mut Problems,
+) -> ContainerPatch {
+    let mut change = ContainerPatch::new(at);
+    change.append = env_change(container, groups, problems);
+    match mount(container) {
+        Ok(mount) => change.mounts.extend(mount),
+        Err(e) => problems.error(e),
+    }
+    change
+}
+
+/// The variables to append: every group the container sets none of.
+fn env_change(
+    container: &Value,
+    groups: &[Vec<(&str, String)>],
+    problems: &mut Problems,
+) -> Vec<Value> {
+    let name = pod::name_of(container);
+    let env = pod::env_of(container);
+    let set = |var: &str| env.iter().find(|e| field(e, "name") == Some(var));
+    let mut append = Vec::new();
+    for group in groups {
+        let preset: Vec<&str> = group
+            .iter()
+            .map(|(var, _)| *var)
+            .filter(|var| set(var).is_some())
+            .collect();
+        if preset.is_empty() {
+            append.extend(group.iter().map(|(var, value)| env_var(var, value)));
+        } else if group[0].0 == ROLE_ARN_VAR
+            && group
+                .iter()
+                .any(|(var, value)| set(var).and_then(|e| field(e, "value")) != Some(value))
+        {
+            problems.warn(Problem::pod(format!(
+                "container {name:?} already sets {}; {ROLE_ARN_VAR} and {TOKEN_FILE_VAR} are left as written, \
+                 so it may not use the ServiceAccount's role",
+                preset.join(", ")
+            )));
+        }
+    }
+    append
+}
+
+/// The token mount, unless the container has it; an error when another volume is there.
+fn mount(container: &Value) -> Result<Option<Value>, Problem> {
+    let name = pod::name_of(container);
+    let mounts = container
+        .get("volumeMounts")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if mounts.iter().any(|m| field(m, "name") == Some(VOLUME_NAME)) {
+        return Ok(None);
+    }
+    if let Some(other) = mounts
+        .iter()
+        .find(|m| field(m, "mountPath") == Some(MOUNT_PATH))
+    {
+        return Err(Problem::pod(format!(
+                "container {name:?} already mounts volume {:?} at {MOUNT_PATH}, where IRSA mounts its token; \
+                 mount it elsewhere or skip the container with annotation skip-containers",
+            field(other, "name").unwrap_or_default()
+        )));
+    }
+    Ok(Some(
+        json!({"name": VOLUME_NAME, "mountPath": MOUNT_PATH, "readOnly": true}),
+    ))
+}
+
+/// Plans IRSA for `pod_value`. Pure: reads the pod, returns what to change; an empty
+/// patch when the pod already has it all.
+pub fn plan(pod_value: &Value, ask: &Ask, problems: &mut Problems) -> Patch {
+    let groups = groups(ask, token_file(pod_value));
+    let containers = pod::containers(pod_value)
+        .filter(|(_, c)| !ask.skip.contains(pod::name_of(c)))
+        .map(|(at, c)| container_change(c, at, &groups, problems))
+        .filter(|change| !change.is_empty())
+        .collect();
+    Patch {
+        volumes: token_volume(pod_value, ask, problems).into_iter().collect(),
+        containers,
+        ..Patch::default()
+    }
+}
+
+/// The projected token volume, unless the pod has one of that name.
+fn token_volume(pod_value: &Value, ask: &Ask, problems: &mut Problems) -> Option<Value> {
+    let Some(existing) = pod::volume(pod_value, VOLUME_NAME) else {
+        return Some(json!({
+            "name": VOLUME_NAME,
+            "projected": {"sources": [{"serviceAccountToken": {
+                "audience": ask.audience,
+                "expirationSeconds": ask.expiration,
+                "path": TOKEN_PATH,
+            }}]},
+        }));
+    };
+    if existing
+        .pointer("/projected/sources/0/serviceAccountToken")
+        .is_none()
+    {
+        problems.warn(Problem::pod(format!(
+            "volume {VOLUME_NAME} already exists and is not a projected service account token; \
+             left as written, so the token file may be missing"
+        )));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::irsa::ask::{is_requested, is_skipped, read};
+    use crate::pod::{Account, Annotations, ContainerList};
+    use crate::settings::Settings;
+    use crate::testutil::{appended_env, settings, ROLE};
+    use rstest::rstest;
+
+    /// A plan with its warnings.
+    #[derive(Debug)]
+    struct P {
+        patch: Patch,
+        warnings: Vec<String>,
+        env: Vec<ContainerPatch>,
+        volumes: Vec<Value>,
+    }
+
+    impl P {
+        fn changes_nothing(&self) -> bool {
+            self.patch.is_empty()
+        }
+    }
+
+    /// Reads the ask and plans, as admission does.
+    fn plan(
+        pod_value: &Value,
+        sa: &Annotations,
+        account: &str,
+        s: &Settings,
+    ) -> Result<P, Vec<String>> {
+        let mut problems = Problems::default();
+        let account = Account {
+            name: account,
+            annotations: sa,
+        };
+        let Some(ask) = read(pod_value, account, s, &mut problems) else {
+            return Err(problems.errors());
+        };
+        let patch = super::plan(pod_value, &ask, &mut problems);
+        if problems.has_errors() {
+            return Err(problems.errors());
+        }
+        Ok(P {
+            warnings: problems.warnings(),
+            env: patch.containers.clone(),
+            volumes: patch.volumes.clone(),
+            patch,
+        })
+    }
+
+    /// The names and values appended to the `i`th container's env.
+    fn env(p: &P, i: usize) -> Vec<(String, String)> {
+        appended_env(&p.env[i])
+    }
+
+    const ACCOUNT: &str = "payments/api";
+
+    pub fn account(pairs: &[(&str, &str)]) -> Annotations {
+        [("eks.amazonaws.com/role-arn", ROLE)]
+            .iter()
+            .chain(pairs)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn pod(meta: Value, spec: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+    }
+
+    fn plain(spec: Value) -> Value {
+        pod(json!({"name": "api"}), spec)
+    }
+
+    fn planned(pod_value: &Value, sa: &Annotations) -> P {
+        plan(pod_value, sa, ACCOUNT, &settings()).unwrap()
+    }
+
+    /// The plan for a pod with one container "a", under these settings.
+    fn one_container(sa: &Annotations, s: &Settings) -> P {
+        plan(
+            &plain(json!({"containers": [{"name": "a"}]})),
+            sa,
+            ACCOUNT,
+            s,
+        )
+        .unwrap()
+    }
+
+    /// A pod with one container and these annotations.
+    fn annotated(pod_annotations: Value) -> Value {
+        pod(
+            json!({"annotations": pod_annotations}),
+            json!({"containers": [{"name": "a"}]}),
+        )
+    }
+
+    fn token(plan: &P) -> &Value {
+        &plan.volumes[0]["projected"]["sources"][0]["serviceAccountToken"]
+    }
+
+    const TOKEN_FILE: &str = "/var/run/secrets/eks.amazonaws.com/serviceaccount/token";
+
+    #[test]
+    fn every_container_gets_the_role_token_and_mount() {
+        let p = planned(
+            &plain(
+                json!({"initContainers": [{"name": "init"}], "containers": [{"name": "a"}, {"name": "b"}]}),
+            ),
+            &account(&[]),
+        );
+        assert!(p.patch.sidecar.is_none());
+        assert_eq!(p.env.len(), 3);
+        for i in 0..3 {
+            assert_eq!(
+                env(&p, i),
+                vec![
+                    (ROLE_ARN_VAR.into(), ROLE.into()),
+                    (TOKEN_FILE_VAR.into(), TOKEN_FILE.into())
+                ]
+            );
+            assert_eq!(
+                p.env[i].mounts,
+                vec![json!({"name": VOLUME_NAME, "mountPath": MOUNT_PATH, "readOnly": true})]
+            );
+        }
+        assert_eq!(
+            p.env[0].container,
+            ContainerRef {
+                list: ContainerList::Init,
+                index: 0
+            }
+        );
+        assert_eq!(p.volumes.len(), 1);
+        assert_eq!(p.volumes[0]["name"], VOLUME_NAME);
+        assert_eq!(
+            *token(&p),
+            json!({"audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token"})
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn sts_and_region_come_first_in_the_webhooks_order() {
+        let mut s = settings();
+        s.irsa.region = "eu-central-1".into();
+        s.irsa.sts_regional_endpoints = true;
+        let p = one_container(&account(&[]), &s);
+        let names: Vec<String> = env(&p, 0).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                STS_VAR,
+                "AWS_DEFAULT_REGION",
+                "AWS_REGION",
+                ROLE_ARN_VAR,
+                TOKEN_FILE_VAR
+            ]
+        );
+        assert_eq!(env(&p, 0)[0].1, "regional");
+        assert_eq!(env(&p, 0)[2].1, "eu-central-1");
+    }
+
+    #[rstest]
+    #[case::sts_regional_endpoints_true(&[("eks.amazonaws.com/sts-regional-endpoints", "true")], true)]
+    #[case::sts_regional_endpoints_true_2(&[("eks.amazonaws.com/sts-regional-endpoints", "True")], true)]
+    #[case::sts_regional_endpoints_false(&[("eks.amazonaws.com/sts-regional-endpoints", "false")], false)]
+    #[case::no_annotation(&[], false)]
+    fn the_service_account_turns_regional_sts_on(#[case] pairs: &[(&str, &str)], #[case] on: bool) {
+        let p = planned(
+            &plain(json!({"containers": [{"name": "a"}]})),
+            &account(pairs),
+        );
+        assert_eq!(
+            env(&p, 0)
+                .iter()
+                .any(|(n, v)| n == STS_VAR && v == "regional"),
+            on
+        );
+    }
+
+    #[test]
+    fn the_service_account_turns_regional_sts_off_over_the_setting() {
+        let mut s = settings();
+        s.irsa.sts_regional_endpoints = true;
+        let sa = account(&[("eks.amazonaws.com/sts-regional-endpoints", "0")]);
+        let p = one_container(&sa, &s);
+        assert!(!env(&p, 0).iter().any(|(n, _)| n == STS_VAR));
+    }
+
+    #[rstest]
+    #[case::sts_amazonaws_com(json!({}), &[], json!(86400), "sts.amazonaws.com")]
+    #[case::token_expiration_3600_sts_amazonaws_com(json!({}), &[("eks.amazonaws.com/token-expiration", "3600")], json!(3600), "sts.amazonaws.com")]
+    #[case::token_expiration_7200_token_expiration_3600_sts(json!({"eks.amazonaws.com/token-expiration": "7200"}), &[("eks.amazonaws.com/token-expiration", "3600")], json!(7200), "sts.amazonaws.com")]
+    #[case::token_expiration_900_sts_amazonaws_com(json!({"eks.amazonaws.com/token-expiration": " 900 "}), &[], json!(900), "sts.amazonaws.com")]
+    #[case::audience_example_com_aud_example_com_aud(json!({}), &[("eks.amazonaws.com/audience", "example.com/aud")], json!(86400), "example.com/aud")]
+    #[case::audience_pod_example_audience_example_com_aud_po(json!({"iamra.aws/audience": "pod.example"}), &[("eks.amazonaws.com/audience", "example.com/aud")], json!(86400), "pod.example")]
+    fn expiration_and_audience(
+        #[case] pod_annotations: Value,
+        #[case] pairs: &[(&str, &str)],
+        #[case] expiration: Value,
+        #[case] audience: &str,
+    ) {
+        let p = planned(&annotated(pod_annotations), &account(pairs));
+        assert_eq!(token(&p)["expirationSeconds"], expiration);
+        assert_eq!(token(&p)["audience"], audience);
+    }
+
+    #[test]
+    fn settings_give_the_defaults() {
+        let mut s = settings();
+        s.irsa.token_expiration = 1800;
+        s.defaults.audience = "irsa.example".into();
+        let p = one_container(&account(&[]), &s);
+        assert_eq!(
+            *token(&p),
+            json!({"audience": "irsa.example", "expirationSeconds": 1800, "path": "token"})
+        );
+    }
+
+    #[test]
+    fn a_short_expiration_is_raised_to_the_minimum_with_a_warning() {
+        let p = planned(
+            &annotated(json!({"eks.amazonaws.com/token-expiration": "60"})),
+            &account(&[]),
+        );
+        assert_eq!(token(&p)["expirationSeconds"], 600);
+        assert!(
+            p.warnings[0]
+                .contains("annotation eks.amazonaws.com/token-expiration on the pod: 60 seconds"),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[rstest]
+    #[case::role_arn_my_role_annotation_role_arn_on_servicea(json!({}), &[("eks.amazonaws.com/role-arn", "my-role")], "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/api: \"my-role\" is not an IAM role ARN of the form")]
+    #[case::role_arn_annotation_role_arn_on_serviceaccount_p(json!({}), &[("eks.amazonaws.com/role-arn", " ")], "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/api: \"\" is not an IAM role ARN")]
+    #[case::audience_two_words_annotation_audience_on_servic(json!({}), &[("eks.amazonaws.com/audience", "two words")], "annotation eks.amazonaws.com/audience on ServiceAccount payments/api:")]
+    #[case::audience_annotation_audience_is_not_an_audience(json!({"iamra.aws/audience": " "}), &[], "annotation iamra.aws/audience: \"\" is not an audience")]
+    #[case::sts_regional_endpoints_yes_annotation_sts_region(json!({}), &[("eks.amazonaws.com/sts-regional-endpoints", "yes")], "annotation eks.amazonaws.com/sts-regional-endpoints on ServiceAccount payments/api: \"yes\" is not true or false")]
+    #[case::token_expiration_1h_annotation_token_expiration(json!({}), &[("eks.amazonaws.com/token-expiration", "1h")], "annotation eks.amazonaws.com/token-expiration on ServiceAccount payments/api: \"1h\" is not a whole number of seconds")]
+    #[case::token_expiration_1_annotation_token_expiration_o(json!({"eks.amazonaws.com/token-expiration": "-1"}), &[], "annotation eks.amazonaws.com/token-expiration on the pod: \"-1\" is not a whole number")]
+    #[case::token_expiration_99999999999_is_over_kubernetes(json!({"eks.amazonaws.com/token-expiration": "99999999999"}), &[], "is over Kubernetes' limit")]
+    fn malformed_values_are_rejected_by_name(
+        #[case] pod_annotations: Value,
+        #[case] pairs: &[(&str, &str)],
+        #[case] message: &str,
+    ) {
+        let errors = plan(
+            &annotated(pod_annotations),
+            &account(pairs),
+            ACCOUNT,
+            &settings(),
+        )
+        .unwrap_err();
+        assert!(errors.iter().any(|e| e.contains(message)), "{errors:?}");
+    }
+
+    #[rstest]
+    #[case::skip_containers_b(json!({"eks.amazonaws.com/skip-containers": "b"}), &[])]
+    #[case::skip_containers_b_other(json!({"eks.amazonaws.com/skip-containers": " b , other"}), &[])]
+    #[case::skip_containers_b_2(json!({}), &[("eks.amazonaws.com/skip-containers", "b")])]
+    fn skipped_containers_are_left_alone(
+        #[case] pod_annotations: Value,
+        #[case] pairs: &[(&str, &str)],
+    ) {
+        let p = planned(
+            &pod(
+                json!({"annotations": pod_annotations}),
+                json!({"containers": [{"name": "a"}, {"name": "b"}]}),
+            ),
+            &account(pairs),
+        );
+        assert_eq!(p.env.len(), 1);
+        assert_eq!(p.env[0].container.index, 0);
+        assert_eq!(p.volumes.len(), 1);
+    }
+
+    #[rstest]
+    #[case::nodeselector_kubernetes_io_os_windows_containers(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}))]
+    #[case::nodeselector_beta_kubernetes_io_os_windows_conta(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}))]
+    #[case::os_name_windows_containers_name_a(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}))]
+    fn windows_pods_read_the_token_under_c(#[case] spec: Value) {
+        let p = planned(&plain(spec), &account(&[]));
+        assert_eq!(
+            env(&p, 0)[1],
+            (
+                TOKEN_FILE_VAR.into(),
+                r"C:\var\run\secrets\eks.amazonaws.com\serviceaccount\token".into()
+            )
+        );
+        assert_eq!(p.env[0].mounts[0]["mountPath"], MOUNT_PATH);
+    }
+
+    #[rstest]
+    #[case::name_aws_role_arn_value_iam_123456789012_role_ot(json!([{"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::123456789012:role/other"}]), &[], true)]
+    #[case::name_aws_web_identity_token_file_value_token(json!([{"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/token"}]), &[], true)]
+    #[case::name_aws_region_value_us_east_1_aws_default_regi(json!([{"name": "AWS_REGION", "value": "us-east-1"}]), &["AWS_DEFAULT_REGION", "AWS_REGION"], false)]
+    #[case::name_aws_default_region_value_us_east_1_aws_defa(json!([{"name": "AWS_DEFAULT_REGION", "value": "us-east-1"}]), &["AWS_DEFAULT_REGION", "AWS_REGION"], false)]
+    #[case::name_aws_sts_regional_endpoints_value_legacy(json!([{"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "legacy"}]), &[STS_VAR], false)]
+    fn a_preset_group_is_kept_whole(
+        #[case] preset: Value,
+        #[case] kept: &[&str],
+        #[case] warns: bool,
+    ) {
+        let mut s = settings();
+        s.irsa.region = "eu-central-1".into();
+        s.irsa.sts_regional_endpoints = true;
+        let p = plan(
+            &plain(json!({"containers": [{"name": "a", "env": preset}]})),
+            &account(&[]),
+            ACCOUNT,
+            &s,
+        )
+        .unwrap();
+        let names: Vec<String> = env(&p, 0).into_iter().map(|(n, _)| n).collect();
+        let credentials = [ROLE_ARN_VAR, TOKEN_FILE_VAR];
+        let gone: Vec<&str> = if warns {
+            credentials.to_vec()
+        } else {
+            kept.to_vec()
+        };
+        for var in [
+            STS_VAR,
+            "AWS_DEFAULT_REGION",
+            "AWS_REGION",
+            ROLE_ARN_VAR,
+            TOKEN_FILE_VAR,
+        ] {
+            assert_eq!(
+                names.contains(&var.to_owned()),
+                !gone.contains(&var),
+                "{var}: {names:?}"
+            );
+        }
+        assert_eq!(
+            p.warnings.iter().any(|w| w.contains("are left as written")),
+            warns,
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn a_mutated_pod_is_not_mutated_again() {
+        let original = plain(json!({"containers": [{"name": "a"}]}));
+        let first = planned(&original, &account(&[]));
+        let mut mutated = original;
+        first.patch.apply(&mut mutated).unwrap();
+        assert!(mutated["metadata"].get("annotations").is_none());
+        let again = planned(&mutated, &account(&[]));
+        assert!(again.changes_nothing(), "{again:?}");
+        assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+    }
+
+    #[test]
+    fn an_existing_token_volume_is_kept() {
+        let p = planned(
+            &plain(json!({
+                "volumes": [{"name": VOLUME_NAME, "projected": {"sources": [{"serviceAccountToken": {"audience": "x", "path": "token"}}]}}],
+                "containers": [{"name": "a"}],
+            })),
+            &account(&[]),
+        );
+        assert!(p.volumes.is_empty());
+        assert!(p.warnings.is_empty());
+        let foreign = planned(
+            &plain(
+                json!({"volumes": [{"name": VOLUME_NAME, "emptyDir": {}}], "containers": [{"name": "a"}]}),
+            ),
+            &account(&[]),
+        );
+        assert!(foreign.volumes.is_empty());
+        assert!(foreign.warnings[0].contains("is not a projected service account token"));
+    }
+
+    #[test]
+    fn another_volume_at_the_mount_path_is_rejected() {
+        let errors = plan(
+            &plain(json!({"containers": [{"name": "a", "volumeMounts": [{"name": "mine", "mountPath": MOUNT_PATH}]}]})),
+            &account(&[]),
+            ACCOUNT,
+            &settings(),
+        )
+        .unwrap_err();
+        assert!(
+            errors[0].contains("container \"a\" already mounts volume \"mine\""),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn the_prefix_comes_from_settings() {
+        let mut s = settings();
+        s.irsa.annotation_prefix = "irsa.example.com".into();
+        let sa: Annotations = [("irsa.example.com/role-arn".to_owned(), ROLE.to_owned())].into();
+        assert!(is_requested(&sa, &s));
+        assert!(!is_requested(&account(&[]), &s));
+        let labelled = pod(
+            json!({"labels": {"irsa.example.com/skip-pod-identity-webhook": "false"}}),
+            json!({}),
+        );
+        assert!(is_skipped(&labelled, &s));
+        assert!(!is_skipped(&labelled, &settings()));
+    }
+}

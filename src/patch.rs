@@ -1,0 +1,215 @@
+//! The one mode-neutral plan of edits to a pod, and [`Patch::apply`], which writes it.
+//! Both modes fill a [`Patch`]: IAM Roles Anywhere with a sidecar and its certificate
+//! volume, IRSA with a token volume and mounts only.
+
+use crate::pod::{ContainerList, ContainerRef, VOLUMES};
+use crate::problem::Problem;
+use serde_json::{Map, Value};
+
+/// Where the sidecar goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A native sidecar: first in `initContainers` (Kubernetes 1.29+).
+    FirstInit,
+    /// A classic sidecar: last in `containers`.
+    LastApp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sidecar {
+    pub container: Value,
+    pub placement: Placement,
+}
+
+/// Env and volume mount changes for one container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerPatch {
+    pub container: ContainerRef,
+    /// Entries appended to `env`.
+    pub append: Vec<Value>,
+    /// Existing `env` entries replaced in place, by index.
+    pub replace: Vec<(usize, Value)>,
+    /// Entries appended to `volumeMounts`.
+    pub mounts: Vec<Value>,
+}
+
+impl ContainerPatch {
+    pub fn new(container: ContainerRef) -> Self {
+        ContainerPatch {
+            container,
+            append: Vec::new(),
+            replace: Vec::new(),
+            mounts: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.append.is_empty() && self.replace.is_empty() && self.mounts.is_empty()
+    }
+}
+
+/// What to add to one pod.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Patch {
+    pub sidecar: Option<Sidecar>,
+    /// Volumes appended to `spec.volumes`.
+    pub volumes: Vec<Value>,
+    pub containers: Vec<ContainerPatch>,
+    /// Annotations to set, with their full keys.
+    pub annotations: Vec<(String, String)>,
+}
+
+/// `{"name": name, "value": value}`.
+pub fn env_var(name: &str, value: impl Into<String>) -> Value {
+    let mut entry = Map::new();
+    entry.insert("name".into(), Value::String(name.to_owned()));
+    entry.insert("value".into(), Value::String(value.into()));
+    Value::Object(entry)
+}
+
+/// Returns the array at `obj[key]`, creating it when absent or not an array.
+fn array_at<'a>(obj: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
+    let slot = obj.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+    if !slot.is_array() {
+        *slot = Value::Array(Vec::new());
+    }
+    match slot {
+        Value::Array(a) => a,
+        _ => unreachable!("just made an array"),
+    }
+}
+
+fn object_at<'a>(obj: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    let slot = obj.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    match slot {
+        Value::Object(o) => o,
+        _ => unreachable!("just made an object"),
+    }
+}
+
+impl Patch {
+    /// Nothing to add: the pod already has it all.
+    pub fn is_empty(&self) -> bool {
+        self.sidecar.is_none()
+            && self.volumes.is_empty()
+            && self.annotations.is_empty()
+            && self.containers.iter().all(ContainerPatch::is_empty)
+    }
+
+    /// Writes the patch into `pod`, which passed `pod::check_shape`; moves, never copies,
+    /// what it adds.
+    pub fn apply(self, pod: &mut Value) -> Result<(), Problem> {
+        let root = pod
+            .as_object_mut()
+            .ok_or_else(|| Problem::pod("the object is not a pod"))?;
+        if !self.annotations.is_empty() {
+            let annotations = object_at(object_at(root, "metadata"), "annotations");
+            for (k, v) in self.annotations {
+                annotations.insert(k, Value::String(v));
+            }
+        }
+        let spec = object_at(root, "spec");
+        // Containers first: the patch's indexes refer to the lists before the sidecar.
+        for change in self.containers {
+            apply_container(spec, change)?;
+        }
+        if !self.volumes.is_empty() {
+            array_at(spec, VOLUMES).extend(self.volumes);
+        }
+        match self.sidecar {
+            Some(Sidecar {
+                container,
+                placement: Placement::FirstInit,
+            }) => array_at(spec, ContainerList::Init.key()).insert(0, container),
+            Some(Sidecar {
+                container,
+                placement: Placement::LastApp,
+            }) => array_at(spec, ContainerList::App.key()).push(container),
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+fn apply_container(spec: &mut Map<String, Value>, change: ContainerPatch) -> Result<(), Problem> {
+    let container = spec
+        .get_mut(change.container.list.key())
+        .and_then(|l| l.get_mut(change.container.index))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Problem::pod("a container disappeared while injecting"))?;
+    if !change.append.is_empty() || !change.replace.is_empty() {
+        let env = array_at(container, "env");
+        for (i, entry) in change.replace {
+            if let Some(slot) = env.get_mut(i) {
+                *slot = entry;
+            }
+        }
+        env.extend(change.append);
+    }
+    if !change.mounts.is_empty() {
+        array_at(container, "volumeMounts").extend(change.mounts);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    fn at(list: ContainerList, index: usize) -> ContainerRef {
+        ContainerRef { list, index }
+    }
+
+    #[rstest]
+    #[case::native(Placement::FirstInit, "/spec/initContainers/0/name")]
+    #[case::classic(Placement::LastApp, "/spec/containers/1/name")]
+    fn the_sidecar_goes_where_its_placement_says(#[case] placement: Placement, #[case] path: &str) {
+        let mut pod = json!({"spec": {"initContainers": [{"name": "init"}], "containers": [{"name": "app"}]}});
+        let patch = Patch {
+            sidecar: Some(Sidecar {
+                container: json!({"name": "helper"}),
+                placement,
+            }),
+            ..Patch::default()
+        };
+        patch.apply(&mut pod).unwrap();
+        assert_eq!(pod.pointer(path), Some(&json!("helper")), "{pod}");
+    }
+
+    #[test]
+    fn env_is_replaced_in_place_then_appended_and_mounts_added() {
+        let mut pod = json!({"metadata": {}, "spec": {"containers": [{"name": "app", "env": [{"name": "A"}, {"name": "B"}]}]}});
+        let mut change = ContainerPatch::new(at(ContainerList::App, 0));
+        change.replace.push((0, env_var("A", "1")));
+        change.append.push(env_var("C", "3"));
+        change.mounts.push(json!({"name": "v"}));
+        let patch = Patch {
+            containers: vec![change],
+            volumes: vec![json!({"name": "v"})],
+            annotations: vec![("k".into(), "v".into())],
+            ..Patch::default()
+        };
+        assert!(!patch.is_empty());
+        patch.apply(&mut pod).unwrap();
+        assert_eq!(
+            pod,
+            json!({"metadata": {"annotations": {"k": "v"}}, "spec": {
+                "containers": [{"name": "app", "env": [{"name": "A", "value": "1"}, {"name": "B"}, {"name": "C", "value": "3"}], "volumeMounts": [{"name": "v"}]}],
+                "volumes": [{"name": "v"}]}})
+        );
+    }
+
+    #[test]
+    fn an_empty_patch_is_empty() {
+        let patch = Patch {
+            containers: vec![ContainerPatch::new(at(ContainerList::Init, 0))],
+            ..Patch::default()
+        };
+        assert!(patch.is_empty());
+    }
+}

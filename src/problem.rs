@@ -1,0 +1,187 @@
+//! One type for everything the policy reports: where a problem was found and what it
+//! is, worded for a cluster operator. [`Problems`] collects errors and warnings.
+
+use std::fmt;
+
+/// Where a problem was found; its `Display` is the start of the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The pod object itself; the message names the field.
+    Pod,
+    /// `annotation <key>`: an annotation of the pod.
+    Annotation(String),
+    /// `annotation <key> on the pod`: said where the ServiceAccount may carry the same key.
+    PodAnnotation(String),
+    /// `annotation <key> (on ServiceAccount <account>)`: an IAM Roles Anywhere annotation
+    /// the pod inherits from its ServiceAccount.
+    Inherited { key: String, account: String },
+    /// `annotation <key> on ServiceAccount <account>`: an IRSA annotation.
+    Account { key: String, account: String },
+    /// A setting, by its path such as `sidecar.port`.
+    Setting(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Pod => Ok(()),
+            Source::Annotation(key) => write!(f, "annotation {key}"),
+            Source::PodAnnotation(key) => write!(f, "annotation {key} on the pod"),
+            Source::Inherited { key, account } => {
+                write!(f, "annotation {key} (on ServiceAccount {account})")
+            }
+            Source::Account { key, account } => {
+                write!(f, "annotation {key} on ServiceAccount {account}")
+            }
+            Source::Setting(path) => f.write_str(path),
+        }
+    }
+}
+
+/// One error or warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: Source,
+    message: String,
+    /// The message continues the source's sentence ("… needs …") instead of following
+    /// it after a colon.
+    continues: bool,
+}
+
+impl Problem {
+    /// `<source>: <message>`.
+    pub fn new(at: Source, message: impl Into<String>) -> Self {
+        Problem {
+            at,
+            message: message.into(),
+            continues: false,
+        }
+    }
+
+    /// `<source> <message>`.
+    pub fn sentence(at: Source, message: impl Into<String>) -> Self {
+        Problem {
+            continues: true,
+            ..Problem::new(at, message)
+        }
+    }
+
+    /// A problem with the pod object; the message names the field.
+    pub fn pod(message: impl Into<String>) -> Self {
+        Problem::new(Source::Pod, message)
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.at, self.continues) {
+            (Source::Pod, _) => f.write_str(&self.message),
+            (at, true) => write!(f, "{at} {}", self.message),
+            (at, false) => write!(f, "{at}: {}", self.message),
+        }
+    }
+}
+
+/// Errors and warnings, in the order found: every problem is reported at once.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Problems {
+    errors: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Problems {
+    pub fn error(&mut self, problem: Problem) {
+        self.errors.push(problem);
+    }
+
+    pub fn warn(&mut self, problem: Problem) {
+        self.warnings.push(problem);
+    }
+
+    /// The value of `result`; `None` after recording its error at `at`.
+    pub fn check<T>(
+        &mut self,
+        at: impl FnOnce() -> Source,
+        result: Result<T, String>,
+    ) -> Option<T> {
+        result
+            .map_err(|message| self.error(Problem::new(at(), message)))
+            .ok()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// The errors as one message, `; `-separated.
+    pub fn error_message(&self) -> String {
+        join(&self.errors)
+    }
+
+    pub fn into_warnings(self) -> Vec<String> {
+        self.warnings.iter().map(Problem::to_string).collect()
+    }
+
+    #[cfg(test)]
+    pub fn errors(&self) -> Vec<String> {
+        self.errors.iter().map(Problem::to_string).collect()
+    }
+
+    #[cfg(test)]
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.iter().map(Problem::to_string).collect()
+    }
+}
+
+fn join(problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&p.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::pod(Problem::pod("spec.hostNetwork is true"), "spec.hostNetwork is true")]
+    #[case::annotation(Problem::new(Source::Annotation("iamra.aws/region".into()), "bad"), "annotation iamra.aws/region: bad")]
+    #[case::on_the_pod(Problem::new(Source::PodAnnotation("k".into()), "bad"), "annotation k on the pod: bad")]
+    #[case::inherited(Problem::new(Source::Inherited { key: "k".into(), account: "ns/sa".into() }, "bad"), "annotation k (on ServiceAccount ns/sa): bad")]
+    #[case::account(Problem::new(Source::Account { key: "k".into(), account: "ns/sa".into() }, "bad"), "annotation k on ServiceAccount ns/sa: bad")]
+    #[case::setting(
+        Problem::new(Source::Setting("sidecar.port"), "bad"),
+        "sidecar.port: bad"
+    )]
+    #[case::sentence(
+        Problem::sentence(Source::Setting("region"), "is required"),
+        "region is required"
+    )]
+    fn messages_start_with_where(#[case] problem: Problem, #[case] text: &str) {
+        assert_eq!(problem.to_string(), text);
+    }
+
+    #[test]
+    fn every_error_is_reported_in_order() {
+        let mut p = Problems::default();
+        assert_eq!(
+            p.check(|| Source::Setting("a"), Ok::<_, String>(1)),
+            Some(1)
+        );
+        assert_eq!(
+            p.check(|| Source::Setting("b"), Err::<u8, _>("x".into())),
+            None
+        );
+        p.error(Problem::pod("y"));
+        p.warn(Problem::pod("w"));
+        assert!(p.has_errors());
+        assert_eq!(p.error_message(), "b: x; y");
+        assert_eq!(p.into_warnings(), ["w"]);
+    }
+}
