@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the given Debian packages that are not installed yet (apt-get, as root or
-# through sudo). Used by scripts/build-wasm.sh and scripts/lint-tools.sh.
+# through sudo). Used by the build, lint, test-deps and load scripts.
 # Usage: scripts/debian-install.sh PACKAGE...
 set -euo pipefail
 

@@ -17,15 +17,7 @@ settings=e2e-tests/fixtures/settings.yaml
 
 server=$(command -v policy-server) || {
   echo "policy-server is needed (Kubewarden's; ../shared/bin has one for these machines)" >&2; exit 2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v wat2wasm >/dev/null || missing+=(wabt)
-command -v jq >/dev/null || missing+=(jq)
-if ((${#missing[@]})); then
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+scripts/debian-install.sh wrk wabt jq
 
 work=$(mktemp -d)
 pid=""
