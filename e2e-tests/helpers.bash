@@ -386,16 +386,3 @@ assert_original_kept() {
   after=$(jq -cS "$1" "$POD")
   [[ $before == "$after" ]] || fail "$1 changed:" "before: $before" "after:  $after"
 }
-
-# --- context-aware runs -------------------------------------------------------------
-
-# annotate_policy OUT: $POLICY annotated with metadata.yml, written to OUT: kwctl grants
-# Kubernetes reads only to what an annotated module declares. kwctl annotates when it
-# can (the runner cannot), else tools/annotate.py.
-annotate_policy() {
-  if "$KWCTL" annotate --help >/dev/null 2>&1; then
-    "$KWCTL" annotate -m "$E2E_DIR/../metadata.yml" -o "$1" "$POLICY"
-  else
-    python3 "$TOOLS/annotate.py" "$E2E_DIR/../metadata.yml" "$POLICY" "$1"
-  fi
-}

@@ -17,7 +17,7 @@ IRSA_ROLE=arn:aws:iam::123456789012:role/orders
 SDK="$BATS_TEST_TMPDIR/sdk.json"
 
 setup_file() {
-  annotate_policy "$BATS_FILE_TMPDIR/annotated-policy.wasm"
+  annotate_policy
 }
 
 # sdk CONTAINER [--without VAR]...: botocore's default chain with CONTAINER's environment
@@ -228,17 +228,10 @@ evaluate_behind_dead_proxy() {
 
 # --- IRSA ---------------------------------------------------------------------------
 
-# kwctl_replaying run ARGS...: $KWCTL with the ServiceAccount reads of $SESSION replayed.
-kwctl_replaying() {
-  local command=$1
-  shift
-  "$SDK_KWCTL" "$command" --allow-context-aware --replay-host-capabilities-interactions "$SESSION" "$@"
-}
-
 # evaluate_irsa SESSION [SETTINGS]: fixtures/irsa/pod.json with ServiceAccount payments/api
 # as recorded in fixtures/irsa/SESSION; the patched pod in $POD.
 evaluate_irsa() {
-  SESSION="$IRSA/$1" SDK_KWCTL=$KWCTL KWCTL=kwctl_replaying \
+  SESSION="$IRSA/$1" REAL_KWCTL=$KWCTL KWCTL=kwctl_with_session CONTEXT_AWARE=true \
     POLICY="$BATS_FILE_TMPDIR/annotated-policy.wasm" evaluate "$IRSA/pod.json" "${2:-$IRSA/settings.yaml}"
   # An IRSA pod has no sidecar: of assert_mutated's checks only the schema applies.
   assert_pod_ok() { assert_pod_schema_valid; }
