@@ -72,8 +72,10 @@ def test_the_chart_packages_load_with_the_release_version(dist: Path, chart: str
     with helm_python.Chart.load_archive(archive.read_bytes()) as loaded:
         assert (loaded.name, loaded.version) == (chart, release.version())
         assert loaded.metadata["appVersion"] == release.version()
+        # Helm packages the templates tree, subfolders (the helm test hooks) included.
+        root = REPO / "charts" / chart
         assert {t["name"] for t in loaded.templates} == {
-            f"templates/{p.name}" for p in (REPO / "charts" / chart / "templates").iterdir()}
+            p.relative_to(root).as_posix() for p in (root / "templates").rglob("*") if p.is_file()}
 
 
 def test_the_sbom_is_valid_cyclonedx_of_the_module_crates(dist: Path):
