@@ -28,14 +28,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-annotate() { # METADATA MODULE OUT: kwctl annotate when present, else the project's stand-in
-  if command -v kwctl >/dev/null; then
-    RUST_BACKTRACE=0 kwctl annotate -m "$1" -o "$3" "$2" 2>/dev/null
-  else
-    python3 e2e-tests/tools/annotate.py "$1" "$2" "$3"
-  fi
-}
-
 # The floor's answer: the request's pod with one annotation added.
 answer=$(jq -c '{accepted: true, mutated_object: (.request.object
   | .metadata.annotations["load.example/floor"] = "true")}' "$request")
@@ -65,8 +57,8 @@ rules: [{apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: 
 mutating: true
 executionMode: kubewarden-wapc
 YAML
-annotate "$work/floor-metadata.yml" "$work/floor.wasm" "$work/floor-annotated.wasm"
-annotate metadata.yml "$policy" "$work/policy-annotated.wasm"
+scripts/annotate.sh "$work/floor.wasm" "$work/floor-annotated.wasm" "$work/floor-metadata.yml"
+scripts/annotate.sh "$policy" "$work/policy-annotated.wasm"
 
 cat > "$work/policies.yml" <<YAML
 iamra:
