@@ -6,6 +6,7 @@ use crate::credentials::{self, Credentials, Lookup};
 use crate::guard::{self, CertKind};
 use crate::iamra;
 use crate::irsa;
+use crate::kubevirt;
 use crate::patch::Patch;
 use crate::pod::{self, Account, Annotations};
 use crate::problem::Problems;
@@ -123,7 +124,7 @@ fn inject(pod: Value, namespace: &str, settings: &Settings, lookup: Lookup) -> D
     }
     let credentials = match credentials::resolve(&pod, namespace, settings, lookup, &mut problems) {
         None => return Decision::reject(&problems),
-        Some(Credentials::None) => return Decision::accept_with(problems),
+        Some(Credentials::None) => return guest_share_only(pod, settings, problems),
         Some(credentials) => credentials,
     };
     if let Err(e) = pod::check_shape(&pod) {
@@ -160,7 +161,7 @@ fn roles_anywhere(
 /// IRSA into a pod of the right shape, as pod-identity-webhook does it; no change for a
 /// pod that already has it.
 fn irsa(
-    pod: Value,
+    mut pod: Value,
     account: &str,
     annotations: &Annotations,
     settings: &Settings,
@@ -173,11 +174,22 @@ fn irsa(
     let Some(ask) = irsa::ask::read(&pod, account, settings, &mut problems) else {
         return Decision::reject(&problems);
     };
+    // Before the plan, which then gives the VM's token server IRSA as any container.
+    let shared = kubevirt::share_token(&mut pod, true, settings, &mut problems);
     let patch = irsa::plan::plan(&pod, &ask, &mut problems);
-    if !problems.has_errors() && patch.is_empty() {
+    if !problems.has_errors() && patch.is_empty() && !shared {
         return Decision::accept_with(problems);
     }
     mutate(pod, patch, problems)
+}
+
+/// No credentials from us: a VM's pod that already has an IRSA token (from
+/// pod-identity-webhook) may still share it with the guest.
+fn guest_share_only(mut pod: Value, settings: &Settings, mut problems: Problems) -> Decision {
+    if kubevirt::share_token(&mut pod, false, settings, &mut problems) {
+        return mutate(pod, Patch::default(), problems);
+    }
+    Decision::accept_with(problems)
 }
 
 /// Applies `patch` to the pod, unless `problems` holds errors.

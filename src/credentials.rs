@@ -26,9 +26,14 @@
 //! with the pod's over them, key by key (a pod may set only `session-name`, or only
 //! `role-arn`, and take the rest from its ServiceAccount). The bookkeeping annotations
 //! (`injected`, `config-hash`) only ever come from the pod.
+//!
+//! A KubeVirt virt-launcher pod never gets IAM Roles Anywhere: its IAM Roles Anywhere
+//! annotations count as absent (with a warning, see `kubevirt`), so it gets IRSA or
+//! nothing by the same table.
 
 use crate::iamra::ask::{self as iamra, Sources};
 use crate::irsa::ask as irsa;
+use crate::kubevirt;
 use crate::names;
 use crate::pod::{self, Account, Annotations};
 use crate::problem::{Problem, Problems, Source};
@@ -154,13 +159,17 @@ fn choose(
         warn_pod_irsa_role(pod_value, settings, problems);
         return credentials;
     }
+    let vm = kubevirt::is_virt_launcher(pod_value);
     let pod_asks = Sources {
         account: None,
         ..sources
     }
     .asks();
-    if !pod_asks {
-        if sources.asks() {
+    if !pod_asks || vm {
+        if sources.asks() && vm {
+            let role = irsa_role(settings);
+            problems.warn(kubevirt::roles_anywhere_set_aside(Some(&role)));
+        } else if sources.asks() {
             problems.error(ambiguous(&account, settings));
             return None;
         }
@@ -185,6 +194,12 @@ fn roles_anywhere(
     settings: &Settings,
     problems: &mut Problems,
 ) -> Option<Credentials> {
+    if kubevirt::is_virt_launcher(sources.pod) {
+        if sources.asks() {
+            problems.warn(kubevirt::roles_anywhere_set_aside(None));
+        }
+        return Some(Credentials::None);
+    }
     match iamra::read(sources, settings, problems) {
         Some(ask) => Some(Credentials::RolesAnywhere(ask)),
         None if problems.has_errors() => None,

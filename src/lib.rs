@@ -8,6 +8,7 @@ mod guard;
 mod iamra;
 mod identity;
 mod irsa;
+mod kubevirt;
 mod names;
 mod patch;
 mod pod;

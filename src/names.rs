@@ -45,3 +45,19 @@ pub const SKIP_CONTAINERS: &str = "skip-containers";
 /// A pod label: its presence, whatever its value, keeps IRSA away from the pod, as the
 /// webhook's `objectSelector` (`DoesNotExist`) does.
 pub const SKIP_LABEL: &str = "skip-pod-identity-webhook";
+
+// KubeVirt's, fixed by KubeVirt and by the eks-irsa hook sidecar (see `kubevirt`).
+/// The label every virt-launcher pod carries, `kubevirt.io: virt-launcher`; the same key
+/// with other values marks hotplug-disk pods and KubeVirt's own components.
+pub const KUBEVIRT_LABEL: &str = "kubevirt.io";
+pub const VIRT_LAUNCHER: &str = "virt-launcher";
+/// The container that runs the VM; its image ships virtiofsd.
+pub const COMPUTE_CONTAINER: &str = "compute";
+/// The emptyDir KubeVirt adds, only for a VMI with a virtiofs filesystem, and where its
+/// libvirt looks for virtiofsd sockets.
+pub const VIRTIOFS_VOLUME: &str = "virtiofs-containers";
+pub const VIRTIOFS_SOCKET_DIR: &str = "/var/run/kubevirt/virtiofs-containers";
+/// The guest's mount tag; also the socket's and the token server container's name, as
+/// KubeVirt names the container of a virtiofs filesystem `virtiofs-<tag>`.
+pub const GUEST_TOKEN_TAG: &str = "aws-iam-token";
+pub const GUEST_TOKEN_CONTAINER: &str = "virtiofs-aws-iam-token";

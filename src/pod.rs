@@ -111,6 +111,11 @@ pub fn has_label(pod: &Value, key: &str) -> bool {
         .is_some()
 }
 
+/// The value of the pod's label `key`.
+pub fn label<'a>(pod: &'a Value, key: &str) -> Option<&'a str> {
+    pod.get("metadata")?.get("labels")?.get(key)?.as_str()
+}
+
 pub fn is_windows(pod: &Value) -> bool {
     let spec = spec(pod);
     let os = spec

@@ -82,6 +82,7 @@ pub struct Settings {
     /// Read the pod's ServiceAccount (IRSA and ServiceAccount-level IAM Roles Anywhere
     /// annotations). `false`: pod annotations only, the policy never calls the host.
     pub read_service_accounts: bool,
+    pub kubevirt: Kubevirt,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +130,18 @@ pub struct Irsa {
     pub region: String,
 }
 
+/// KubeVirt virt-launcher pods (see `kubevirt`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct Kubevirt {
+    /// Append a virtiofsd container that serves the IRSA token to the VM's guest.
+    pub share_token_with_guest: bool,
+    /// Its image; empty: the `compute` container's, which ships virtiofsd.
+    pub virtiofs_image: String,
+    /// Pass `--translate-uid=host:107:0:1` (virtiofsd 1.13+, virt-launcher 1.5+).
+    pub translate_uid: bool,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -143,6 +156,17 @@ impl Default for Settings {
             allowed_requesters: vec![CSI_DRIVER_USER.into()],
             irsa: Irsa::default(),
             read_service_accounts: true,
+            kubevirt: Kubevirt::default(),
+        }
+    }
+}
+
+impl Default for Kubevirt {
+    fn default() -> Self {
+        Self {
+            share_token_with_guest: false,
+            virtiofs_image: String::new(),
+            translate_uid: true,
         }
     }
 }
@@ -444,6 +468,19 @@ impl Settings {
             ));
         }
     }
+
+    fn kubevirt_errors(&self, errors: &mut Problems) {
+        let image = &self.kubevirt.virtiofs_image;
+        if image.chars().any(char::is_whitespace) {
+            errors.error(Problem::new(
+                Source::Setting("kubevirt.virtiofsImage"),
+                format!(
+                    "{image:?} is not an image reference; leave it empty for the image of \
+                     the pod's compute container"
+                ),
+            ));
+        }
+    }
 }
 
 impl kubewarden_policy_sdk::settings::Validatable for Settings {
@@ -477,6 +514,7 @@ impl kubewarden_policy_sdk::settings::Validatable for Settings {
             ));
         }
         self.irsa_errors(&mut errors);
+        self.kubevirt_errors(&mut errors);
         if errors.has_errors() {
             Err(errors.error_message())
         } else {
@@ -559,6 +597,9 @@ mod tests {
         assert_eq!(s.irsa.annotation_prefix, "eks.amazonaws.com");
         assert_eq!(s.irsa.token_expiration, 86400);
         assert!(s.read_service_accounts);
+        assert!(!s.kubevirt.share_token_with_guest);
+        assert_eq!(s.kubevirt.virtiofs_image, "");
+        assert!(s.kubevirt.translate_uid);
         assert_eq!(s.validate(), Ok(()));
     }
 
@@ -579,6 +620,7 @@ mod tests {
     #[case::mode_guard_trustanchorarn_region(json!({"mode": "guard", "trustAnchorArn": "", "region": ""}))]
     #[case::irsa_tokenexpiration_stsregionalendpoints_region(json!({"irsa": {"tokenExpiration": 600, "stsRegionalEndpoints": true, "region": "us-east-1"}}))]
     #[case::readserviceaccounts(json!({"readServiceAccounts": false}))]
+    #[case::kubevirt_all_set(json!({"kubevirt": {"shareTokenWithGuest": true, "virtiofsImage": "quay.io/kubevirt/virt-launcher:v1.9.0", "translateUid": false}}))]
     fn accepts(#[case] patch: serde_json::Value) {
         assert_eq!(check(patch), Ok(()));
     }
@@ -618,6 +660,9 @@ mod tests {
     #[case::readserviceaccounts_no_invalid_type_string_no_ex(json!({"readServiceAccounts": "no"}), "invalid type: string \"no\", expected a boolean")]
     #[case::trustanchroarn_typo_unknown_field_trustanchroarn(json!({"trustAnchroArn": "typo"}), "unknown field `trustAnchroArn`")]
     #[case::sidecar_nativ_unknown_field_nativ(json!({"sidecar": {"nativ": true}}), "unknown field `nativ`")]
+    #[case::kubevirt_virtiofsimage_with_spaces(json!({"kubevirt": {"virtiofsImage": "virt launcher"}}), "kubevirt.virtiofsImage: \"virt launcher\" is not an image reference")]
+    #[case::kubevirt_virtiofsimage_blank(json!({"kubevirt": {"virtiofsImage": " "}}), "kubevirt.virtiofsImage:")]
+    #[case::kubevirt_unknown_key(json!({"kubevirt": {"shareToken": true}}), "unknown field `shareToken`")]
     fn rejects(#[case] patch: serde_json::Value, #[case] message: &str) {
         let err = check(patch).unwrap_err();
         assert!(err.contains(message), "{err:?} should contain {message:?}");
