@@ -52,7 +52,9 @@ SCENARIOS = {
          "defaults": {"sessionDuration": "3600", "audience": "sts.amazonaws.com"},
          "certificate": {"keyAlgorithm": "RSA", "keySize": 2048, "duration": "12h", "renewBefore": "4h"},
          "allowedRequesters": ["system:serviceaccount:certs:csi-driver"],
-         "irsa": {"region": "eu-west-1", "stsRegionalEndpoints": True, "tokenExpiration": 3600}},
+         "irsa": {"region": "eu-west-1", "stsRegionalEndpoints": True, "tokenExpiration": 3600},
+         "kubevirt": {"shareTokenWithGuest": True, "virtiofsImage": "registry.example/launcher:v1",
+                      "translateUid": False}},
         {"name": "iamra-workload", "kind": "ClusterIssuer", "group": "cert-manager.io"},
     ),
 }

@@ -111,6 +111,7 @@ def test_settings_follow_the_contract():
             "region": "",
         },
         "readServiceAccounts": True,
+        "kubevirt": {"shareTokenWithGuest": False, "virtiofsImage": "", "translateUid": True},
     }
 
 
@@ -124,6 +125,8 @@ def test_settings_values_pass_through():
             "certificate": {"keyAlgorithm": "RSA", "keySize": 3072, "duration": "48h", "renewBefore": "12h"},
             "allowedRequesters": ["system:serviceaccount:certs:csi"],
             "irsa": {"region": "eu-west-1", "stsRegionalEndpoints": True, "tokenExpiration": 3600},
+            "kubevirt": {"shareTokenWithGuest": True, "virtiofsImage": "registry.example/launcher:v1",
+                         "translateUid": False},
         }
     )
     s = inject(objs)["spec"]["settings"]
@@ -136,6 +139,8 @@ def test_settings_values_pass_through():
     assert s["allowedRequesters"] == ["system:serviceaccount:certs:csi"]
     assert s["irsa"]["region"] == "eu-west-1" and s["irsa"]["stsRegionalEndpoints"] is True
     assert s["irsa"]["tokenExpiration"] == 3600
+    assert s["kubevirt"] == {"shareTokenWithGuest": True, "virtiofsImage": "registry.example/launcher:v1",
+                             "translateUid": False}
 
 
 def test_service_account_reads_can_be_turned_off():

@@ -88,6 +88,7 @@ so the guard knows the workload issuer, the annotations and the allowed requeste
   "allowedRequesters" $v.allowedRequesters
   "irsa" $v.irsa
   "readServiceAccounts" $v.readServiceAccounts
+  "kubevirt" $v.kubevirt
 -}}
 {{- toYaml $settings -}}
 {{- end -}}
