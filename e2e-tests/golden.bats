@@ -55,3 +55,10 @@ assert_golden() {
   evaluate "$FIXTURES/irsa/pod.json" "$FIXTURES/irsa/settings.yaml"
   assert_golden irsa
 }
+
+@test "golden: a KubeVirt VM with IRSA, its token shared with the guest" {
+  use_context_aware
+  SESSION="$FIXTURES/kubevirt/sa-irsa.yml"
+  evaluate "$FIXTURES/kubevirt/vm-burstable.json" "$FIXTURES/kubevirt/settings-share.yaml"
+  assert_golden kubevirt-vm
+}
