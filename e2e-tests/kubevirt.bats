@@ -11,7 +11,6 @@ ROLE=arn:aws:iam::123456789012:role/vm
 TOKEN_DIR=/var/run/secrets/eks.amazonaws.com/serviceaccount
 SERVER=virtiofs-aws-iam-token
 SOCKET=/var/run/kubevirt/virtiofs-containers/aws-iam-token.sock
-ANCHOR=arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f
 
 setup_file() {
   annotate_policy
@@ -142,7 +141,7 @@ server_query() {
 }
 
 @test "kubevirt: the image and --translate-uid follow the settings" {
-  evaluate_as sa-irsa.yml vm-burstable "{\"trustAnchorArn\": \"$ANCHOR\", \"region\": \"eu-west-1\",
+  evaluate_as sa-irsa.yml vm-burstable "{\"trustAnchorArn\": \"$TRUST_ANCHOR\", \"region\": \"eu-west-1\",
     \"kubevirt\": {\"shareTokenWithGuest\": true, \"virtiofsImage\": \"registry.example/virt-launcher:v1.7.0\", \"translateUid\": false}}"
   assert_vm_mutated
   [[ $(server_query '.image') == registry.example/virt-launcher:v1.7.0 ]]
