@@ -168,7 +168,7 @@ fn choose(
     if !pod_asks || vm {
         if sources.asks() && vm {
             let role = irsa_role(settings);
-            problems.warn(kubevirt::roles_anywhere_set_aside(Some(&role)));
+            problems.warn(kubevirt::roles_anywhere_set_aside(&role, true));
         } else if sources.asks() {
             problems.error(ambiguous(&account, settings));
             return None;
@@ -196,7 +196,8 @@ fn roles_anywhere(
 ) -> Option<Credentials> {
     if kubevirt::is_virt_launcher(sources.pod) {
         if sources.asks() {
-            problems.warn(kubevirt::roles_anywhere_set_aside(None));
+            let role = irsa_role(settings);
+            problems.warn(kubevirt::roles_anywhere_set_aside(&role, false));
         }
         return Some(Credentials::None);
     }

@@ -38,13 +38,12 @@ pub fn is_virt_launcher(pod_value: &Value) -> bool {
 }
 
 /// The warning for IAM Roles Anywhere annotations on a virt-launcher pod; `irsa_role`
-/// is the ServiceAccount's IRSA annotation when it applies instead.
-pub fn roles_anywhere_set_aside(irsa_role: Option<&str>) -> Problem {
-    let outcome = match irsa_role {
-        Some(key) => format!("the ServiceAccount's {key} applies instead"),
-        None => "give the VM IRSA instead: annotate its ServiceAccount with \
-                 eks.amazonaws.com/role-arn"
-            .to_owned(),
+/// is the ServiceAccount annotation of IRSA, which `applies` instead or not.
+pub fn roles_anywhere_set_aside(irsa_role: &str, applies: bool) -> Problem {
+    let outcome = if applies {
+        format!("the ServiceAccount's {irsa_role} applies instead")
+    } else {
+        format!("give the VM IRSA instead: annotate its ServiceAccount with {irsa_role}")
     };
     Problem::pod(format!(
         "this KubeVirt virt-launcher pod does not get IAM Roles Anywhere, whose helper \
@@ -564,11 +563,14 @@ mod tests {
     fn without_service_account_reads_a_vm_is_told_why_too() {
         let mut s = sharing();
         s.read_service_accounts = false;
+        s.irsa.annotation_prefix = "irsa.example.com".into();
         let Decision::Accept { warnings } = admit(&fixture("vm-iamra"), &[], &s) else {
             panic!("expected no change")
         };
         assert!(
-            warnings[0].contains("does not get IAM Roles Anywhere"),
+            warnings[0].contains("does not get IAM Roles Anywhere")
+                && warnings[0]
+                    .ends_with("annotate its ServiceAccount with irsa.example.com/role-arn"),
             "{warnings:?}"
         );
     }
