@@ -18,6 +18,7 @@ use crate::problem::{Problem, Problems, Source};
 use crate::settings::{self, LogLevel, Settings};
 use crate::validation::{self, Arn, REGION_FORM};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// What a pod asks for, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,84 +33,129 @@ pub struct Ask {
     pub region: Option<String>,
 }
 
-/// Where the annotations are read: the pod's, then its ServiceAccount's.
-#[derive(Debug, Clone, Copy)]
+/// Where the annotations are read: every `<prefix>/<name>` annotation of the pod, and
+/// its ServiceAccount's where the pod has no such name, gathered in one pass over each
+/// (a ServiceAccount may carry thousands: every later lookup is a map lookup).
+#[derive(Debug, Clone)]
 pub struct Sources<'a> {
-    pub pod: &'a Value,
-    pub account: Option<Account<'a>>,
-    pub prefix: &'a str,
+    prefix: &'a str,
+    /// `<namespace>/<name>` of the ServiceAccount, for messages.
+    account: &'a str,
+    /// By name under the prefix: the value, and whether it comes from the ServiceAccount.
+    found: BTreeMap<&'a str, (&'a str, bool)>,
 }
 
 impl<'a> Sources<'a> {
-    fn on_pod(&self, name: &str) -> Option<&'a str> {
-        pod::annotations(self.pod)
-            .find(|(k, _)| names::is_key(k, self.prefix, name))
-            .map(|(_, v)| v)
-    }
-
-    fn on_account(&self, name: &str) -> Option<&'a str> {
-        let account = self.account?;
-        let key = names::key(self.prefix, name);
-        account.annotations.get(&key).map(String::as_str)
+    pub fn new(pod: &'a Value, account: Option<Account<'a>>, prefix: &'a str) -> Self {
+        let under_prefix = |k: &'a str| k.strip_prefix(prefix)?.strip_prefix('/');
+        let mut found: BTreeMap<&'a str, (&'a str, bool)> = pod::annotations(pod)
+            .filter_map(|(k, v)| Some((under_prefix(k)?, (v, false))))
+            .collect();
+        let inherited = account.into_iter().flat_map(|a| a.annotations.iter());
+        for (name, value) in inherited.filter_map(|(k, v)| Some((under_prefix(k)?, v))) {
+            // The bookkeeping names only ever come from the pod.
+            if !names::BOOKKEEPING.contains(&name) {
+                found.entry(name).or_insert((value.as_str(), true));
+            }
+        }
+        Sources {
+            prefix,
+            account: account.map(|a| a.name).unwrap_or_default(),
+            found,
+        }
     }
 
     /// The trimmed value of `<prefix>/<name>` and where it was found.
     fn get(&self, name: &str) -> Option<(&'a str, Source)> {
-        let key = || names::key(self.prefix, name);
-        if let Some(v) = self.on_pod(name) {
-            return Some((v.trim(), Source::Annotation(key())));
-        }
-        let v = self.on_account(name)?;
-        Some((v.trim(), self.inherited(key())))
+        let (value, inherited) = *self.found.get(name)?;
+        Some((value.trim(), self.at(name, inherited)))
     }
 
-    fn inherited(&self, key: String) -> Source {
-        let account = self.account.map(|a| a.name).unwrap_or_default();
-        Source::Inherited {
-            key,
-            account: account.to_owned(),
+    fn at(&self, name: &str, inherited: bool) -> Source {
+        let key = names::key(self.prefix, name);
+        if inherited {
+            Source::Inherited {
+                key,
+                account: self.account.to_owned(),
+            }
+        } else {
+            Source::Annotation(key)
         }
     }
 
     /// Whether the pod or its ServiceAccount asks for IAM Roles Anywhere at all.
     pub fn asks(&self) -> bool {
-        [ROLE_ARN, SIGNING_PROFILE_ARN]
-            .iter()
-            .any(|n| self.on_pod(n).is_some() || self.on_account(n).is_some())
+        self.asking().next().is_some()
     }
 
-    /// Names under the prefix this policy does not read, sorted, with where they are.
-    /// The bookkeeping names only ever come from the pod.
-    fn unknown(&self) -> Vec<(&'a str, Source)> {
-        let under_prefix = |k: &'a str| k.strip_prefix(self.prefix)?.strip_prefix('/');
-        let known = |n: &&str| IAMRA_ASKS.contains(n) || names::BOOKKEEPING.contains(n);
-        let on_pod = pod::annotations(self.pod)
-            .filter_map(|(k, _)| under_prefix(k))
-            .filter(|n| !known(n))
-            .map(|n| (n, Source::Annotation(names::key(self.prefix, n))));
-        let inherited = self.account.into_iter().flat_map(|a| a.annotations.keys());
-        let inherited = inherited
-            .filter_map(|k| under_prefix(k))
-            .filter(|n| !known(n) && self.on_pod(n).is_none())
-            .map(|n| (n, self.inherited(names::key(self.prefix, n))));
-        let mut unknown: Vec<_> = on_pod.chain(inherited).collect();
-        unknown.sort_by(|a, b| a.0.cmp(b.0));
-        unknown
+    /// Whether the pod's own annotations ask for IAM Roles Anywhere.
+    pub fn pod_asks(&self) -> bool {
+        self.asking().any(|inherited| !inherited)
+    }
+
+    /// For each of role and profile that is set: whether it is inherited.
+    fn asking(&self) -> impl Iterator<Item = bool> + '_ {
+        [ROLE_ARN, SIGNING_PROFILE_ARN]
+            .into_iter()
+            .filter_map(|n| self.found.get(n).map(|(_, inherited)| *inherited))
+    }
+
+    /// Names under the prefix this policy does not read, sorted: the pod's, or
+    /// (`inherited`) the ServiceAccount's.
+    fn unknown(&self, inherited: bool) -> Vec<&'a str> {
+        self.found
+            .iter()
+            .filter(|(n, (_, from_account))| {
+                *from_account == inherited
+                    && !IAMRA_ASKS.contains(n)
+                    && !names::BOOKKEEPING.contains(n)
+            })
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
+    /// One warning for the unknown names of one source: a ServiceAccount may carry
+    /// thousands, and a warning each would swell the answer.
+    fn warn_unknown(&self, inherited: bool, problems: &mut Problems) {
+        /// Names a warning spells out; the rest are counted.
+        const LISTED: usize = 5;
+        let unknown = self.unknown(inherited);
+        let known = IAMRA_ASKS.join(", ");
+        let problem = match unknown.as_slice() {
+            [] => return,
+            [name] => Problem::sentence(
+                self.at(name, inherited),
+                format!("is not one this policy reads (known: {known})"),
+            ),
+            many => {
+                let mut listed: Vec<String> = many
+                    .iter()
+                    .take(LISTED)
+                    .map(|n| names::key(self.prefix, n))
+                    .collect();
+                if many.len() > LISTED {
+                    listed.push(format!("{} more", many.len() - LISTED));
+                }
+                let place = if inherited {
+                    format!(" (on ServiceAccount {})", self.account)
+                } else {
+                    String::new()
+                };
+                Problem::pod(format!(
+                    "annotations {}{place} are not ones this policy reads (known: {known})",
+                    listed.join(", ")
+                ))
+            }
+        };
+        problems.warn(problem);
     }
 }
 
 /// Reads the annotations: `None` when nothing asks for IAM Roles Anywhere, or when
 /// `problems` then holds errors.
 pub fn read(sources: &Sources, settings: &Settings, problems: &mut Problems) -> Option<Ask> {
-    for (_, at) in sources.unknown() {
-        problems.warn(Problem::sentence(
-            at,
-            format!(
-                "is not one this policy reads (known: {})",
-                IAMRA_ASKS.join(", ")
-            ),
-        ));
-    }
+    sources.warn_unknown(false, problems);
+    sources.warn_unknown(true, problems);
     let ((role, role_at), (profile, profile_at)) =
         pair(sources).map_err(|p| problems.error(p)).ok()??;
     // Settings validation guarantees a well-formed trust anchor in inject mode.
@@ -234,14 +280,11 @@ pub(crate) mod tests {
         settings: &Settings,
     ) -> (Option<Ask>, Problems) {
         let pod = json!({"metadata": {"annotations": annotations}});
-        let sources = Sources {
-            pod: &pod,
-            account: account.map(|annotations| Account {
-                name: "payments/api",
-                annotations,
-            }),
-            prefix: &settings.annotation_prefix,
-        };
+        let account = account.map(|annotations| Account {
+            name: "payments/api",
+            annotations,
+        });
+        let sources = Sources::new(&pod, account, &settings.annotation_prefix);
         let mut problems = Problems::default();
         let ask = read(&sources, settings, &mut problems);
         (ask, problems)
@@ -333,6 +376,28 @@ pub(crate) mod tests {
             [
                 "annotation iamra.aws/role_arn is not one this policy reads (known: role-arn, \
               signing-profile-arn, session-name, token-duration, audience, log-level, region)"
+            ]
+        );
+    }
+
+    #[test]
+    fn many_unknown_annotations_make_one_warning_per_source() {
+        let many = |n: usize, from: &str| -> Annotations {
+            (0..n)
+                .map(|i| (format!("iamra.aws/{from}-{i:04}"), "x".to_owned()))
+                .collect()
+        };
+        let (_, problems) = read_with(&many(2, "pod"), Some(&many(8000, "sa")), &settings());
+        assert_eq!(
+            problems.warnings(),
+            [
+                "annotations iamra.aws/pod-0000, iamra.aws/pod-0001 are not ones this policy \
+                 reads (known: role-arn, signing-profile-arn, session-name, token-duration, \
+                 audience, log-level, region)",
+                "annotations iamra.aws/sa-0000, iamra.aws/sa-0001, iamra.aws/sa-0002, \
+                 iamra.aws/sa-0003, iamra.aws/sa-0004, 7995 more (on ServiceAccount \
+                 payments/api) are not ones this policy reads (known: role-arn, \
+                 signing-profile-arn, session-name, token-duration, audience, log-level, region)"
             ]
         );
     }
