@@ -31,7 +31,7 @@ use crate::iamra::ask::{self as iamra, Sources};
 use crate::irsa::ask as irsa;
 use crate::names;
 use crate::pod::{self, Account, Annotations};
-use crate::problem::{Problem, Problems, Source};
+use crate::problem::{cut, Problem, Problems, Source};
 use crate::settings::Settings;
 use serde_json::Value;
 
@@ -96,7 +96,7 @@ pub fn from_host(_namespace: &str, _name: &str) -> Result<Annotations, String> {
 fn lookup_failed(account: &str, error: &str) -> Problem {
     // Host errors can carry a cause chain or a backtrace over many lines: an admission
     // message keeps the first.
-    let cause = error.lines().next().unwrap_or_default().trim_end();
+    let cause = cut(error.lines().next().unwrap_or_default().trim_end());
     Problem::pod(format!(
         "cannot read ServiceAccount {account}, which the pod runs as: {cause}. The policy reads \
          its IRSA and IAM Roles Anywhere annotations: check that it exists and that the \

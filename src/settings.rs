@@ -2,7 +2,7 @@
 //! ClusterAdmissionPolicy. Unknown keys are rejected so that a typo in a chart value
 //! does not silently fall back to a default.
 
-use crate::problem::{Problem, Problems, Source};
+use crate::problem::{cut, quote, Problem, Problems, Source};
 use crate::validation::{self, REGION_FORM};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use serde::{Deserialize, Serialize};
@@ -229,7 +229,8 @@ pub fn session_seconds(value: &str) -> Result<u64, String> {
         Ok(seconds)
     } else {
         Err(format!(
-            "{value:?} is {seconds}s; it must be between 900s (15m) and 43200s (12h)"
+            "{} is {seconds}s; it must be between 900s (15m) and 43200s (12h)",
+            quote(value)
         ))
     }
 }
@@ -272,8 +273,13 @@ fn is_quantity(s: &str) -> bool {
 /// An annotation key prefix is a DNS subdomain (`iamra.aws`, `example.com`).
 fn check_prefix(field: &'static str, prefix: &str, errors: &mut Problems) {
     if !validation::is_dns_subdomain(prefix) {
-        errors.error(Problem::new(Source::Setting(field), format!("{prefix:?} is not a valid annotation prefix; use a DNS subdomain such as iamra.aws"
-        )));
+        errors.error(Problem::new(
+            Source::Setting(field),
+            format!(
+                "{} is not a valid annotation prefix; use a DNS subdomain such as iamra.aws",
+                quote(prefix)
+            ),
+        ));
     }
 }
 
@@ -284,9 +290,10 @@ impl Settings {
                 errors.error(Problem::new(
                     Source::Setting("region"),
                     format!(
-                        "{:?} differs from the trust anchor's region {:?}; IAM Roles Anywhere \
+                        "{} differs from the trust anchor's region {:?}; IAM Roles Anywhere \
                      serves a trust anchor only in its own region",
-                        self.region, arn.region
+                        quote(&self.region),
+                        arn.region
                     ),
                 ));
             }
@@ -306,7 +313,7 @@ impl Settings {
         } else if !validation::is_region(&self.region) {
             errors.error(Problem::new(
                 Source::Setting("region"),
-                format!("{:?} is not {REGION_FORM}", self.region),
+                format!("{} is not {REGION_FORM}", quote(&self.region)),
             ));
         }
     }
@@ -318,8 +325,8 @@ impl Settings {
             errors.error(Problem::new(
                 Source::Setting("sidecar.image"),
                 format!(
-                    "{:?} is not an image reference such as {DEFAULT_SIDECAR_IMAGE}",
-                    sidecar.image
+                    "{} is not an image reference such as {DEFAULT_SIDECAR_IMAGE}",
+                    quote(&sidecar.image)
                 ),
             ));
         }
@@ -338,8 +345,9 @@ impl Settings {
                 errors.error(Problem::new(
                     Source::Setting("sidecar.resources"),
                     format!(
-                        "{name}: {:?} is not a Kubernetes quantity such as 10m or 64Mi",
-                        quantity.0
+                        "{}: {} is not a Kubernetes quantity such as 10m or 64Mi",
+                        cut(name),
+                        quote(&quantity.0)
                     ),
                 ));
             }
@@ -353,8 +361,8 @@ impl Settings {
             errors.error(Problem::new(
                 Source::Setting("certificate.issuer.name"),
                 format!(
-                    "{:?} is not a valid resource name (a DNS subdomain)",
-                    issuer.name
+                    "{} is not a valid resource name (a DNS subdomain)",
+                    quote(&issuer.name)
                 ),
             ));
         }
@@ -362,8 +370,8 @@ impl Settings {
             errors.error(Problem::new(
                 Source::Setting("certificate.issuer.kind"),
                 format!(
-                    "{:?} is not a kind such as ClusterIssuer, Issuer or AWSPCAClusterIssuer",
-                    issuer.kind
+                    "{} is not a kind such as ClusterIssuer, Issuer or AWSPCAClusterIssuer",
+                    quote(&issuer.kind)
                 ),
             ));
         }
@@ -371,8 +379,8 @@ impl Settings {
             errors.error(Problem::new(
                 Source::Setting("certificate.issuer.group"),
                 format!(
-                    "{:?} is not an API group such as cert-manager.io",
-                    issuer.group
+                    "{} is not an API group such as cert-manager.io",
+                    quote(&issuer.group)
                 ),
             ));
         }
@@ -391,8 +399,9 @@ impl Settings {
                 errors.error(Problem::new(
                     Source::Setting("certificate.renewBefore"),
                     format!(
-                        "{:?} must be shorter than certificate.duration {:?}",
-                        cert.renew_before, cert.duration
+                        "{} must be shorter than certificate.duration {}",
+                        quote(&cert.renew_before),
+                        quote(&cert.duration)
                     ),
                 ));
             }
@@ -401,8 +410,8 @@ impl Settings {
                 errors.error(Problem::new(
                     Source::Setting("certificate.duration"),
                     format!(
-                        "{:?} is shorter than cert-manager's minimum of 1h",
-                        cert.duration
+                        "{} is shorter than cert-manager's minimum of 1h",
+                        quote(&cert.duration)
                     ),
                 ));
             }
@@ -440,7 +449,7 @@ impl Settings {
         if !self.irsa.region.is_empty() && !validation::is_region(&self.irsa.region) {
             errors.error(Problem::new(
                 Source::Setting("irsa.region"),
-                format!("{:?} is not {REGION_FORM}", self.irsa.region),
+                format!("{} is not {REGION_FORM}", quote(&self.irsa.region)),
             ));
         }
     }
@@ -457,8 +466,8 @@ impl kubewarden_policy_sdk::settings::Validatable for Settings {
             errors.error(Problem::new(
                 Source::Setting("clusterName"),
                 format!(
-                    "{:?} is not a DNS label (lowercase letters, digits and '-', at most 63)",
-                    self.cluster_name
+                    "{} is not a DNS label (lowercase letters, digits and '-', at most 63)",
+                    quote(&self.cluster_name)
                 ),
             ));
         }

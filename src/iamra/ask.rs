@@ -14,7 +14,7 @@
 
 use crate::names::{self, IAMRA_ASKS, ROLE_ARN, SIGNING_PROFILE_ARN};
 use crate::pod::{self, Account};
-use crate::problem::{Problem, Problems, Source};
+use crate::problem::{cut, quote, Problem, Problems, Source};
 use crate::settings::{self, LogLevel, Settings};
 use crate::validation::{self, Arn, REGION_FORM};
 use serde_json::Value;
@@ -208,8 +208,9 @@ fn role_arn(role: &str, anchor: Option<&Arn>) -> Result<(), String> {
     let arn = validation::role_arn(role)?;
     match anchor {
         Some(a) if a.partition != arn.partition => Err(format!(
-            "the role is in partition {:?} but the trust anchor in {:?}",
-            arn.partition, a.partition
+            "the role is in partition {} but the trust anchor in {:?}",
+            quote(arn.partition),
+            a.partition
         )),
         _ => Ok(()),
     }
@@ -221,7 +222,10 @@ fn profile_arn(profile: &str, anchor: Option<&Arn>) -> Result<(), String> {
         Some(a) if (a.partition, a.region) != (arn.partition, arn.region) => Err(format!(
             "the profile is in {}/{} but the trust anchor in {}/{}; IAM Roles Anywhere \
              needs both in one partition and region",
-            arn.partition, arn.region, a.partition, a.region
+            cut(arn.partition),
+            cut(arn.region),
+            a.partition,
+            a.region
         )),
         _ => Ok(()),
     }
@@ -253,14 +257,17 @@ fn log_level(sources: &Sources, settings: &Settings, problems: &mut Problems) ->
         return settings.sidecar.log_level;
     };
     let parsed = LogLevel::parse(level)
-        .ok_or_else(|| format!("{level:?} is not one of debug, info, warn, error"));
+        .ok_or_else(|| format!("{} is not one of debug, info, warn, error", quote(level)));
     problems.check(|| at, parsed).unwrap_or_default()
 }
 
 fn region(sources: &Sources, problems: &mut Problems) -> Option<String> {
     let (region, at) = sources.get(names::REGION)?;
     if !validation::is_region(region) {
-        problems.error(Problem::new(at, format!("{region:?} is not {REGION_FORM}")));
+        problems.error(Problem::new(
+            at,
+            format!("{} is not {REGION_FORM}", quote(region)),
+        ));
     }
     Some(region.to_owned())
 }

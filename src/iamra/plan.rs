@@ -7,7 +7,7 @@ use crate::identity;
 use crate::names;
 use crate::patch::{env_var, ContainerPatch, Patch, Placement, Sidecar};
 use crate::pod::{self, ContainerList, ContainerRef};
-use crate::problem::{Problem, Problems};
+use crate::problem::{quote, Problem, Problems};
 use crate::settings::{LogLevel, Settings};
 use crate::validation;
 use serde_json::{json, Value};
@@ -141,7 +141,7 @@ fn container_env(
     vars: &[(&str, String)],
     problems: &mut Problems,
 ) -> ContainerPatch {
-    let name = pod::name_of(container);
+    let name = quote(pod::name_of(container));
     let env = pod::env_of(container);
     let find = |var: &str| position(env, var);
     let mut change = ContainerPatch::new(at);
@@ -156,7 +156,7 @@ fn container_env(
                     "the pod's region annotation does not apply to it"
                 };
                 problems.warn(Problem::pod(format!(
-                    "container {name:?} already sets {var}; left as written, so {consequence}"
+                    "container {name} already sets {var}; left as written, so {consequence}"
                 )));
             }
         }
@@ -167,12 +167,12 @@ fn container_env(
         .collect();
     if !overrides.is_empty() {
         problems.warn(Problem::pod(format!(
-            "container {name:?} sets {}, which the AWS SDKs prefer over the credentials sidecar",
+            "container {name} sets {}, which the AWS SDKs prefer over the credentials sidecar",
             overrides.join(", ")
         )));
     }
     if PROXIES.iter().any(|p| find(p).is_some()) {
-        no_proxy(name, env, &mut change, problems);
+        no_proxy(&name, env, &mut change, problems);
     }
     change
 }
@@ -192,7 +192,7 @@ fn no_proxy(name: &str, env: &[Value], change: &mut ContainerPatch, problems: &m
             .replace
             .push((i, env_var("NO_PROXY", join_hosts(v, "127.0.0.1")))),
         None => problems.warn(Problem::pod(format!(
-            "container {name:?} sets NO_PROXY from a reference; add 127.0.0.1 to it, or \
+            "container {name} sets NO_PROXY from a reference; add 127.0.0.1 to it, or \
              the AWS SDK sends its credential requests to the proxy"
         ))),
     }
@@ -376,8 +376,9 @@ fn container_conflicts(pod_value: &Value, settings: &Settings, problems: &mut Pr
             .any(|p| p.get("containerPort").and_then(Value::as_i64) == Some(port))
         {
             problems.error(Problem::pod(format!(
-                "container {name:?} uses port {port}, where the credentials sidecar listens; \
-                 free the port or change the policy's sidecar.port"
+                "container {} uses port {port}, where the credentials sidecar listens; \
+                 free the port or change the policy's sidecar.port",
+                quote(name)
             )));
         }
     }

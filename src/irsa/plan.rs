@@ -4,7 +4,7 @@
 use super::ask::Ask;
 use crate::patch::{env_var, ContainerPatch, Patch};
 use crate::pod::{self, ContainerRef};
-use crate::problem::{Problem, Problems};
+use crate::problem::{quote, Problem, Problems};
 use serde_json::{json, Value};
 
 pub const VOLUME_NAME: &str = "aws-iam-token";
@@ -70,7 +70,7 @@ fn env_change(
     groups: &[Vec<(&str, String)>],
     problems: &mut Problems,
 ) -> Vec<Value> {
-    let name = pod::name_of(container);
+    let name = quote(pod::name_of(container));
     let env = pod::env_of(container);
     let set = |var: &str| env.iter().find(|e| field(e, "name") == Some(var));
     let mut append = Vec::new();
@@ -88,7 +88,7 @@ fn env_change(
                 .any(|(var, value)| set(var).and_then(|e| field(e, "value")) != Some(value))
         {
             problems.warn(Problem::pod(format!(
-                "container {name:?} already sets {}; {ROLE_ARN_VAR} and {TOKEN_FILE_VAR} are left as written, \
+                "container {name} already sets {}; {ROLE_ARN_VAR} and {TOKEN_FILE_VAR} are left as written, \
                  so it may not use the ServiceAccount's role",
                 preset.join(", ")
             )));
@@ -99,7 +99,7 @@ fn env_change(
 
 /// The token mount, unless the container has it; an error when another volume is there.
 fn mount(container: &Value) -> Result<Option<Value>, Problem> {
-    let name = pod::name_of(container);
+    let name = quote(pod::name_of(container));
     let mounts = container
         .get("volumeMounts")
         .and_then(Value::as_array)
@@ -113,9 +113,9 @@ fn mount(container: &Value) -> Result<Option<Value>, Problem> {
         .find(|m| field(m, "mountPath") == Some(MOUNT_PATH))
     {
         return Err(Problem::pod(format!(
-                "container {name:?} already mounts volume {:?} at {MOUNT_PATH}, where IRSA mounts its token; \
+                "container {name} already mounts volume {} at {MOUNT_PATH}, where IRSA mounts its token; \
                  mount it elsewhere or skip the container with annotation skip-containers",
-            field(other, "name").unwrap_or_default()
+            quote(field(other, "name").unwrap_or_default())
         )));
     }
     Ok(Some(
