@@ -42,7 +42,7 @@ pub extern "C" fn wapc_init() {
 #[derive(Deserialize)]
 struct Payload {
     request: KubernetesAdmissionRequest,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "settings::object")]
     settings: Settings,
 }
 
@@ -70,7 +70,7 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
 /// (a misspelt key, a wrong type) are invalid settings with serde's message, not a guest
 /// error, so that kwctl and policy-server show the operator which key is wrong.
 pub fn validate_settings_payload(payload: &[u8]) -> CallResult {
-    let outcome = serde_json::from_slice::<Settings>(payload)
+    let outcome = settings::from_json(payload)
         .map_err(|e| {
             format!(
                 "the settings do not parse: {}, after {:?}",
@@ -365,6 +365,10 @@ mod tests {
                 "invalid value",
             ),
             (b"not json", "the settings do not parse"),
+            (
+                br#"["inject", "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/x"]"#,
+                "invalid type: sequence, expected struct Settings",
+            ),
         ] {
             let r: Value =
                 serde_json::from_slice(&validate_settings_payload(payload).unwrap()).unwrap();

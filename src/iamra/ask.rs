@@ -257,7 +257,7 @@ fn log_level(sources: &Sources, settings: &Settings, problems: &mut Problems) ->
         return settings.sidecar.log_level;
     };
     let parsed = LogLevel::parse(level)
-        .ok_or_else(|| format!("{} is not one of debug, info, warn, error", quote(level)));
+        .ok_or_else(|| format!("{} is not {}", quote(level), LogLevel::NAMES));
     problems.check(|| at, parsed).unwrap_or_default()
 }
 
@@ -334,7 +334,7 @@ pub(crate) mod tests {
     #[case::hours(&[("iamra.aws/token-duration", "12h")], |r: &Ask| r.session_seconds == 43200)]
     #[case::audience_is_only_checked(&[("iamra.aws/audience", "example.com/aud")], |r: &Ask| r.role_arn == ROLE)]
     #[case::debug(&[("iamra.aws/log-level", "debug")], |r: &Ask| r.log_level == LogLevel::Debug)]
-    #[case::error(&[("iamra.aws/log-level", "error")], |r: &Ask| r.log_level == LogLevel::Error)]
+    #[case::info(&[("iamra.aws/log-level", "info")], |r: &Ask| r.log_level == LogLevel::Info)]
     #[case::region(&[("iamra.aws/region", "us-west-2")], |r: &Ask| r.region.as_deref() == Some("us-west-2"))]
     #[case::trimmed(&[("iamra.aws/role-arn", " arn:aws:iam::123456789012:role/app ")], |r: &Ask| r.role_arn == ROLE)]
     fn optional_annotations(#[case] extra: &[(&str, &str)], #[case] check: fn(&Ask) -> bool) {
@@ -355,7 +355,9 @@ pub(crate) mod tests {
     #[case::duration_too_short(&[("iamra.aws/token-duration", "60")], "annotation iamra.aws/token-duration: \"60\" is 60s; it must be between 900s (15m) and 43200s (12h)")]
     #[case::duration_too_long(&[("iamra.aws/token-duration", "13h")], "annotation iamra.aws/token-duration: \"13h\" is 46800s")]
     #[case::audience_with_spaces(&[("iamra.aws/audience", "two words")], "annotation iamra.aws/audience:")]
-    #[case::log_level(&[("iamra.aws/log-level", "trace")], "annotation iamra.aws/log-level: \"trace\" is not one of debug, info, warn, error")]
+    #[case::log_level(&[("iamra.aws/log-level", "trace")], "annotation iamra.aws/log-level: \"trace\" is not debug or info (aws_signing_helper has only --debug)")]
+    #[case::log_level_warn(&[("iamra.aws/log-level", "warn")], "annotation iamra.aws/log-level: \"warn\" is not debug or info")]
+    #[case::log_level_error(&[("iamra.aws/log-level", "error")], "annotation iamra.aws/log-level: \"error\" is not debug or info")]
     #[case::region(&[("iamra.aws/region", "mars-1")], "annotation iamra.aws/region: \"mars-1\" is not an AWS region name")]
     fn rejections(#[case] extra: &[(&str, &str)], #[case] message: &str) {
         let err = error(extra);
