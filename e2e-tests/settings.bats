@@ -53,11 +53,6 @@ load helpers
     'unknown field `limit`, expected `limits` or `requests`'
 }
 
-@test "settings written as a JSON array" {
-  settings_rejected "[\"inject\", \"$TRUST_ANCHOR\", \"eu-west-1\"]" \
-    'invalid type: sequence, expected struct Settings'
-}
-
 @test "a sidecar.logLevel the helper cannot honour (error)" {
   settings_rejected "$(settings_with '{"sidecar": {"logLevel": "error"}}')" \
     'unknown variant `error`, expected `debug` or `info`'
