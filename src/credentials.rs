@@ -119,7 +119,7 @@ pub fn resolve(
         return roles_anywhere(&Sources::new(pod_value, None, prefix), settings, problems);
     }
     let name = pod::service_account(pod_value);
-    let account = format!("{namespace}/{name}");
+    let account = format!("{namespace}/{}", cut(name));
     let annotations = lookup(namespace, name)
         .map_err(|e| problems.error(lookup_failed(&account, &e)))
         .ok()?;

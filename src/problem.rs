@@ -5,11 +5,13 @@ use std::fmt;
 
 /// How many characters of an echoed value a message shows.
 const SHOWN: usize = 128;
+/// How many characters of free text (an error that may quote input) a message shows.
+const SHOWN_TEXT: usize = 512;
 
 /// `value` quoted for a message, cut to its first 128 characters with a marker giving
 /// its full length: a rejection that repeats a 300 KiB value would be a 900 KiB answer.
 pub fn quote(value: &str) -> String {
-    let (shown, rest) = split(value);
+    let (shown, rest) = split(value, SHOWN);
     if rest {
         format!("{shown:?}…({} bytes)", value.len())
     } else {
@@ -19,7 +21,7 @@ pub fn quote(value: &str) -> String {
 
 /// Free text that may carry input (serde's and the host's errors), cut like [`quote`].
 pub fn cut(text: &str) -> String {
-    match split(text) {
+    match split(text, SHOWN_TEXT) {
         (shown, true) => format!("{shown}…({} bytes)", text.len()),
         (shown, false) => shown.to_owned(),
     }
@@ -36,9 +38,9 @@ pub fn json_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// The first [`SHOWN`] characters, and whether there is more.
-fn split(value: &str) -> (&str, bool) {
-    match value.char_indices().nth(SHOWN) {
+/// The first `shown` characters, and whether there is more.
+fn split(value: &str, shown: usize) -> (&str, bool) {
+    match value.char_indices().nth(shown) {
         Some((end, _)) => (&value[..end], true),
         None => (value, false),
     }
@@ -216,7 +218,8 @@ mod tests {
         let huge = format!("{}{}", "é".repeat(SHOWN - 1), "z".repeat(294_871));
         let shown = format!("{}z", "é".repeat(SHOWN - 1));
         assert_eq!(quote(&huge), format!("{shown:?}…({} bytes)", huge.len()));
-        assert_eq!(cut(&huge), format!("{shown}…({} bytes)", huge.len()));
+        let text = format!("{}{}", "é".repeat(SHOWN - 1), "z".repeat(SHOWN_TEXT - SHOWN + 1));
+        assert_eq!(cut(&huge), format!("{text}…({} bytes)", huge.len()));
         assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
     }
 
@@ -225,7 +228,7 @@ mod tests {
         let huge = format!("[\"{}\"]", "x".repeat(300_000));
         let e = serde_json::from_str::<Vec<u32>>(&huge).unwrap_err();
         let message = json_error(&e);
-        assert!(message.len() < 200, "{message}");
+        assert!(message.len() < 700, "{message}");
         assert!(
             message.ends_with("…(300037 bytes) at line 1 column 300003"),
             "{message}"
