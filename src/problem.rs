@@ -218,7 +218,11 @@ mod tests {
         let huge = format!("{}{}", "é".repeat(SHOWN - 1), "z".repeat(294_871));
         let shown = format!("{}z", "é".repeat(SHOWN - 1));
         assert_eq!(quote(&huge), format!("{shown:?}…({} bytes)", huge.len()));
-        let text = format!("{}{}", "é".repeat(SHOWN - 1), "z".repeat(SHOWN_TEXT - SHOWN + 1));
+        let text = format!(
+            "{}{}",
+            "é".repeat(SHOWN - 1),
+            "z".repeat(SHOWN_TEXT - SHOWN + 1)
+        );
         assert_eq!(cut(&huge), format!("{text}…({} bytes)", huge.len()));
         assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
     }
