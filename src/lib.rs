@@ -241,7 +241,9 @@ mod tests {
         let floats = [
             "9007199254740993.0",
             "2.2250738585072011e-308",
-            "0.1000000000000000055511151231257827",
+            // Shortest representations, as Go's encoding/json writes them.
+            "0.18599151333979486",
+            "13.236679880465505",
         ];
         let mut request = pod_request(json!({
             "trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f",
@@ -252,7 +254,7 @@ mod tests {
             "iamra.aws/role-arn": "arn:aws:iam::123456789012:role/app",
             "iamra.aws/signing-profile-arn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70",
         });
-        object["spec"]["futureTuning"] = json!(["F0", "F1", "F2"]);
+        object["spec"]["futureTuning"] = json!(["F0", "F1", "F2", "F3"]);
         let mut payload = request.to_string();
         for (i, f) in floats.iter().enumerate() {
             payload = payload.replace(&format!("\"F{i}\""), f);
