@@ -642,24 +642,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_preset_region_is_kept_and_the_warning_says_what_it_means() {
-        let p = plan(
-            &pod(
-                json!({"containers": [{"name": "a", "env": [{"name": "AWS_REGION", "value": "us-east-1"}]}]}),
-            ),
-            &request(&[("iamra.aws/region", "us-west-2")]),
-            &settings(),
-        );
-        assert!(
-            p.warnings.iter().any(|w| w.contains(
-                "already sets AWS_REGION; left as written, so the pod's region annotation does not apply"
-            )),
-            "{:?}",
-            p.warnings
-        );
-    }
-
-    #[test]
     fn the_same_value_already_set_raises_no_warning() {
         let p = plan(
             &pod(
@@ -767,7 +749,8 @@ pub(crate) mod tests {
         assert_eq!(names, [ENDPOINT, ENDPOINT_MODE]);
         assert!(
             p.warnings.iter().any(|w| w.starts_with(&format!(
-                "container \"a\" already sets {warned}; left as written"
+                "container \"a\" already sets {warned}; left as written, so the pod's region \
+                 annotation does not apply to it"
             ))),
             "{:?}",
             p.warnings
