@@ -165,7 +165,7 @@ env_names() {
   # metrics: its role group stays as written (no token file either), with a warning.
   [[ $(env_names metrics) == "AWS_ROLE_ARN AWS_DEFAULT_REGION AWS_REGION" ]]
   assert_env metrics AWS_ROLE_ARN arn:aws:iam::123456789012:role/other
-  assert_warning 'container "metrics" already sets AWS_ROLE_ARN'
+  assert_warning 'container "metrics" sets AWS_ROLE_ARN to another value than the ServiceAccount'"'"'s role'
   [[ $(warnings | grep -c '"app"') == 0 ]]
 }
 

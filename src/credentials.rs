@@ -36,7 +36,7 @@ use crate::irsa::ask as irsa;
 use crate::kubevirt;
 use crate::names;
 use crate::pod::{self, Account, Annotations};
-use crate::problem::{Problem, Problems, Source};
+use crate::problem::{cut, Problem, Problems, Source};
 use crate::settings::Settings;
 use serde_json::Value;
 
@@ -101,7 +101,7 @@ pub fn from_host(_namespace: &str, _name: &str) -> Result<Annotations, String> {
 fn lookup_failed(account: &str, error: &str) -> Problem {
     // Host errors can carry a cause chain or a backtrace over many lines: an admission
     // message keeps the first.
-    let cause = error.lines().next().unwrap_or_default().trim_end();
+    let cause = cut(error.lines().next().unwrap_or_default().trim_end());
     Problem::pod(format!(
         "cannot read ServiceAccount {account}, which the pod runs as: {cause}. The policy reads \
          its IRSA and IAM Roles Anywhere annotations: check that it exists and that the \
@@ -121,15 +121,15 @@ pub fn resolve(
 ) -> Option<Credentials> {
     let prefix = settings.annotation_prefix.as_str();
     if !settings.read_service_accounts {
-        let sources = Sources {
-            pod: pod_value,
-            account: None,
-            prefix,
-        };
-        return roles_anywhere(&sources, settings, problems);
+        return roles_anywhere(
+            pod_value,
+            &Sources::new(pod_value, None, prefix),
+            settings,
+            problems,
+        );
     }
     let name = pod::service_account(pod_value);
-    let account = format!("{namespace}/{name}");
+    let account = format!("{namespace}/{}", cut(name));
     let annotations = lookup(namespace, name)
         .map_err(|e| problems.error(lookup_failed(&account, &e)))
         .ok()?;
@@ -145,27 +145,19 @@ fn choose(
     problems: &mut Problems,
 ) -> Option<Credentials> {
     let prefix = settings.annotation_prefix.as_str();
-    let sources = Sources {
-        pod: pod_value,
-        account: Some(Account {
-            name: &account,
-            annotations: &annotations,
-        }),
-        prefix,
+    let on_account = Account {
+        name: &account,
+        annotations: &annotations,
     };
+    let sources = Sources::new(pod_value, Some(on_account), prefix);
     let irsa = irsa::is_requested(&annotations, settings) && !irsa::is_skipped(pod_value, settings);
     if !irsa {
-        let credentials = roles_anywhere(&sources, settings, problems);
+        let credentials = roles_anywhere(pod_value, &sources, settings, problems);
         warn_pod_irsa_role(pod_value, settings, problems);
         return credentials;
     }
     let vm = kubevirt::is_virt_launcher(pod_value);
-    let pod_asks = Sources {
-        account: None,
-        ..sources
-    }
-    .asks();
-    if !pod_asks || vm {
+    if !sources.pod_asks() || vm {
         if sources.asks() && vm {
             let role = irsa_role(settings);
             problems.warn(kubevirt::roles_anywhere_set_aside(&role, true));
@@ -179,7 +171,7 @@ fn choose(
             annotations,
         });
     }
-    let credentials = roles_anywhere(&sources, settings, problems);
+    let credentials = roles_anywhere(pod_value, &sources, settings, problems);
     warn_pod_irsa_role(pod_value, settings, problems);
     problems.warn(Problem::pod(format!(
         "ServiceAccount {account} also carries {}; the pod's IAM Roles Anywhere \
@@ -190,11 +182,12 @@ fn choose(
 }
 
 fn roles_anywhere(
+    pod_value: &Value,
     sources: &Sources,
     settings: &Settings,
     problems: &mut Problems,
 ) -> Option<Credentials> {
-    if kubevirt::is_virt_launcher(sources.pod) {
+    if kubevirt::is_virt_launcher(pod_value) {
         if sources.asks() {
             let role = irsa_role(settings);
             problems.warn(kubevirt::roles_anywhere_set_aside(&role, false));
@@ -549,6 +542,32 @@ mod tests {
         );
         let bare: Object = serde_json::from_slice(br#"{"metadata":{"name":"default"}}"#).unwrap();
         assert_eq!(bare.metadata.annotations, None);
+    }
+
+    /// Unknown `<prefix>/*` annotations by the thousand on both the pod and its
+    /// ServiceAccount (within the API server's 256 KiB): each is read a bounded number
+    /// of times, never once per other annotation.
+    #[test]
+    fn reading_annotations_is_linear_in_their_number() {
+        let n = 2000;
+        let names: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("iamra.aws/unknown-{i}"), "x".to_owned()))
+            .collect();
+        let pairs: Vec<(&str, &str)> = names
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let on_pod = pod(&pairs, json!({}));
+        let sa: Vec<(&str, &str)> = IAMRA
+            .iter()
+            .copied()
+            .chain(pairs.iter().map(|(k, _)| (&k[..], "y")))
+            .collect();
+        crate::pod::VISITS.with(|v| v.set(0));
+        let parsed = roles_anywhere(resolve_with(&on_pod, &sa));
+        let visits = crate::pod::VISITS.with(|v| v.get());
+        assert_eq!(parsed.request.unwrap().role_arn, ROLE);
+        assert!(visits <= 2 * n, "{visits} visits of {n} pod annotations");
     }
 
     #[test]
