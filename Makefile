@@ -118,9 +118,12 @@ $(FLOOR): $(shell find bench/floor -name '*.rs') bench/floor/Cargo.toml Cargo.lo
 bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours vs the floor, 1/10/100 containers
 	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
+# make fuzz FUZZ_SECONDS=600: seconds per fuzz target
+FUZZ_SECONDS ?= 120
+
 .PHONY: fuzz
-fuzz: ## Fuzz validate (raw, structure-aware) and validate_settings, FUZZ_SECONDS each (120); needs nightly + cargo-fuzz, else says so and skips
-	scripts/fuzz.sh
+fuzz: ## Fuzz validate (raw, structure-aware) and validate_settings, FUZZ_SECONDS each; needs nightly + cargo-fuzz, else says so and skips
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 .PHONY: load
 load: policy.wasm test-deps ## Bounded load (2 x 10 s, 127.0.0.1) through the real policy-server: the policy beside a floor module

@@ -12,8 +12,8 @@ targets=("$@")
 
 skip() {
   echo "SKIPPED: make fuzz ($*). To run it:"
-  echo "  rustup toolchain install nightly --profile minimal   # about a minute"
-  echo "  cargo install cargo-fuzz --locked                    # about 3 minutes"
+  echo "  rustup toolchain install nightly --profile minimal"
+  echo "  cargo install cargo-fuzz --locked   # 3 minutes here"
   exit 0
 }
 command -v rustup >/dev/null || skip "no rustup, so no nightly toolchain"
