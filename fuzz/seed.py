@@ -50,6 +50,13 @@ def main():
         write("validate", fixture.stem, payload(fixture.name, plain))
     write("validate", "pod-plain-classic", payload("pod-plain.json", settings("settings-classic.yaml")))
     write("validate", "pod-plain-guard", payload("pod-plain.json", GUARD))
+    # A container behind a proxy, as in sdk.bats: the policy edits its NO_PROXY.
+    proxied = payload("pod-plain.json", plain)
+    proxied["request"]["object"]["spec"]["containers"][0]["env"] = [
+        {"name": "HTTPS_PROXY", "value": "http://proxy.example.com:3128"},
+        {"name": "NO_PROXY", "value": "localhost,.svc"},
+    ]
+    write("validate", "pod-plain-proxy", proxied)
     for fixture in sorted((FIXTURES / "guard").glob("*.json")):
         write("validate", f"guard-{fixture.stem}", payload(f"guard/{fixture.name}", GUARD))
     irsa = settings("irsa/settings.yaml")

@@ -165,7 +165,7 @@ enum Text {
 }
 
 /// One step of a path: an object key or an array index.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 enum Step {
     Key(String),
     Index(usize),
@@ -185,16 +185,21 @@ impl Case {
 
 impl Edit {
     fn apply(&self, doc: &mut Value) {
-        let mut paths = Vec::new();
-        collect(doc, &mut Vec::new(), &mut paths);
-        let pick = |at: u16| paths[usize::from(at) % paths.len()].clone();
+        let count = size(doc);
+        let pick = |doc: &Value, at: u16| {
+            let mut k = usize::from(at) % count;
+            let mut path = Vec::new();
+            nth(doc, &mut k, &mut path);
+            path
+        };
         match self {
-            Edit::Set { at, value } => *value_at(doc, &pick(*at)) = value.build(),
+            Edit::Set { at, value } => *value_at(doc, &pick(doc, *at)) = value.build(),
             Edit::Insert { at, key, value } => {
-                add(value_at(doc, &pick(*at)), key.build(), value.build())
+                let path = pick(doc, *at);
+                add(value_at(doc, &path), key.build(), value.build())
             }
             Edit::Remove { at } => {
-                let mut path = pick(*at);
+                let mut path = pick(doc, *at);
                 if let Some(last) = path.pop() {
                     match (value_at(doc, &path), last) {
                         (Value::Object(map), Step::Key(k)) => {
@@ -208,13 +213,14 @@ impl Edit {
                 }
             }
             Edit::Copy { from, to } => {
-                let from = pick(*from);
+                let from = pick(doc, *from);
+                let to = pick(doc, *to);
                 let key = match from.last() {
                     Some(Step::Key(k)) => k.clone(),
                     _ => String::new(),
                 };
                 let value = value_at(doc, &from).clone();
-                add(value_at(doc, &pick(*to)), key, value);
+                add(value_at(doc, &to), key, value);
             }
         }
     }
@@ -258,29 +264,39 @@ impl Text {
     }
 }
 
-/// Every path in `value`, the root's included.
-fn collect(value: &Value, at: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
-    out.push(at.clone());
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                at.push(Step::Key(k.clone()));
-                collect(v, at, out);
-                at.pop();
-            }
-        }
-        Value::Array(list) => {
-            for (i, v) in list.iter().enumerate() {
-                at.push(Step::Index(i));
-                collect(v, at, out);
-                at.pop();
-            }
-        }
-        _ => {}
+/// How many values `value` holds, itself included.
+fn size(value: &Value) -> usize {
+    1 + match value {
+        Value::Object(map) => map.values().map(size).sum(),
+        Value::Array(list) => list.iter().map(size).sum(),
+        _ => 0,
     }
 }
 
-/// The value at `path`, which `collect` found in `doc`.
+/// The path to the `k`-th value of `value` in preorder (the root is the 0th), built in
+/// `path`; true when found, else `k` is lowered by the values passed.
+fn nth(value: &Value, k: &mut usize, path: &mut Vec<Step>) -> bool {
+    if *k == 0 {
+        return true;
+    }
+    *k -= 1;
+    let children: Box<dyn Iterator<Item = (Step, &Value)>> = match value {
+        Value::Object(map) => Box::new(map.iter().map(|(key, v)| (Step::Key(key.clone()), v))),
+        Value::Array(list) => Box::new(list.iter().enumerate().map(|(i, v)| (Step::Index(i), v))),
+        _ => return false,
+    };
+    for (step, child) in children {
+        let n = size(child);
+        if *k < n {
+            path.push(step);
+            return nth(child, k, path);
+        }
+        *k -= n;
+    }
+    false
+}
+
+/// The value at `path`, which `nth` found in `doc`.
 fn value_at<'a>(doc: &'a mut Value, path: &[Step]) -> &'a mut Value {
     path.iter().fold(doc, |v, step| match step {
         Step::Key(k) => &mut v[k.as_str()],
