@@ -55,7 +55,7 @@ fail() {
 policy_run() {
   local request=$1 settings=${2:-$DEFAULT_SETTINGS}
   local args=(run --request-path "$request")
-  if [[ $settings == "{"* ]]; then
+  if [[ $settings == "{"* || $settings == "["* ]]; then
     args+=(--settings-json "$settings")
   else
     args+=(--settings-path "$settings")

@@ -108,7 +108,8 @@ load helpers
   assert_env app AWS_EC2_METADATA_SERVICE_ENDPOINT http://169.254.169.254
   assert_env app AWS_REGION eu-central-1
   assert_env app AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE IPv4
-  assert_env app AWS_DEFAULT_REGION us-west-2
+  # The two region variables are one group: a container that sets either keeps both.
+  assert_no_env app AWS_DEFAULT_REGION
   assert_warning 'container "app" already sets AWS_EC2_METADATA_SERVICE_ENDPOINT' \
     'container "app" already sets AWS_REGION'
   [[ $(warnings | grep -c reporter) == 0 ]]
@@ -157,6 +158,14 @@ load helpers
   # The made-up fields really are unknown to the schema: the filter above matters.
   run assert_pod_schema_valid
   [[ $status -ne 0 && $output == *future*"was unexpected"* ]] || fail "strict schema accepted it: $output"
+}
+
+@test "a long-mantissa float elsewhere in the pod is not touched by the patch" {
+  evaluate "$FIXTURES/pod-long-floats.json"
+  POD_SCHEMA_FILTER='del(.spec.futureTuning)' assert_mutated
+  # A number parsed one ULP off would come back as a replace of its path.
+  jq -e 'all(.[]; (.path | startswith("/spec/futureTuning") | not) and .path != "/spec")' \
+    "$PATCH" >/dev/null || fail "the patch touches the floats:" "$(cat "$PATCH")"
 }
 
 @test "an existing eks.amazonaws.com/skip-containers list is extended, not replaced" {

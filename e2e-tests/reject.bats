@@ -81,7 +81,12 @@ rejected_with_spec() {
 
 @test "unknown log level" {
   rejected_with_annotations '{"iamra.aws/log-level": "trace"}' \
-    'annotation iamra.aws/log-level: "trace" is not one of debug, info, warn, error'
+    'annotation iamra.aws/log-level: "trace" is not debug or info (aws_signing_helper has only --debug)'
+}
+
+@test "log levels the helper cannot honour (warn, error) are refused" {
+  rejected_with_annotations '{"iamra.aws/log-level": "warn"}' \
+    'annotation iamra.aws/log-level: "warn" is not debug or info'
 }
 
 @test "session name with spaces" {

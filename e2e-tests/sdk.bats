@@ -193,7 +193,6 @@ evaluate_behind_dead_proxy() {
 }
 
 @test "sdk: a preset lowercase no_proxy: the credentials still arrive" {
-  skip "policy bug, reported: Python reads no_proxy before NO_PROXY, and the policy extends NO_PROXY only"
   evaluate_behind_dead_proxy http_proxy no_proxy=.svc
   sdk app
   assert_sidecar_credentials

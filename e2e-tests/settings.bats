@@ -48,6 +48,16 @@ load helpers
   settings_rejected "$(settings_with '{"sidecar": {"nativ": false}}')" 'unknown field `nativ`'
 }
 
+@test "an unknown key under sidecar.resources (limit: for limits:)" {
+  settings_rejected "$(settings_with '{"sidecar": {"resources": {"limit": {"memory": "1Gi"}}}}')" \
+    'unknown field `limit`, expected `limits` or `requests`'
+}
+
+@test "a sidecar.logLevel the helper cannot honour (error)" {
+  settings_rejected "$(settings_with '{"sidecar": {"logLevel": "error"}}')" \
+    'unknown variant `error`, expected `debug` or `info`'
+}
+
 @test "a token duration default out of range" {
   settings_rejected "$(settings_with '{"defaults": {"sessionDuration": "13h"}}')" "defaults.sessionDuration:"
 }

@@ -31,7 +31,7 @@ use crate::iamra::ask::{self as iamra, Sources};
 use crate::irsa::ask as irsa;
 use crate::names;
 use crate::pod::{self, Account, Annotations};
-use crate::problem::{Problem, Problems, Source};
+use crate::problem::{cut, Problem, Problems, Source};
 use crate::settings::Settings;
 use serde_json::Value;
 
@@ -96,7 +96,7 @@ pub fn from_host(_namespace: &str, _name: &str) -> Result<Annotations, String> {
 fn lookup_failed(account: &str, error: &str) -> Problem {
     // Host errors can carry a cause chain or a backtrace over many lines: an admission
     // message keeps the first.
-    let cause = error.lines().next().unwrap_or_default().trim_end();
+    let cause = cut(error.lines().next().unwrap_or_default().trim_end());
     Problem::pod(format!(
         "cannot read ServiceAccount {account}, which the pod runs as: {cause}. The policy reads \
          its IRSA and IAM Roles Anywhere annotations: check that it exists and that the \
@@ -116,12 +116,7 @@ pub fn resolve(
 ) -> Option<Credentials> {
     let prefix = settings.annotation_prefix.as_str();
     if !settings.read_service_accounts {
-        let sources = Sources {
-            pod: pod_value,
-            account: None,
-            prefix,
-        };
-        return roles_anywhere(&sources, settings, problems);
+        return roles_anywhere(&Sources::new(pod_value, None, prefix), settings, problems);
     }
     let name = pod::service_account(pod_value);
     let account = format!("{namespace}/{name}");
@@ -140,26 +135,18 @@ fn choose(
     problems: &mut Problems,
 ) -> Option<Credentials> {
     let prefix = settings.annotation_prefix.as_str();
-    let sources = Sources {
-        pod: pod_value,
-        account: Some(Account {
-            name: &account,
-            annotations: &annotations,
-        }),
-        prefix,
+    let on_account = Account {
+        name: &account,
+        annotations: &annotations,
     };
+    let sources = Sources::new(pod_value, Some(on_account), prefix);
     let irsa = irsa::is_requested(&annotations, settings) && !irsa::is_skipped(pod_value, settings);
     if !irsa {
         let credentials = roles_anywhere(&sources, settings, problems);
         warn_pod_irsa_role(pod_value, settings, problems);
         return credentials;
     }
-    let pod_asks = Sources {
-        account: None,
-        ..sources
-    }
-    .asks();
-    if !pod_asks {
+    if !sources.pod_asks() {
         if sources.asks() {
             problems.error(ambiguous(&account, settings));
             return None;
@@ -533,6 +520,32 @@ mod tests {
         );
         let bare: Object = serde_json::from_slice(br#"{"metadata":{"name":"default"}}"#).unwrap();
         assert_eq!(bare.metadata.annotations, None);
+    }
+
+    /// Unknown `<prefix>/*` annotations by the thousand on both the pod and its
+    /// ServiceAccount (within the API server's 256 KiB): each is read a bounded number
+    /// of times, never once per other annotation.
+    #[test]
+    fn reading_annotations_is_linear_in_their_number() {
+        let n = 2000;
+        let names: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("iamra.aws/unknown-{i}"), "x".to_owned()))
+            .collect();
+        let pairs: Vec<(&str, &str)> = names
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let on_pod = pod(&pairs, json!({}));
+        let sa: Vec<(&str, &str)> = IAMRA
+            .iter()
+            .copied()
+            .chain(pairs.iter().map(|(k, _)| (&k[..], "y")))
+            .collect();
+        crate::pod::VISITS.with(|v| v.set(0));
+        let parsed = roles_anywhere(resolve_with(&on_pod, &sa));
+        let visits = crate::pod::VISITS.with(|v| v.get());
+        assert_eq!(parsed.request.unwrap().role_arn, ROLE);
+        assert!(visits <= 2 * n, "{visits} visits of {n} pod annotations");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! volume attributes that request it. The node fills in the namespace and service
 //! account from the pod itself, so a pod cannot choose another identity through us.
 
+use crate::problem::quote;
 use crate::settings::{IssuerRef, KeyAlgorithm, Settings};
 use serde_json::{json, Map, Value};
 
@@ -37,8 +38,9 @@ pub fn check_common_name(namespace: &str, service_account: &str) -> Result<(), S
         Ok(())
     } else {
         Err(format!(
-            "the certificate's common name {cn:?} would be {} characters, over X.509's limit of 64; \
+            "the certificate's common name {} would be {} characters, over X.509's limit of 64; \
              use a shorter service account name",
+            quote(&cn),
             cn.len()
         ))
     }

@@ -42,7 +42,7 @@ pub extern "C" fn wapc_init() {
 #[derive(Deserialize)]
 struct Payload {
     request: KubernetesAdmissionRequest,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "settings::object")]
     settings: Settings,
 }
 
@@ -57,7 +57,10 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
         Ok(p) => admission::evaluate(p.request, &p.settings, lookup),
         // Never a guest error: that would block every pod with a code 500.
         Err(e) => Decision::Reject {
-            message: format!("the policy could not read the admission request: {e}"),
+            message: format!(
+                "the policy could not read the admission request: {}",
+                problem::json_error(&e)
+            ),
         },
     };
     Ok(serde_json::to_vec(&response(decision))?)
@@ -67,10 +70,11 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
 /// (a misspelt key, a wrong type) are invalid settings with serde's message, not a guest
 /// error, so that kwctl and policy-server show the operator which key is wrong.
 pub fn validate_settings_payload(payload: &[u8]) -> CallResult {
-    let outcome = serde_json::from_slice::<Settings>(payload)
+    let outcome = settings::from_json(payload)
         .map_err(|e| {
             format!(
-                "the settings do not parse: {e}, after {:?}",
+                "the settings do not parse: {}, after {:?}",
+                problem::json_error(&e),
                 text_before(payload, &e)
             )
         })
@@ -230,6 +234,66 @@ mod tests {
         );
     }
 
+    /// Floats the policy does not own come back as the same number: the exact value of a
+    /// long mantissa, not a neighbour one ULP off.
+    #[test]
+    fn long_mantissa_floats_elsewhere_in_the_pod_come_back_unchanged() {
+        let floats = [
+            "9007199254740993.0",
+            "2.2250738585072011e-308",
+            "0.1000000000000000055511151231257827",
+        ];
+        let mut request = pod_request(json!({
+            "trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f",
+            "region": "eu-west-1", "readServiceAccounts": false
+        }));
+        let object = &mut request["request"]["object"];
+        object["metadata"]["annotations"] = json!({
+            "iamra.aws/role-arn": "arn:aws:iam::123456789012:role/app",
+            "iamra.aws/signing-profile-arn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70",
+        });
+        object["spec"]["futureTuning"] = json!(["F0", "F1", "F2"]);
+        let mut payload = request.to_string();
+        for (i, f) in floats.iter().enumerate() {
+            payload = payload.replace(&format!("\"F{i}\""), f);
+        }
+        let answer = call(payload.as_bytes());
+        let tuning = &answer["mutated_object"]["spec"]["futureTuning"];
+        for (i, f) in floats.iter().enumerate() {
+            assert_eq!(
+                tuning[i].as_f64(),
+                f.parse().ok(),
+                "{f} came back as {}",
+                tuning[i]
+            );
+        }
+    }
+
+    /// A rejection quotes the offending values cut to a readable length: the whole of a
+    /// 300 KB annotation would make a 900 KB answer.
+    #[test]
+    fn huge_values_are_echoed_cut_with_their_length() {
+        let huge = "é".repeat(150_000);
+        let mut request = pod_request(json!({
+            "trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f",
+            "region": "eu-west-1", "readServiceAccounts": false
+        }));
+        request["request"]["object"]["metadata"]["annotations"] = json!({
+            "iamra.aws/role-arn": huge, "iamra.aws/signing-profile-arn": huge,
+            "iamra.aws/region": huge, "iamra.aws/session-name": huge,
+        });
+        let answer = call(request.to_string().as_bytes());
+        let message = answer["message"].as_str().unwrap();
+        assert_eq!(message.matches("…(300000 bytes)").count(), 4, "{message}");
+        assert!(message.len() < 2000, "{} bytes", message.len());
+        let unparsed = pod_request(json!({"sidecar": {"port": huge}}));
+        let answer = call(unparsed.to_string().as_bytes());
+        assert!(answer.to_string().len() < 1000, "{answer}");
+        let settings = json!({"sidecar": {"port": huge}}).to_string();
+        let answer = validate_settings_payload(settings.as_bytes()).unwrap();
+        assert!(answer.len() < 1000, "{}", String::from_utf8_lossy(&answer));
+    }
+
     #[test]
     fn a_native_build_has_no_host_and_says_so_by_service_account() {
         let r = call(
@@ -301,6 +365,10 @@ mod tests {
                 "invalid value",
             ),
             (b"not json", "the settings do not parse"),
+            (
+                br#"["inject", "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/x"]"#,
+                "invalid type: sequence, expected struct Settings",
+            ),
         ] {
             let r: Value =
                 serde_json::from_slice(&validate_settings_payload(payload).unwrap()).unwrap();

@@ -6,13 +6,6 @@ pub fn key(prefix: &str, name: &str) -> String {
     format!("{prefix}/{name}")
 }
 
-/// Whether `full` is `<prefix>/<name>`, without building the key.
-pub fn is_key(full: &str, prefix: &str, name: &str) -> bool {
-    full.strip_prefix(prefix)
-        .and_then(|rest| rest.strip_prefix('/'))
-        == Some(name)
-}
-
 // IAM Roles Anywhere, under `annotationPrefix` (pod and ServiceAccount).
 pub const ROLE_ARN: &str = "role-arn";
 pub const SIGNING_PROFILE_ARN: &str = "signing-profile-arn";

@@ -27,8 +27,8 @@ pub struct ContainerPatch {
     pub container: ContainerRef,
     /// Entries appended to `env`.
     pub append: Vec<Value>,
-    /// Existing `env` entries replaced in place, by index.
-    pub replace: Vec<(usize, Value)>,
+    /// Existing `env` entries whose `value` is set, by index; their other fields stay.
+    pub values: Vec<(usize, String)>,
     /// Entries appended to `volumeMounts`.
     pub mounts: Vec<Value>,
 }
@@ -38,13 +38,13 @@ impl ContainerPatch {
         ContainerPatch {
             container,
             append: Vec::new(),
-            replace: Vec::new(),
+            values: Vec::new(),
             mounts: Vec::new(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.append.is_empty() && self.replace.is_empty() && self.mounts.is_empty()
+        self.append.is_empty() && self.values.is_empty() && self.mounts.is_empty()
     }
 }
 
@@ -140,11 +140,11 @@ fn apply_container(spec: &mut Map<String, Value>, change: ContainerPatch) -> Res
         .and_then(|l| l.get_mut(change.container.index))
         .and_then(Value::as_object_mut)
         .ok_or_else(|| Problem::pod("a container disappeared while injecting"))?;
-    if !change.append.is_empty() || !change.replace.is_empty() {
+    if !change.append.is_empty() || !change.values.is_empty() {
         let env = array_at(container, "env");
-        for (i, entry) in change.replace {
-            if let Some(slot) = env.get_mut(i) {
-                *slot = entry;
+        for (i, value) in change.values {
+            if let Some(entry) = env.get_mut(i).and_then(Value::as_object_mut) {
+                entry.insert("value".into(), Value::String(value));
             }
         }
         env.extend(change.append);
@@ -182,10 +182,10 @@ mod tests {
     }
 
     #[test]
-    fn env_is_replaced_in_place_then_appended_and_mounts_added() {
-        let mut pod = json!({"metadata": {}, "spec": {"containers": [{"name": "app", "env": [{"name": "A"}, {"name": "B"}]}]}});
+    fn an_env_value_is_set_in_place_keeping_the_entry_then_appended_and_mounts_added() {
+        let mut pod = json!({"metadata": {}, "spec": {"containers": [{"name": "app", "env": [{"name": "A", "futureField": 1}, {"name": "B"}]}]}});
         let mut change = ContainerPatch::new(at(ContainerList::App, 0));
-        change.replace.push((0, env_var("A", "1")));
+        change.values.push((0, "1".into()));
         change.append.push(env_var("C", "3"));
         change.mounts.push(json!({"name": "v"}));
         let patch = Patch {
@@ -199,7 +199,7 @@ mod tests {
         assert_eq!(
             pod,
             json!({"metadata": {"annotations": {"k": "v"}}, "spec": {
-                "containers": [{"name": "app", "env": [{"name": "A", "value": "1"}, {"name": "B"}, {"name": "C", "value": "3"}], "volumeMounts": [{"name": "v"}]}],
+                "containers": [{"name": "app", "env": [{"name": "A", "futureField": 1, "value": "1"}, {"name": "B"}, {"name": "C", "value": "3"}], "volumeMounts": [{"name": "v"}]}],
                 "volumes": [{"name": "v"}]}})
         );
     }

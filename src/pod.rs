@@ -97,6 +97,19 @@ pub fn annotations(pod: &Value) -> impl Iterator<Item = (&str, &str)> {
         .into_iter()
         .flatten()
         .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+        .inspect(|_| visited())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many pod annotations [`annotations`] yielded on this thread: tests check
+    /// that reading them is linear (a pod may carry thousands).
+    pub static VISITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn visited() {
+    #[cfg(test)]
+    VISITS.with(|v| v.set(v.get() + 1));
 }
 
 pub fn annotation<'a>(pod: &'a Value, key: &str) -> Option<&'a str> {

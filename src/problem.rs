@@ -3,6 +3,47 @@
 
 use std::fmt;
 
+/// How many characters of an echoed value a message shows.
+const SHOWN: usize = 128;
+
+/// `value` quoted for a message, cut to its first 128 characters with a marker giving
+/// its full length: a rejection that repeats a 300 KiB value would be a 900 KiB answer.
+pub fn quote(value: &str) -> String {
+    let (shown, rest) = split(value);
+    if rest {
+        format!("{shown:?}…({} bytes)", value.len())
+    } else {
+        format!("{shown:?}")
+    }
+}
+
+/// Free text that may carry input (serde's and the host's errors), cut like [`quote`].
+pub fn cut(text: &str) -> String {
+    match split(text) {
+        (shown, true) => format!("{shown}…({} bytes)", text.len()),
+        (shown, false) => shown.to_owned(),
+    }
+}
+
+/// A JSON error (serde's messages repeat the offending value), cut like [`quote`] with
+/// its position kept.
+pub fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let at = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&at) {
+        Some(message) => format!("{}{at}", cut(message)),
+        None => cut(&text),
+    }
+}
+
+/// The first [`SHOWN`] characters, and whether there is more.
+fn split(value: &str) -> (&str, bool) {
+    match value.char_indices().nth(SHOWN) {
+        Some((end, _)) => (&value[..end], true),
+        None => (value, false),
+    }
+}
+
 /// Where a problem was found; its `Display` is the start of the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -165,6 +206,30 @@ mod tests {
     )]
     fn messages_start_with_where(#[case] problem: Problem, #[case] text: &str) {
         assert_eq!(problem.to_string(), text);
+    }
+
+    #[test]
+    fn echoed_values_are_cut_on_a_character_boundary_with_their_length() {
+        assert_eq!(quote("eu-west-1"), "\"eu-west-1\"");
+        let exact = "x".repeat(SHOWN);
+        assert_eq!(quote(&exact), format!("{exact:?}"));
+        let huge = format!("{}{}", "é".repeat(SHOWN - 1), "z".repeat(294_871));
+        let shown = format!("{}z", "é".repeat(SHOWN - 1));
+        assert_eq!(quote(&huge), format!("{shown:?}…({} bytes)", huge.len()));
+        assert_eq!(cut(&huge), format!("{shown}…({} bytes)", huge.len()));
+        assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
+    }
+
+    #[test]
+    fn json_errors_are_cut_and_keep_their_position() {
+        let huge = format!("[\"{}\"]", "x".repeat(300_000));
+        let e = serde_json::from_str::<Vec<u32>>(&huge).unwrap_err();
+        let message = json_error(&e);
+        assert!(message.len() < 200, "{message}");
+        assert!(
+            message.ends_with("…(300037 bytes) at line 1 column 300003"),
+            "{message}"
+        );
     }
 
     #[test]

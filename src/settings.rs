@@ -2,10 +2,11 @@
 //! ClusterAdmissionPolicy. Unknown keys are rejected so that a typo in a chart value
 //! does not silently fall back to a default.
 
-use crate::problem::{Problem, Problems, Source};
+use crate::problem::{cut, quote, Problem, Problems, Source};
 use crate::validation::{self, REGION_FORM};
-use k8s_openapi::api::core::v1::ResourceRequirements;
+use serde::de::{Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// AWS's official credential helper image, pinned to a multi-arch release whose `serve`
 /// re-reads the certificate files on every refresh (cert-manager rotates them in place)
@@ -35,23 +36,23 @@ pub enum PullPolicy {
     Never,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+/// The helper's logging: `aws_signing_helper serve` has one switch, `--debug`; without
+/// it the helper logs at info. Other levels would have no effect, so none is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Debug,
     #[default]
     Info,
-    Warn,
-    Error,
 }
 
 impl LogLevel {
+    pub const NAMES: &str = "debug or info (aws_signing_helper has only --debug)";
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "debug" => Some(Self::Debug),
             "info" => Some(Self::Info),
-            "warn" => Some(Self::Warn),
-            "error" => Some(Self::Error),
             _ => None,
         }
     }
@@ -66,6 +67,37 @@ pub enum KeyAlgorithm {
     Rsa,
 }
 
+/// Reads settings from JSON: an object only (see [`object`]), nothing after it.
+pub fn from_json(payload: &[u8]) -> serde_json::Result<Settings> {
+    let mut json = serde_json::Deserializer::from_slice(payload);
+    let settings = object(&mut json)?;
+    json.end()?;
+    Ok(settings)
+}
+
+/// Reads a settings object only from a JSON object: serde's derived structs also take
+/// an array, by position, so that `[...]` would pass for settings.
+pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(from: D) -> Result<T, D::Error> {
+    T::deserialize(Object(from))
+}
+
+/// A deserializer that reads every value as a map.
+struct Object<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Object<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
@@ -74,10 +106,14 @@ pub struct Settings {
     pub region: String,
     pub annotation_prefix: String,
     pub cluster_name: String,
+    #[serde(deserialize_with = "object")]
     pub sidecar: Sidecar,
+    #[serde(deserialize_with = "object")]
     pub defaults: Defaults,
+    #[serde(deserialize_with = "object")]
     pub certificate: Certificate,
     pub allowed_requesters: Vec<String>,
+    #[serde(deserialize_with = "object")]
     pub irsa: Irsa,
     /// Read the pod's ServiceAccount (IRSA and ServiceAccount-level IAM Roles Anywhere
     /// annotations). `false`: pod annotations only, the policy never calls the host.
@@ -91,8 +127,20 @@ pub struct Sidecar {
     pub image_pull_policy: PullPolicy,
     pub port: u32,
     pub native: bool,
-    pub resources: ResourceRequirements,
+    #[serde(deserialize_with = "object")]
+    pub resources: Resources,
     pub log_level: LogLevel,
+}
+
+/// The sidecar's resources: Kubernetes quantities by resource name. Only `limits` and
+/// `requests`: a typo such as `limit` is refused, not read as "no resources".
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Resources {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +161,7 @@ pub struct IssuerRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Certificate {
+    #[serde(deserialize_with = "object")]
     pub issuer: IssuerRef,
     pub duration: String,
     pub renew_before: String,
@@ -153,12 +202,7 @@ impl Default for Sidecar {
             Some(
                 pairs
                     .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.to_string(),
-                            k8s_openapi::apimachinery::pkg::api::resource::Quantity(v.to_string()),
-                        )
-                    })
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             )
         };
@@ -167,10 +211,9 @@ impl Default for Sidecar {
             image_pull_policy: PullPolicy::default(),
             port: 9911,
             native: true,
-            resources: ResourceRequirements {
+            resources: Resources {
                 requests: quantities(&[("cpu", "10m"), ("memory", "32Mi")]),
                 limits: quantities(&[("memory", "64Mi")]),
-                ..Default::default()
             },
             log_level: LogLevel::default(),
         }
@@ -229,7 +272,8 @@ pub fn session_seconds(value: &str) -> Result<u64, String> {
         Ok(seconds)
     } else {
         Err(format!(
-            "{value:?} is {seconds}s; it must be between 900s (15m) and 43200s (12h)"
+            "{} is {seconds}s; it must be between 900s (15m) and 43200s (12h)",
+            quote(value)
         ))
     }
 }
@@ -272,8 +316,13 @@ fn is_quantity(s: &str) -> bool {
 /// An annotation key prefix is a DNS subdomain (`iamra.aws`, `example.com`).
 fn check_prefix(field: &'static str, prefix: &str, errors: &mut Problems) {
     if !validation::is_dns_subdomain(prefix) {
-        errors.error(Problem::new(Source::Setting(field), format!("{prefix:?} is not a valid annotation prefix; use a DNS subdomain such as iamra.aws"
-        )));
+        errors.error(Problem::new(
+            Source::Setting(field),
+            format!(
+                "{} is not a valid annotation prefix; use a DNS subdomain such as iamra.aws",
+                quote(prefix)
+            ),
+        ));
     }
 }
 
@@ -284,9 +333,10 @@ impl Settings {
                 errors.error(Problem::new(
                     Source::Setting("region"),
                     format!(
-                        "{:?} differs from the trust anchor's region {:?}; IAM Roles Anywhere \
+                        "{} differs from the trust anchor's region {:?}; IAM Roles Anywhere \
                      serves a trust anchor only in its own region",
-                        self.region, arn.region
+                        quote(&self.region),
+                        arn.region
                     ),
                 ));
             }
@@ -306,7 +356,7 @@ impl Settings {
         } else if !validation::is_region(&self.region) {
             errors.error(Problem::new(
                 Source::Setting("region"),
-                format!("{:?} is not {REGION_FORM}", self.region),
+                format!("{} is not {REGION_FORM}", quote(&self.region)),
             ));
         }
     }
@@ -318,8 +368,8 @@ impl Settings {
             errors.error(Problem::new(
                 Source::Setting("sidecar.image"),
                 format!(
-                    "{:?} is not an image reference such as {DEFAULT_SIDECAR_IMAGE}",
-                    sidecar.image
+                    "{} is not an image reference such as {DEFAULT_SIDECAR_IMAGE}",
+                    quote(&sidecar.image)
                 ),
             ));
         }
@@ -334,12 +384,13 @@ impl Settings {
         }
         let quantities = [&sidecar.resources.requests, &sidecar.resources.limits];
         for (name, quantity) in quantities.into_iter().flatten().flatten() {
-            if !is_quantity(&quantity.0) {
+            if !is_quantity(quantity) {
                 errors.error(Problem::new(
                     Source::Setting("sidecar.resources"),
                     format!(
-                        "{name}: {:?} is not a Kubernetes quantity such as 10m or 64Mi",
-                        quantity.0
+                        "{}: {} is not a Kubernetes quantity such as 10m or 64Mi",
+                        cut(name),
+                        quote(quantity)
                     ),
                 ));
             }
@@ -353,8 +404,8 @@ impl Settings {
             errors.error(Problem::new(
                 Source::Setting("certificate.issuer.name"),
                 format!(
-                    "{:?} is not a valid resource name (a DNS subdomain)",
-                    issuer.name
+                    "{} is not a valid resource name (a DNS subdomain)",
+                    quote(&issuer.name)
                 ),
             ));
         }
@@ -362,8 +413,8 @@ impl Settings {
             errors.error(Problem::new(
                 Source::Setting("certificate.issuer.kind"),
                 format!(
-                    "{:?} is not a kind such as ClusterIssuer, Issuer or AWSPCAClusterIssuer",
-                    issuer.kind
+                    "{} is not a kind such as ClusterIssuer, Issuer or AWSPCAClusterIssuer",
+                    quote(&issuer.kind)
                 ),
             ));
         }
@@ -371,8 +422,8 @@ impl Settings {
             errors.error(Problem::new(
                 Source::Setting("certificate.issuer.group"),
                 format!(
-                    "{:?} is not an API group such as cert-manager.io",
-                    issuer.group
+                    "{} is not an API group such as cert-manager.io",
+                    quote(&issuer.group)
                 ),
             ));
         }
@@ -391,8 +442,9 @@ impl Settings {
                 errors.error(Problem::new(
                     Source::Setting("certificate.renewBefore"),
                     format!(
-                        "{:?} must be shorter than certificate.duration {:?}",
-                        cert.renew_before, cert.duration
+                        "{} must be shorter than certificate.duration {}",
+                        quote(&cert.renew_before),
+                        quote(&cert.duration)
                     ),
                 ));
             }
@@ -401,8 +453,8 @@ impl Settings {
                 errors.error(Problem::new(
                     Source::Setting("certificate.duration"),
                     format!(
-                        "{:?} is shorter than cert-manager's minimum of 1h",
-                        cert.duration
+                        "{} is shorter than cert-manager's minimum of 1h",
+                        quote(&cert.duration)
                     ),
                 ));
             }
@@ -440,7 +492,7 @@ impl Settings {
         if !self.irsa.region.is_empty() && !validation::is_region(&self.irsa.region) {
             errors.error(Problem::new(
                 Source::Setting("irsa.region"),
-                format!("{:?} is not {REGION_FORM}", self.irsa.region),
+                format!("{} is not {REGION_FORM}", quote(&self.irsa.region)),
             ));
         }
     }
@@ -457,8 +509,8 @@ impl kubewarden_policy_sdk::settings::Validatable for Settings {
             errors.error(Problem::new(
                 Source::Setting("clusterName"),
                 format!(
-                    "{:?} is not a DNS label (lowercase letters, digits and '-', at most 63)",
-                    self.cluster_name
+                    "{} is not a DNS label (lowercase letters, digits and '-', at most 63)",
+                    quote(&self.cluster_name)
                 ),
             ));
         }
@@ -503,7 +555,7 @@ mod tests {
     fn check(patch: serde_json::Value) -> Result<(), String> {
         let mut value = base();
         merge(&mut value, patch);
-        let settings: Settings = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let settings = from_json(value.to_string().as_bytes()).map_err(|e| e.to_string())?;
         settings.validate()
     }
 
@@ -596,6 +648,15 @@ mod tests {
     #[case::sidecar_port_sidecar_port_70000_is_out_of_range(json!({"sidecar": {"port": 70000}}), "sidecar.port: 70000 is out of range")]
     #[case::sidecar_resources_limits_memory_lots_sidecar_res(json!({"sidecar": {"resources": {"limits": {"memory": "lots"}}}}), "sidecar.resources: memory")]
     #[case::sidecar_loglevel_trace_unknown_variant_trace(json!({"sidecar": {"logLevel": "trace"}}), "unknown variant `trace`")]
+    #[case::sidecar_loglevel_warn_has_no_effect(json!({"sidecar": {"logLevel": "warn"}}), "unknown variant `warn`, expected `debug` or `info`")]
+    #[case::sidecar_loglevel_error_has_no_effect(json!({"sidecar": {"logLevel": "error"}}), "unknown variant `error`")]
+    #[case::sidecar_resources_unknown_key(json!({"sidecar": {"resources": {"limit": {"memory": "64Mi"}}}}), "unknown field `limit`, expected `limits` or `requests`")]
+    #[case::sidecar_resources_claims(json!({"sidecar": {"resources": {"claims": []}}}), "unknown field `claims`")]
+    #[case::sidecar_as_an_array(json!({"sidecar": ["img", "Always", 9911]}), "invalid type: sequence, expected struct Sidecar")]
+    #[case::resources_as_an_array(json!({"sidecar": {"resources": [{"memory": "1Gi"}]}}), "invalid type: sequence, expected struct Resources")]
+    #[case::issuer_as_an_array(json!({"certificate": {"issuer": ["a", "Issuer", "cert-manager.io"]}}), "invalid type: sequence, expected struct IssuerRef")]
+    #[case::irsa_as_an_array(json!({"irsa": ["eks.amazonaws.com"]}), "invalid type: sequence")]
+    #[case::defaults_as_an_array(json!({"defaults": ["900s"]}), "invalid type: sequence")]
     #[case::defaults_sessionduration_5m_defaults_sessiondura(json!({"defaults": {"sessionDuration": "5m"}}), "defaults.sessionDuration:")]
     #[case::defaults_sessionduration_13h_defaults_sessiondur(json!({"defaults": {"sessionDuration": "13h"}}), "defaults.sessionDuration:")]
     #[case::defaults_sessionduration_soon_defaults_sessiondu(json!({"defaults": {"sessionDuration": "soon"}}), "defaults.sessionDuration:")]

@@ -4,6 +4,8 @@
 //!
 //! Hand-written instead of `regex` to keep the WebAssembly module small.
 
+use crate::problem::quote;
+
 /// The parts of an ARN we check: `arn:<partition>:<service>:<region>:<account>:<resource>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arn<'a> {
@@ -82,7 +84,12 @@ pub const ROLE_ARN_FORM: &str = "arn:<partition>:iam::<12-digit account>:role/<p
 
 /// `arn:<partition>:iam::<account>:role/<path/name>`.
 pub fn role_arn(s: &str) -> Result<Arn<'_>, String> {
-    let bad = || format!("{s:?} is not an IAM role ARN of the form {ROLE_ARN_FORM}");
+    let bad = || {
+        format!(
+            "{} is not an IAM role ARN of the form {ROLE_ARN_FORM}",
+            quote(s)
+        )
+    };
     let arn = parse_arn(s).ok_or_else(bad)?;
     let path = arn.resource.strip_prefix("role/").ok_or_else(bad)?;
     let segments: Vec<&str> = path.split('/').collect();
@@ -107,8 +114,9 @@ pub fn role_arn(s: &str) -> Result<Arn<'_>, String> {
 pub fn rolesanywhere_arn<'a>(s: &'a str, kind: &str) -> Result<Arn<'a>, String> {
     let bad = || {
         format!(
-            "{s:?} is not an IAM Roles Anywhere {kind} ARN of the form \
-             arn:<partition>:rolesanywhere:<region>:<12-digit account>:{kind}/<uuid>"
+            "{} is not an IAM Roles Anywhere {kind} ARN of the form \
+             arn:<partition>:rolesanywhere:<region>:<12-digit account>:{kind}/<uuid>",
+            quote(s)
         )
     };
     let arn = parse_arn(s).ok_or_else(bad)?;
@@ -130,7 +138,12 @@ pub fn rolesanywhere_arn<'a>(s: &'a str, kind: &str) -> Result<Arn<'a>, String> 
 /// A Go-style duration (`900s`, `15m`, `1h30m`, `24h`) or a plain number of seconds,
 /// in whole seconds.
 pub fn duration_seconds(s: &str) -> Result<u64, String> {
-    let bad = || format!("{s:?} is not a duration such as 900, 900s, 15m or 1h30m");
+    let bad = || {
+        format!(
+            "{} is not a duration such as 900, 900s, 15m or 1h30m",
+            quote(s)
+        )
+    };
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().map_err(|_| bad());
     }
@@ -168,7 +181,8 @@ pub fn session_name(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not a role session name: 2 to 64 characters of letters, digits and _+=,.@-"
+            "{} is not a role session name: 2 to 64 characters of letters, digits and _+=,.@-",
+            quote(s)
         ))
     }
 }
@@ -179,7 +193,8 @@ pub fn audience(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not an audience; use a non-empty value without spaces such as sts.amazonaws.com"
+            "{} is not an audience; use a non-empty value without spaces such as sts.amazonaws.com",
+            quote(s)
         ))
     }
 }

@@ -14,10 +14,11 @@
 
 use crate::names::{self, IAMRA_ASKS, ROLE_ARN, SIGNING_PROFILE_ARN};
 use crate::pod::{self, Account};
-use crate::problem::{Problem, Problems, Source};
+use crate::problem::{cut, quote, Problem, Problems, Source};
 use crate::settings::{self, LogLevel, Settings};
 use crate::validation::{self, Arn, REGION_FORM};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// What a pod asks for, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,84 +33,129 @@ pub struct Ask {
     pub region: Option<String>,
 }
 
-/// Where the annotations are read: the pod's, then its ServiceAccount's.
-#[derive(Debug, Clone, Copy)]
+/// Where the annotations are read: every `<prefix>/<name>` annotation of the pod, and
+/// its ServiceAccount's where the pod has no such name, gathered in one pass over each
+/// (a ServiceAccount may carry thousands: every later lookup is a map lookup).
+#[derive(Debug, Clone)]
 pub struct Sources<'a> {
-    pub pod: &'a Value,
-    pub account: Option<Account<'a>>,
-    pub prefix: &'a str,
+    prefix: &'a str,
+    /// `<namespace>/<name>` of the ServiceAccount, for messages.
+    account: &'a str,
+    /// By name under the prefix: the value, and whether it comes from the ServiceAccount.
+    found: BTreeMap<&'a str, (&'a str, bool)>,
 }
 
 impl<'a> Sources<'a> {
-    fn on_pod(&self, name: &str) -> Option<&'a str> {
-        pod::annotations(self.pod)
-            .find(|(k, _)| names::is_key(k, self.prefix, name))
-            .map(|(_, v)| v)
-    }
-
-    fn on_account(&self, name: &str) -> Option<&'a str> {
-        let account = self.account?;
-        let key = names::key(self.prefix, name);
-        account.annotations.get(&key).map(String::as_str)
+    pub fn new(pod: &'a Value, account: Option<Account<'a>>, prefix: &'a str) -> Self {
+        let under_prefix = |k: &'a str| k.strip_prefix(prefix)?.strip_prefix('/');
+        let mut found: BTreeMap<&'a str, (&'a str, bool)> = pod::annotations(pod)
+            .filter_map(|(k, v)| Some((under_prefix(k)?, (v, false))))
+            .collect();
+        let inherited = account.into_iter().flat_map(|a| a.annotations.iter());
+        for (name, value) in inherited.filter_map(|(k, v)| Some((under_prefix(k)?, v))) {
+            // The bookkeeping names only ever come from the pod.
+            if !names::BOOKKEEPING.contains(&name) {
+                found.entry(name).or_insert((value.as_str(), true));
+            }
+        }
+        Sources {
+            prefix,
+            account: account.map(|a| a.name).unwrap_or_default(),
+            found,
+        }
     }
 
     /// The trimmed value of `<prefix>/<name>` and where it was found.
     fn get(&self, name: &str) -> Option<(&'a str, Source)> {
-        let key = || names::key(self.prefix, name);
-        if let Some(v) = self.on_pod(name) {
-            return Some((v.trim(), Source::Annotation(key())));
-        }
-        let v = self.on_account(name)?;
-        Some((v.trim(), self.inherited(key())))
+        let (value, inherited) = *self.found.get(name)?;
+        Some((value.trim(), self.at(name, inherited)))
     }
 
-    fn inherited(&self, key: String) -> Source {
-        let account = self.account.map(|a| a.name).unwrap_or_default();
-        Source::Inherited {
-            key,
-            account: account.to_owned(),
+    fn at(&self, name: &str, inherited: bool) -> Source {
+        let key = names::key(self.prefix, name);
+        if inherited {
+            Source::Inherited {
+                key,
+                account: self.account.to_owned(),
+            }
+        } else {
+            Source::Annotation(key)
         }
     }
 
     /// Whether the pod or its ServiceAccount asks for IAM Roles Anywhere at all.
     pub fn asks(&self) -> bool {
-        [ROLE_ARN, SIGNING_PROFILE_ARN]
-            .iter()
-            .any(|n| self.on_pod(n).is_some() || self.on_account(n).is_some())
+        self.asking().next().is_some()
     }
 
-    /// Names under the prefix this policy does not read, sorted, with where they are.
-    /// The bookkeeping names only ever come from the pod.
-    fn unknown(&self) -> Vec<(&'a str, Source)> {
-        let under_prefix = |k: &'a str| k.strip_prefix(self.prefix)?.strip_prefix('/');
-        let known = |n: &&str| IAMRA_ASKS.contains(n) || names::BOOKKEEPING.contains(n);
-        let on_pod = pod::annotations(self.pod)
-            .filter_map(|(k, _)| under_prefix(k))
-            .filter(|n| !known(n))
-            .map(|n| (n, Source::Annotation(names::key(self.prefix, n))));
-        let inherited = self.account.into_iter().flat_map(|a| a.annotations.keys());
-        let inherited = inherited
-            .filter_map(|k| under_prefix(k))
-            .filter(|n| !known(n) && self.on_pod(n).is_none())
-            .map(|n| (n, self.inherited(names::key(self.prefix, n))));
-        let mut unknown: Vec<_> = on_pod.chain(inherited).collect();
-        unknown.sort_by(|a, b| a.0.cmp(b.0));
-        unknown
+    /// Whether the pod's own annotations ask for IAM Roles Anywhere.
+    pub fn pod_asks(&self) -> bool {
+        self.asking().any(|inherited| !inherited)
+    }
+
+    /// For each of role and profile that is set: whether it is inherited.
+    fn asking(&self) -> impl Iterator<Item = bool> + '_ {
+        [ROLE_ARN, SIGNING_PROFILE_ARN]
+            .into_iter()
+            .filter_map(|n| self.found.get(n).map(|(_, inherited)| *inherited))
+    }
+
+    /// Names under the prefix this policy does not read, sorted: the pod's, or
+    /// (`inherited`) the ServiceAccount's.
+    fn unknown(&self, inherited: bool) -> Vec<&'a str> {
+        self.found
+            .iter()
+            .filter(|(n, (_, from_account))| {
+                *from_account == inherited
+                    && !IAMRA_ASKS.contains(n)
+                    && !names::BOOKKEEPING.contains(n)
+            })
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
+    /// One warning for the unknown names of one source: a ServiceAccount may carry
+    /// thousands, and a warning each would swell the answer.
+    fn warn_unknown(&self, inherited: bool, problems: &mut Problems) {
+        /// Names a warning spells out; the rest are counted.
+        const LISTED: usize = 5;
+        let unknown = self.unknown(inherited);
+        let known = IAMRA_ASKS.join(", ");
+        let problem = match unknown.as_slice() {
+            [] => return,
+            [name] => Problem::sentence(
+                self.at(name, inherited),
+                format!("is not one this policy reads (known: {known})"),
+            ),
+            many => {
+                let mut listed: Vec<String> = many
+                    .iter()
+                    .take(LISTED)
+                    .map(|n| names::key(self.prefix, n))
+                    .collect();
+                if many.len() > LISTED {
+                    listed.push(format!("{} more", many.len() - LISTED));
+                }
+                let place = if inherited {
+                    format!(" (on ServiceAccount {})", self.account)
+                } else {
+                    String::new()
+                };
+                Problem::pod(format!(
+                    "annotations {}{place} are not ones this policy reads (known: {known})",
+                    listed.join(", ")
+                ))
+            }
+        };
+        problems.warn(problem);
     }
 }
 
 /// Reads the annotations: `None` when nothing asks for IAM Roles Anywhere, or when
 /// `problems` then holds errors.
 pub fn read(sources: &Sources, settings: &Settings, problems: &mut Problems) -> Option<Ask> {
-    for (_, at) in sources.unknown() {
-        problems.warn(Problem::sentence(
-            at,
-            format!(
-                "is not one this policy reads (known: {})",
-                IAMRA_ASKS.join(", ")
-            ),
-        ));
-    }
+    sources.warn_unknown(false, problems);
+    sources.warn_unknown(true, problems);
     let ((role, role_at), (profile, profile_at)) =
         pair(sources).map_err(|p| problems.error(p)).ok()??;
     // Settings validation guarantees a well-formed trust anchor in inject mode.
@@ -162,8 +208,9 @@ fn role_arn(role: &str, anchor: Option<&Arn>) -> Result<(), String> {
     let arn = validation::role_arn(role)?;
     match anchor {
         Some(a) if a.partition != arn.partition => Err(format!(
-            "the role is in partition {:?} but the trust anchor in {:?}",
-            arn.partition, a.partition
+            "the role is in partition {} but the trust anchor in {:?}",
+            quote(arn.partition),
+            a.partition
         )),
         _ => Ok(()),
     }
@@ -175,7 +222,10 @@ fn profile_arn(profile: &str, anchor: Option<&Arn>) -> Result<(), String> {
         Some(a) if (a.partition, a.region) != (arn.partition, arn.region) => Err(format!(
             "the profile is in {}/{} but the trust anchor in {}/{}; IAM Roles Anywhere \
              needs both in one partition and region",
-            arn.partition, arn.region, a.partition, a.region
+            cut(arn.partition),
+            cut(arn.region),
+            a.partition,
+            a.region
         )),
         _ => Ok(()),
     }
@@ -207,14 +257,17 @@ fn log_level(sources: &Sources, settings: &Settings, problems: &mut Problems) ->
         return settings.sidecar.log_level;
     };
     let parsed = LogLevel::parse(level)
-        .ok_or_else(|| format!("{level:?} is not one of debug, info, warn, error"));
+        .ok_or_else(|| format!("{} is not {}", quote(level), LogLevel::NAMES));
     problems.check(|| at, parsed).unwrap_or_default()
 }
 
 fn region(sources: &Sources, problems: &mut Problems) -> Option<String> {
     let (region, at) = sources.get(names::REGION)?;
     if !validation::is_region(region) {
-        problems.error(Problem::new(at, format!("{region:?} is not {REGION_FORM}")));
+        problems.error(Problem::new(
+            at,
+            format!("{} is not {REGION_FORM}", quote(region)),
+        ));
     }
     Some(region.to_owned())
 }
@@ -234,14 +287,11 @@ pub(crate) mod tests {
         settings: &Settings,
     ) -> (Option<Ask>, Problems) {
         let pod = json!({"metadata": {"annotations": annotations}});
-        let sources = Sources {
-            pod: &pod,
-            account: account.map(|annotations| Account {
-                name: "payments/api",
-                annotations,
-            }),
-            prefix: &settings.annotation_prefix,
-        };
+        let account = account.map(|annotations| Account {
+            name: "payments/api",
+            annotations,
+        });
+        let sources = Sources::new(&pod, account, &settings.annotation_prefix);
         let mut problems = Problems::default();
         let ask = read(&sources, settings, &mut problems);
         (ask, problems)
@@ -284,7 +334,7 @@ pub(crate) mod tests {
     #[case::hours(&[("iamra.aws/token-duration", "12h")], |r: &Ask| r.session_seconds == 43200)]
     #[case::audience_is_only_checked(&[("iamra.aws/audience", "example.com/aud")], |r: &Ask| r.role_arn == ROLE)]
     #[case::debug(&[("iamra.aws/log-level", "debug")], |r: &Ask| r.log_level == LogLevel::Debug)]
-    #[case::error(&[("iamra.aws/log-level", "error")], |r: &Ask| r.log_level == LogLevel::Error)]
+    #[case::info(&[("iamra.aws/log-level", "info")], |r: &Ask| r.log_level == LogLevel::Info)]
     #[case::region(&[("iamra.aws/region", "us-west-2")], |r: &Ask| r.region.as_deref() == Some("us-west-2"))]
     #[case::trimmed(&[("iamra.aws/role-arn", " arn:aws:iam::123456789012:role/app ")], |r: &Ask| r.role_arn == ROLE)]
     fn optional_annotations(#[case] extra: &[(&str, &str)], #[case] check: fn(&Ask) -> bool) {
@@ -305,7 +355,9 @@ pub(crate) mod tests {
     #[case::duration_too_short(&[("iamra.aws/token-duration", "60")], "annotation iamra.aws/token-duration: \"60\" is 60s; it must be between 900s (15m) and 43200s (12h)")]
     #[case::duration_too_long(&[("iamra.aws/token-duration", "13h")], "annotation iamra.aws/token-duration: \"13h\" is 46800s")]
     #[case::audience_with_spaces(&[("iamra.aws/audience", "two words")], "annotation iamra.aws/audience:")]
-    #[case::log_level(&[("iamra.aws/log-level", "trace")], "annotation iamra.aws/log-level: \"trace\" is not one of debug, info, warn, error")]
+    #[case::log_level(&[("iamra.aws/log-level", "trace")], "annotation iamra.aws/log-level: \"trace\" is not debug or info (aws_signing_helper has only --debug)")]
+    #[case::log_level_warn(&[("iamra.aws/log-level", "warn")], "annotation iamra.aws/log-level: \"warn\" is not debug or info")]
+    #[case::log_level_error(&[("iamra.aws/log-level", "error")], "annotation iamra.aws/log-level: \"error\" is not debug or info")]
     #[case::region(&[("iamra.aws/region", "mars-1")], "annotation iamra.aws/region: \"mars-1\" is not an AWS region name")]
     fn rejections(#[case] extra: &[(&str, &str)], #[case] message: &str) {
         let err = error(extra);
@@ -333,6 +385,28 @@ pub(crate) mod tests {
             [
                 "annotation iamra.aws/role_arn is not one this policy reads (known: role-arn, \
               signing-profile-arn, session-name, token-duration, audience, log-level, region)"
+            ]
+        );
+    }
+
+    #[test]
+    fn many_unknown_annotations_make_one_warning_per_source() {
+        let many = |n: usize, from: &str| -> Annotations {
+            (0..n)
+                .map(|i| (format!("iamra.aws/{from}-{i:04}"), "x".to_owned()))
+                .collect()
+        };
+        let (_, problems) = read_with(&many(2, "pod"), Some(&many(8000, "sa")), &settings());
+        assert_eq!(
+            problems.warnings(),
+            [
+                "annotations iamra.aws/pod-0000, iamra.aws/pod-0001 are not ones this policy \
+                 reads (known: role-arn, signing-profile-arn, session-name, token-duration, \
+                 audience, log-level, region)",
+                "annotations iamra.aws/sa-0000, iamra.aws/sa-0001, iamra.aws/sa-0002, \
+                 iamra.aws/sa-0003, iamra.aws/sa-0004, 7995 more (on ServiceAccount \
+                 payments/api) are not ones this policy reads (known: role-arn, \
+                 signing-profile-arn, session-name, token-duration, audience, log-level, region)"
             ]
         );
     }

@@ -7,7 +7,7 @@ use crate::identity;
 use crate::names;
 use crate::patch::{env_var, ContainerPatch, Patch, Placement, Sidecar};
 use crate::pod::{self, ContainerList, ContainerRef};
-use crate::problem::{Problem, Problems};
+use crate::problem::{quote, Problem, Problems};
 use crate::settings::{LogLevel, Settings};
 use crate::validation;
 use serde_json::{json, Value};
@@ -34,6 +34,12 @@ const CREDENTIAL_OVERRIDES: [&str; 10] = [
     "AWS_SHARED_CREDENTIALS_FILE",
 ];
 const PROXIES: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
+/// Both spellings are read: Go's net/http prefers `NO_PROXY`, Python (botocore) `no_proxy`.
+const NO_PROXIES: [&str; 2] = ["NO_PROXY", "no_proxy"];
+const LOOPBACK: &str = "127.0.0.1";
+/// One group: a container that sets either keeps both as written, so that the two never
+/// disagree (SDKs differ in which they read first).
+const REGIONS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
 
 fn file(name: &str) -> String {
     format!("{MOUNT_PATH}/{name}")
@@ -141,13 +147,22 @@ fn container_env(
     vars: &[(&str, String)],
     problems: &mut Problems,
 ) -> ContainerPatch {
-    let name = pod::name_of(container);
+    let name = quote(pod::name_of(container));
     let env = pod::env_of(container);
     let find = |var: &str| position(env, var);
     let mut change = ContainerPatch::new(at);
     for (var, value) in vars {
+        let group = if REGIONS.contains(var) {
+            &REGIONS[..]
+        } else {
+            std::slice::from_ref(var)
+        };
         match find(var) {
-            None => change.append.push(env_var(var, value)),
+            None if group.iter().all(|v| find(v).is_none()) => {
+                change.append.push(env_var(var, value))
+            }
+            // Its group partner is set: the warning, if any, is about that one.
+            None => {}
             Some(i) if env[i].get("value").and_then(Value::as_str) == Some(value) => {}
             Some(_) => {
                 let consequence = if var.starts_with("AWS_EC2_METADATA") {
@@ -156,7 +171,7 @@ fn container_env(
                     "the pod's region annotation does not apply to it"
                 };
                 problems.warn(Problem::pod(format!(
-                    "container {name:?} already sets {var}; left as written, so {consequence}"
+                    "container {name} already sets {var}; left as written, so {consequence}"
                 )));
             }
         }
@@ -167,34 +182,45 @@ fn container_env(
         .collect();
     if !overrides.is_empty() {
         problems.warn(Problem::pod(format!(
-            "container {name:?} sets {}, which the AWS SDKs prefer over the credentials sidecar",
+            "container {name} sets {}, which the AWS SDKs prefer over the credentials sidecar",
             overrides.join(", ")
         )));
     }
     if PROXIES.iter().any(|p| find(p).is_some()) {
-        no_proxy(name, env, &mut change, problems);
+        no_proxy(&name, env, &mut change, problems);
     }
     change
 }
 
 /// Keeps the loopback endpoint off the container's proxy: without this the SDK sends
-/// its metadata calls to the proxy.
+/// its metadata calls to the proxy. Each spelling the container sets gets 127.0.0.1 in
+/// its `value`, the rest of the entry untouched; with neither, `NO_PROXY` is added.
 fn no_proxy(name: &str, env: &[Value], change: &mut ContainerPatch, problems: &mut Problems) {
-    let Some(i) = position(env, "NO_PROXY") else {
-        let lower = position(env, "no_proxy").and_then(|i| env[i].get("value")?.as_str());
-        let hosts = join_hosts(lower.unwrap_or_default(), "127.0.0.1");
-        change.append.push(env_var("NO_PROXY", hosts));
-        return;
-    };
-    match env[i].get("value").and_then(Value::as_str) {
-        Some(v) if v.split(',').any(|h| h.trim() == "127.0.0.1") => {}
-        Some(v) => change
-            .replace
-            .push((i, env_var("NO_PROXY", join_hosts(v, "127.0.0.1")))),
-        None => problems.warn(Problem::pod(format!(
-            "container {name:?} sets NO_PROXY from a reference; add 127.0.0.1 to it, or \
-             the AWS SDK sends its credential requests to the proxy"
-        ))),
+    let set: Vec<(&str, usize)> = NO_PROXIES
+        .into_iter()
+        .filter_map(|var| Some((var, position(env, var)?)))
+        .collect();
+    if set.is_empty() {
+        change.append.push(env_var("NO_PROXY", LOOPBACK));
+    }
+    for (var, i) in set {
+        if env[i].get("valueFrom").is_some() {
+            // Its value is only known at run time, and a second entry of the same name
+            // would be ambiguous: the operator must add the host where the value lives.
+            problems.warn(Problem::pod(format!(
+                "container {name} sets {var} from valueFrom, which the policy cannot extend: \
+                 add {LOOPBACK} to its source, or the AWS SDK sends its credential requests \
+                 to the proxy"
+            )));
+            continue;
+        }
+        let hosts = env[i]
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !hosts.split(',').any(|h| h.trim() == LOOPBACK) {
+            change.values.push((i, join_hosts(hosts, LOOPBACK)));
+        }
     }
 }
 
@@ -376,8 +402,9 @@ fn container_conflicts(pod_value: &Value, settings: &Settings, problems: &mut Pr
             .any(|p| p.get("containerPort").and_then(Value::as_i64) == Some(port))
         {
             problems.error(Problem::pod(format!(
-                "container {name:?} uses port {port}, where the credentials sidecar listens; \
-                 free the port or change the policy's sidecar.port"
+                "container {} uses port {port}, where the credentials sidecar listens; \
+                 free the port or change the policy's sidecar.port",
+                quote(name)
             )));
         }
     }
@@ -665,15 +692,19 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case::name_https_proxy_value_http_proxy_3128_127_0_0_1(json!([{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]), None, Some("127.0.0.1"))]
-    #[case::name_http_proxy_value_http_proxy_3128_name_no_pr(json!([{"name": "http_proxy", "value": "http://proxy:3128"}, {"name": "no_proxy", "value": ".svc"}]), None, Some(".svc,127.0.0.1"))]
-    #[case::name_http_proxy_value_p_name_no_proxy_value_loca(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "localhost,.svc"}]), Some("localhost,.svc,127.0.0.1"), None)]
-    #[case::name_http_proxy_value_p_name_no_proxy_value_127(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "127.0.0.1"}]), None, None)]
-    #[case::name_no_proxy_value_x(json!([{"name": "NO_PROXY", "value": "x"}]), None, None)]
+    #[case::no_no_proxy(json!([{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]), &[], Some("127.0.0.1"), false)]
+    #[case::lowercase_no_proxy_is_extended(json!([{"name": "http_proxy", "value": "http://proxy:3128"}, {"name": "no_proxy", "value": ".svc"}]), &[(1, ".svc,127.0.0.1")], None, false)]
+    #[case::uppercase_no_proxy_is_extended(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "localhost,.svc"}]), &[(1, "localhost,.svc,127.0.0.1")], None, false)]
+    #[case::both_spellings_are_extended(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "a"}, {"name": "no_proxy", "value": "b"}]), &[(1, "a,127.0.0.1"), (2, "b,127.0.0.1")], None, false)]
+    #[case::already_there(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "127.0.0.1"}]), &[], None, false)]
+    #[case::without_a_value(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY"}]), &[(1, "127.0.0.1")], None, false)]
+    #[case::from_value_from_warns_and_the_other_spelling_is_extended(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "valueFrom": {"configMapKeyRef": {"name": "proxy", "key": "no"}}}, {"name": "no_proxy", "value": "b"}]), &[(2, "b,127.0.0.1")], None, true)]
+    #[case::without_a_proxy(json!([{"name": "NO_PROXY", "value": "x"}]), &[], None, false)]
     fn proxies_bypass_the_loopback_endpoint(
         #[case] env: Value,
-        #[case] replaced: Option<&str>,
+        #[case] values: &[(usize, &str)],
         #[case] appended: Option<&str>,
+        #[case] warns: bool,
     ) {
         let p = plan(
             &pod(json!({"containers": [{"name": "a", "env": env}]})),
@@ -681,15 +712,80 @@ pub(crate) mod tests {
             &settings(),
         );
         let change = &p.env[0];
-        assert_eq!(
-            change
-                .replace
-                .first()
-                .map(|(_, v)| v["value"].as_str().unwrap()),
-            replaced
-        );
+        let set: Vec<(usize, &str)> = change
+            .values
+            .iter()
+            .map(|(i, v)| (*i, v.as_str()))
+            .collect();
+        assert_eq!(set, values);
         let no_proxy = change.append.iter().find(|e| e["name"] == "NO_PROXY");
         assert_eq!(no_proxy.map(|e| e["value"].as_str().unwrap()), appended);
+        let warned = p.warnings.iter().any(|w| {
+            w == "container \"a\" sets NO_PROXY from valueFrom, which the policy cannot extend: \
+                  add 127.0.0.1 to its source, or the AWS SDK sends its credential requests to the proxy"
+        });
+        assert_eq!(warned, warns, "{:?}", p.warnings);
+    }
+
+    /// The policy owns only the `value` it extends: `valueFrom` entries and fields it does
+    /// not know come back as they were.
+    #[test]
+    fn extending_no_proxy_keeps_the_rest_of_every_entry() {
+        let env = json!([
+            {"name": "HTTPS_PROXY", "value": "p"},
+            {"name": "NO_PROXY", "value": ".svc", "futureField": {"keep": true}},
+            {"name": "no_proxy", "valueFrom": {"configMapKeyRef": {"name": "proxy", "key": "no"}}, "futureField": 2},
+        ]);
+        let original = pod(json!({"containers": [{"name": "a", "env": env}]}));
+        let mut mutated = original.clone();
+        plan(&original, &request(&[]), &settings())
+            .patch
+            .apply(&mut mutated)
+            .unwrap();
+        let env = &mutated["spec"]["containers"][0]["env"];
+        assert_eq!(
+            env[1],
+            json!({"name": "NO_PROXY", "value": ".svc,127.0.0.1", "futureField": {"keep": true}})
+        );
+        assert_eq!(env[2], original["spec"]["containers"][0]["env"][2]);
+    }
+
+    #[rstest]
+    #[case::aws_region(json!([{"name": "AWS_REGION", "value": "us-east-1"}]), "AWS_REGION")]
+    #[case::aws_default_region(json!([{"name": "AWS_DEFAULT_REGION", "value": "us-east-1"}]), "AWS_DEFAULT_REGION")]
+    #[case::both(json!([{"name": "AWS_REGION", "value": "us-east-1"}, {"name": "AWS_DEFAULT_REGION", "value": "us-east-1"}]), "AWS_REGION")]
+    fn a_container_that_sets_either_region_variable_keeps_both_as_written(
+        #[case] env: Value,
+        #[case] warned: &str,
+    ) {
+        let p = plan(
+            &pod(json!({"containers": [{"name": "a", "env": env}]})),
+            &request(&[("iamra.aws/region", "us-west-2")]),
+            &settings(),
+        );
+        let names: Vec<String> = env_of(&p, 0).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [ENDPOINT, ENDPOINT_MODE]);
+        assert!(
+            p.warnings.iter().any(|w| w.starts_with(&format!(
+                "container \"a\" already sets {warned}; left as written"
+            ))),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn a_preset_region_equal_to_the_annotation_adds_nothing_and_raises_no_warning() {
+        let p = plan(
+            &pod(
+                json!({"containers": [{"name": "a", "env": [{"name": "AWS_REGION", "value": "us-west-2"}]}]}),
+            ),
+            &request(&[("iamra.aws/region", "us-west-2")]),
+            &settings(),
+        );
+        let names: Vec<String> = env_of(&p, 0).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, [ENDPOINT, ENDPOINT_MODE]);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use crate::names;
 use crate::pod::{self, Account, Annotations};
-use crate::problem::{Problem, Problems, Source};
+use crate::problem::{quote, Problem, Problems, Source};
 use crate::settings::Settings;
 use crate::validation;
 use serde_json::Value;
@@ -150,7 +150,7 @@ fn regional_sts(sources: &Sources, problems: &mut Problems) -> bool {
     let Some((value, at)) = sources.on_account(names::STS_REGIONAL_ENDPOINTS) else {
         return sources.settings.irsa.sts_regional_endpoints;
     };
-    let parsed = parse_bool(value).ok_or_else(|| format!("{value:?} is not true or false"));
+    let parsed = parse_bool(value).ok_or_else(|| format!("{} is not true or false", quote(value)));
     problems.check(|| at, parsed).unwrap_or(false)
 }
 
@@ -166,7 +166,10 @@ fn expiration(sources: &Sources, problems: &mut Problems) -> u64 {
         Ok(n) if n > MAX_TOKEN_EXPIRATION => {
             problems.error(Problem::new(
                 at,
-                format!("{value:?} is over Kubernetes' limit of {MAX_TOKEN_EXPIRATION} seconds"),
+                format!(
+                    "{} is over Kubernetes' limit of {MAX_TOKEN_EXPIRATION} seconds",
+                    quote(value)
+                ),
             ));
             0
         }
@@ -181,7 +184,10 @@ fn expiration(sources: &Sources, problems: &mut Problems) -> u64 {
         Err(_) => {
             problems.error(Problem::new(
                 at,
-                format!("{value:?} is not a whole number of seconds such as 86400 (at least {MIN_TOKEN_EXPIRATION})"),
+                format!(
+                    "{} is not a whole number of seconds such as 86400 (at least {MIN_TOKEN_EXPIRATION})",
+                    quote(value)
+                ),
             ));
             0
         }

@@ -4,7 +4,7 @@
 use super::ask::Ask;
 use crate::patch::{env_var, ContainerPatch, Patch};
 use crate::pod::{self, ContainerRef};
-use crate::problem::{Problem, Problems};
+use crate::problem::{quote, Problem, Problems};
 use serde_json::{json, Value};
 
 pub const VOLUME_NAME: &str = "aws-iam-token";
@@ -14,6 +14,10 @@ const TOKEN_PATH: &str = "token";
 pub const ROLE_ARN_VAR: &str = "AWS_ROLE_ARN";
 pub const TOKEN_FILE_VAR: &str = "AWS_WEB_IDENTITY_TOKEN_FILE";
 pub const STS_VAR: &str = "AWS_STS_REGIONAL_ENDPOINTS";
+const REGION_VARS: [&str; 2] = ["AWS_DEFAULT_REGION", "AWS_REGION"];
+
+/// The webhook's variable groups by name, whatever the settings add.
+const GROUPS: [&[&str]; 3] = [&[ROLE_ARN_VAR, TOKEN_FILE_VAR], &REGION_VARS, &[STS_VAR]];
 
 /// The token file as the pod's containers see it: under `C:` on Windows nodes.
 fn token_file(pod_value: &Value) -> String {
@@ -32,10 +36,7 @@ fn groups(request: &Ask, token_file: String) -> Vec<Vec<(&'static str, String)>>
         groups.push(vec![(STS_VAR, "regional".to_owned())]);
     }
     if let Some(region) = &request.region {
-        groups.push(vec![
-            ("AWS_DEFAULT_REGION", region.clone()),
-            ("AWS_REGION", region.clone()),
-        ]);
+        groups.push(REGION_VARS.map(|var| (var, region.clone())).to_vec());
     }
     groups.push(vec![
         (ROLE_ARN_VAR, request.role_arn.clone()),
@@ -48,7 +49,9 @@ fn field<'a>(entry: &'a Value, name: &str) -> Option<&'a str> {
     entry.get(name).and_then(Value::as_str)
 }
 
-/// The change for one container; empty when it already has everything.
+/// The change for one container; empty when it already has everything, or when it sets
+/// a variable of every group (web identity, region, STS): pod-identity-webhook then
+/// leaves it alone, mount included, even where the settings would add nothing.
 fn container_change(
     container: &Value,
     at: ContainerRef,
@@ -56,6 +59,11 @@ fn container_change(
     problems: &mut Problems,
 ) -> ContainerPatch {
     let mut change = ContainerPatch::new(at);
+    let env = pod::env_of(container);
+    let sets = |var: &&str| env.iter().any(|e| field(e, "name") == Some(var));
+    if GROUPS.iter().all(|group| group.iter().any(sets)) {
+        return change;
+    }
     change.append = env_change(container, groups, problems);
     match mount(container) {
         Ok(mount) => change.mounts.extend(mount),
@@ -70,7 +78,7 @@ fn env_change(
     groups: &[Vec<(&str, String)>],
     problems: &mut Problems,
 ) -> Vec<Value> {
-    let name = pod::name_of(container);
+    let name = quote(pod::name_of(container));
     let env = pod::env_of(container);
     let set = |var: &str| env.iter().find(|e| field(e, "name") == Some(var));
     let mut append = Vec::new();
@@ -82,24 +90,53 @@ fn env_change(
             .collect();
         if preset.is_empty() {
             append.extend(group.iter().map(|(var, value)| env_var(var, value)));
-        } else if group[0].0 == ROLE_ARN_VAR
-            && group
-                .iter()
-                .any(|(var, value)| set(var).and_then(|e| field(e, "value")) != Some(value))
-        {
-            problems.warn(Problem::pod(format!(
-                "container {name:?} already sets {}; {ROLE_ARN_VAR} and {TOKEN_FILE_VAR} are left as written, \
-                 so it may not use the ServiceAccount's role",
-                preset.join(", ")
-            )));
+        } else if let [(ROLE_ARN_VAR, role), (TOKEN_FILE_VAR, token_file)] = group.as_slice() {
+            let value = |var: &str| set(var).map(|e| field(e, "value"));
+            if let Some((what, so)) =
+                preset_web_identity(value(ROLE_ARN_VAR), value(TOKEN_FILE_VAR), role, token_file)
+            {
+                problems.warn(Problem::pod(format!(
+                    "container {name} {what}; {ROLE_ARN_VAR} and {TOKEN_FILE_VAR} are left as \
+                     written, as pod-identity-webhook does, so {so}"
+                )));
+            }
         }
     }
     append
 }
 
+/// What is wrong with a preset web identity, given each variable's entry (`None`: not
+/// set; `Some(None)`: set from `valueFrom`), and its consequence; `None` when it is IRSA's.
+fn preset_web_identity(
+    role: Option<Option<&str>>,
+    token_file: Option<Option<&str>>,
+    ours_role: &str,
+    ours_token_file: &str,
+) -> Option<(String, &'static str)> {
+    match (role, token_file) {
+        (Some(r), _) if r != Some(ours_role) => Some((
+            format!("sets {ROLE_ARN_VAR} to another value than the ServiceAccount's role"),
+            "it may use another role",
+        )),
+        (Some(_), None) => Some((
+            format!("sets {ROLE_ARN_VAR} without {TOKEN_FILE_VAR}"),
+            "the AWS SDKs find no web identity token",
+        )),
+        (None, _) => Some((
+            format!("sets {TOKEN_FILE_VAR} without {ROLE_ARN_VAR}"),
+            "the AWS SDKs do not use a web identity",
+        )),
+        (Some(_), Some(t)) if t != Some(ours_token_file) => Some((
+            format!("sets {TOKEN_FILE_VAR} to another file than IRSA's token"),
+            "it does not read the token IRSA mounts",
+        )),
+        _ => None,
+    }
+}
+
 /// The token mount, unless the container has it; an error when another volume is there.
 fn mount(container: &Value) -> Result<Option<Value>, Problem> {
-    let name = pod::name_of(container);
+    let name = quote(pod::name_of(container));
     let mounts = container
         .get("volumeMounts")
         .and_then(Value::as_array)
@@ -113,9 +150,9 @@ fn mount(container: &Value) -> Result<Option<Value>, Problem> {
         .find(|m| field(m, "mountPath") == Some(MOUNT_PATH))
     {
         return Err(Problem::pod(format!(
-                "container {name:?} already mounts volume {:?} at {MOUNT_PATH}, where IRSA mounts its token; \
+                "container {name} already mounts volume {} at {MOUNT_PATH}, where IRSA mounts its token; \
                  mount it elsewhere or skip the container with annotation skip-containers",
-            field(other, "name").unwrap_or_default()
+            quote(field(other, "name").unwrap_or_default())
         )));
     }
     Ok(Some(
@@ -506,6 +543,46 @@ mod tests {
             "{:?}",
             p.warnings
         );
+    }
+
+    /// pod-identity-webhook's `addEnvToContainer`: one variable of every group set, and
+    /// the container gets nothing, not even the token mount.
+    #[rstest]
+    #[case::every_group(json!([{"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::123456789012:role/own"}, {"name": "AWS_DEFAULT_REGION", "value": "us-east-1"}, {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "legacy"}]), true)]
+    #[case::token_file_region_and_sts(json!([{"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/t"}, {"name": "AWS_REGION", "value": "us-east-1"}, {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"}]), true)]
+    #[case::without_sts(json!([{"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::123456789012:role/own"}, {"name": "AWS_REGION", "value": "us-east-1"}]), false)]
+    #[case::without_a_region(json!([{"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::123456789012:role/own"}, {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"}]), false)]
+    fn a_container_that_sets_every_group_is_left_alone_mount_included(
+        #[case] preset: Value,
+        #[case] left_alone: bool,
+    ) {
+        let p = planned(
+            &plain(json!({"containers": [{"name": "a", "env": preset}, {"name": "b"}]})),
+            &account(&[]),
+        );
+        let touched: Vec<usize> = p.env.iter().map(|c| c.container.index).collect();
+        assert_eq!(touched, if left_alone { vec![1] } else { vec![0, 1] });
+        if !left_alone {
+            assert_eq!(p.env[0].mounts.len(), 1);
+        }
+        assert_eq!(p.volumes.len(), 1);
+    }
+
+    #[rstest]
+    #[case::role_without_token_file(json!([{"name": "AWS_ROLE_ARN", "value": ROLE}]), Some("container \"a\" sets AWS_ROLE_ARN without AWS_WEB_IDENTITY_TOKEN_FILE; AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are left as written, as pod-identity-webhook does, so the AWS SDKs find no web identity token"))]
+    #[case::another_role(json!([{"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::123456789012:role/own"}, {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": TOKEN_FILE}]), Some("container \"a\" sets AWS_ROLE_ARN to another value than the ServiceAccount's role; AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are left as written, as pod-identity-webhook does, so it may use another role"))]
+    #[case::token_file_without_role(json!([{"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": TOKEN_FILE}]), Some("container \"a\" sets AWS_WEB_IDENTITY_TOKEN_FILE without AWS_ROLE_ARN; AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are left as written, as pod-identity-webhook does, so the AWS SDKs do not use a web identity"))]
+    #[case::another_token_file(json!([{"name": "AWS_ROLE_ARN", "value": ROLE}, {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/mine"}]), Some("container \"a\" sets AWS_WEB_IDENTITY_TOKEN_FILE to another file than IRSA's token; AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE are left as written, as pod-identity-webhook does, so it does not read the token IRSA mounts"))]
+    #[case::irsas_own(json!([{"name": "AWS_ROLE_ARN", "value": ROLE}, {"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": TOKEN_FILE}]), None)]
+    fn a_preset_web_identity_warns_for_what_it_is(
+        #[case] preset: Value,
+        #[case] warning: Option<&str>,
+    ) {
+        let p = planned(
+            &plain(json!({"containers": [{"name": "a", "env": preset}]})),
+            &account(&[]),
+        );
+        assert_eq!(p.warnings.first().map(String::as_str), warning);
     }
 
     #[test]
