@@ -115,7 +115,7 @@ $(FLOOR): $(shell find bench/floor -name '*.rs') bench/floor/Cargo.toml Cargo.lo
 	scripts/build-wasm.sh bench-floor $@
 
 .PHONY: bench
-bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours vs the floor, 1/10/100 containers
+bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours vs the floor, 1/10/100 containers; native scaling series
 	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
 # make fuzz FUZZ_SECONDS=600: seconds per fuzz target
