@@ -223,12 +223,14 @@ fn opted_in(spec: Value, settings: &PolicySettings) -> Result<Vec<u8>> {
     Ok(validate_payload(&request, settings)?)
 }
 
+/// A series' payload and ServiceAccount annotations for `n` items.
+type Make = fn(usize, &PolicySettings) -> Result<(Vec<u8>, Annotations)>;
+
 /// One series of the scaling benchmark: the same opted-in pod with `n` of one item.
 struct Series {
     item: &'static str,
     sizes: [usize; 2],
-    /// The payload and the ServiceAccount's annotations for `n` items.
-    make: fn(usize, &PolicySettings) -> Result<(Vec<u8>, Annotations)>,
+    make: Make,
 }
 
 const SERIES: [Series; 4] = [
