@@ -105,6 +105,7 @@ test: lint unit-tests runner-tests e2e-tests e2e-tests-kwctl chart-test release-
 lint: ## rustfmt and clippy, warnings denied (adds them when missing)
 	scripts/lint-tools.sh
 	cargo fmt --all -- --check
+	rustfmt --edition 2021 --check fuzz/build.rs fuzz/src/lib.rs fuzz/fuzz_targets/*.rs
 	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 # make bench's floor: the least a mutating policy does, with the same SDK and profile.
@@ -114,8 +115,15 @@ $(FLOOR): $(shell find bench/floor -name '*.rs') bench/floor/Cargo.toml Cargo.lo
 	scripts/build-wasm.sh bench-floor $@
 
 .PHONY: bench
-bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours vs the floor, 1/10/100 containers
+bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours vs the floor, 1/10/100 containers; native scaling series
 	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
+
+# make fuzz FUZZ_SECONDS=600: seconds per fuzz target
+FUZZ_SECONDS ?= 120
+
+.PHONY: fuzz
+fuzz: ## Fuzz validate (raw, structure-aware) and validate_settings, FUZZ_SECONDS each; needs nightly + cargo-fuzz, else says so and skips
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 .PHONY: load
 load: policy.wasm test-deps ## Bounded load (2 x 10 s, 127.0.0.1) through the real policy-server: the policy beside a floor module

@@ -2,7 +2,9 @@
 //! policy-runner and kwctl call it), natively (the same function, compiled for
 //! the host) and against a floor (bench/floor: the least a mutating policy does
 //! with the same SDK and release profile, through wasmtime too), on opted-in
-//! pods with 1, 10 and 100 containers.
+//! pods with 1, 10 and 100 containers. Then the scaling series, natively: n and 10n
+//! containers, env vars in one container, volumes and ServiceAccount annotations, so
+//! that growth faster than linear shows in the cost per item.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +13,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
 
+use iamra_sidecar_policy::Annotations;
 use policy_runner::bench::{fmt_time, measure, BenchConfig, Stats};
 use policy_runner::capabilities::HostCapabilities;
 use policy_runner::guest::{timeout_from_env, Guest, GuestOptions};
@@ -23,6 +26,9 @@ const CONTAINER_COUNTS: [usize; 3] = [1, 10, 100];
 /// for the pod's ServiceAccount: both builds then do the same work, with no
 /// host call in the timed path.
 const SETTINGS: &str = r#"{"trustAnchorArn":"arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f","region":"eu-west-1","readServiceAccounts":false}"#;
+/// The scaling series read the ServiceAccount (`readServiceAccounts` defaults to true),
+/// through the lookup `validate_with` takes natively.
+const SCALING_SETTINGS: &str = r#"{"trustAnchorArn":"arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f","region":"eu-west-1"}"#;
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/app";
 const PROFILE_ARN: &str =
     "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70";
@@ -86,6 +92,12 @@ fn main() -> Result<()> {
             floor,
         });
     }
+    // Fewer, shorter samples: a superlinear series can take a second per call.
+    let scaled = scaling(&BenchConfig {
+        warm_up_time: Duration::from_millis(200),
+        num_samples: 10,
+        ..cfg
+    })?;
     print_report(
         &args.module,
         module.len(),
@@ -93,6 +105,7 @@ fn main() -> Result<()> {
         floor_module.len(),
         &rows,
     );
+    print_scaling(&scaled);
     Ok(())
 }
 
@@ -159,16 +172,24 @@ fn check_floor_mutates(floor: &Guest, payload: &[u8], containers: usize) -> Resu
 
 /// The `validate` payload for an opted-in Pod CREATE with `containers` containers.
 fn pod_payload(containers: usize, settings: &PolicySettings) -> Result<Vec<u8>> {
-    let containers: Vec<Value> = (0..containers)
-        .map(|i| {
-            json!({
-                "name": format!("app-{i}"),
-                "image": "registry.example.com/team/app:1.4.2",
-                "ports": [{"containerPort": 8080 + i, "protocol": "TCP"}],
-                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}
-            })
-        })
-        .collect();
+    let containers: Vec<Value> = (0..containers).map(container).collect();
+    opted_in(
+        json!({"serviceAccountName": "app", "containers": containers}),
+        settings,
+    )
+}
+
+fn container(i: usize) -> Value {
+    json!({
+        "name": format!("app-{i}"),
+        "image": "registry.example.com/team/app:1.4.2",
+        "ports": [{"containerPort": 8080 + i, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}
+    })
+}
+
+/// The `validate` payload for a Pod CREATE of `spec`, opted in by its annotations.
+fn opted_in(spec: Value, settings: &PolicySettings) -> Result<Vec<u8>> {
     let review = json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -193,13 +214,133 @@ fn pod_payload(containers: usize, settings: &PolicySettings) -> Result<Vec<u8>> 
                         "iamra.aws/signing-profile-arn": PROFILE_ARN
                     }
                 },
-                "spec": {"serviceAccountName": "app", "containers": containers}
+                "spec": spec
             },
             "dryRun": false
         }
     });
     let request = parse_admission_request(&review.to_string())?;
     Ok(validate_payload(&request, settings)?)
+}
+
+/// A series' payload and ServiceAccount annotations for `n` items.
+type Make = fn(usize, &PolicySettings) -> Result<(Vec<u8>, Annotations)>;
+
+/// One series of the scaling benchmark: the same opted-in pod with `n` of one item.
+struct Series {
+    item: &'static str,
+    sizes: [usize; 2],
+    make: Make,
+}
+
+const SERIES: [Series; 4] = [
+    Series {
+        item: "containers",
+        sizes: [100, 1_000],
+        make: |n, settings| Ok((pod_payload(n, settings)?, Annotations::new())),
+    },
+    Series {
+        item: "env vars in one container",
+        sizes: [1_000, 10_000],
+        make: |n, settings| {
+            let env: Vec<Value> = (0..n)
+                .map(|i| json!({"name": format!("VAR_{i}"), "value": format!("value-{i}")}))
+                .collect();
+            let mut app = container(0);
+            app["env"] = Value::Array(env);
+            let spec = json!({"serviceAccountName": "app", "containers": [app]});
+            Ok((opted_in(spec, settings)?, Annotations::new()))
+        },
+    },
+    Series {
+        item: "volumes",
+        sizes: [100, 1_000],
+        make: |n, settings| {
+            let volumes: Vec<Value> = (0..n)
+                .map(|i| json!({"name": format!("scratch-{i}"), "emptyDir": {}}))
+                .collect();
+            let spec = json!({"serviceAccountName": "app", "containers": [container(0)],
+                              "volumes": volumes});
+            Ok((opted_in(spec, settings)?, Annotations::new()))
+        },
+    },
+    Series {
+        item: "ServiceAccount annotations",
+        sizes: [800, 8_000],
+        // Unknown keys under the policy's prefix, about 25 bytes each: 8,000 are about
+        // 200 KB, within the API server's 256 KiB limit on a ServiceAccount's annotations.
+        make: |n, settings| {
+            let annotations = (0..n)
+                .map(|i| (format!("iamra.aws/note-{i}"), format!("v{i}")))
+                .collect();
+            let spec = json!({"serviceAccountName": "app", "containers": [container(0)]});
+            Ok((opted_in(spec, settings)?, annotations))
+        },
+    },
+];
+
+struct Scaled {
+    item: &'static str,
+    points: Vec<(usize, Stats)>,
+}
+
+/// Times every series natively, with `validate_with` and a lookup that answers with the
+/// series' ServiceAccount annotations (a copy per call, as the host hands over its own).
+fn scaling(cfg: &BenchConfig) -> Result<Vec<Scaled>> {
+    let settings = settings_from_json(SCALING_SETTINGS)?;
+    SERIES
+        .iter()
+        .map(|series| {
+            let mut points = Vec::new();
+            for n in series.sizes {
+                let (payload, annotations) = (series.make)(n, &settings)?;
+                let lookup = |_: &str, _: &str| Ok(annotations.clone());
+                let call = || iamra_sidecar_policy::validate_with(&payload, &lookup);
+                let answer: Value = serde_json::from_slice(&call().map_err(|e| anyhow!("{e}"))?)?;
+                if answer["accepted"] != json!(true) || answer["mutated_object"].is_null() {
+                    bail!(
+                        "the pod with {n} {} was not accepted with a mutation: {}",
+                        series.item,
+                        answer["message"]
+                    );
+                }
+                eprintln!("measuring {n} {} (native)...", series.item);
+                points.push((n, measure(cfg, call)));
+            }
+            Ok(Scaled {
+                item: series.item,
+                points,
+            })
+        })
+        .collect()
+}
+
+fn print_scaling(series: &[Scaled]) {
+    println!(
+        "scaling, native validate, median per call (one opted-in Pod CREATE with n of one item):"
+    );
+    println!(
+        "  {:<28}  {:>7}  {:>12}  {:>12}  {:>7}  {:>12}  {:>12}  {:>14}",
+        "item", "n", "per call", "per item", "10n", "per call", "per item", "10x n costs"
+    );
+    for s in series {
+        if let [(n, small), (large_n, large)] = s.points.as_slice() {
+            println!(
+                "  {:<28}  {:>7}  {:>12}  {:>12}  {:>7}  {:>12}  {:>12}  {:>13.1}x",
+                s.item,
+                n,
+                fmt_time(small.median),
+                fmt_time(small.median / *n as f64),
+                large_n,
+                fmt_time(large.median),
+                fmt_time(large.median / *large_n as f64),
+                large.median / small.median,
+            );
+        }
+    }
+    println!(
+        "  (linear growth: 10x n costs about 10x, per item about equal; quadratic: about 100x)"
+    );
 }
 
 fn print_report(module: &Path, module_size: usize, floor: &Path, floor_size: usize, rows: &[Row]) {

@@ -1,0 +1,308 @@
+//! What every answer must satisfy (the issue's oracles):
+//!
+//! 1. the policy never panics (libFuzzer sees the abort);
+//! 2. the answer is valid JSON, with a boolean `accepted` (`valid` for settings);
+//! 3. a rejection has code 400 and a non-empty message (invalid settings: a message);
+//! 4. an accepted mutation, sent again as the new object, is accepted without a patch;
+//! 5. every key of the original object is still there with the same value, unless the
+//!    policy owns it ([`kept`] says exactly what it owns);
+//! 6. settings that `validate_settings` accepts can be used: `validate` answers a pod
+//!    under them with oracles 1-5 holding.
+//!
+//! Oracle 5 compares the request and the answer as [`tinyjson`] reads them: numbers
+//! through Rust's correctly rounded `f64` parsing, independent of the serde_json build
+//! the policy uses, so a number the policy reads or writes inexactly shows.
+
+use iamra_sidecar_policy::{validate_settings_payload, validate_with, Annotations};
+use serde_json::Value;
+use tinyjson::JsonValue as Json;
+
+/// The payload the settings oracle (6) runs `validate` on, with the settings replaced.
+const SETTINGS_PROBE: &str = include_str!("../corpus/validate/pod-plain.json");
+
+/// Runs `validate` on `payload` and checks oracles 2-5 on its answer.
+pub fn validate(payload: &[u8]) {
+    let parsed: Option<Value> = serde_json::from_slice(payload).ok();
+    let answer = call(payload, parsed.as_ref());
+    let Some(object) = answer.get("mutated_object").filter(|o| !o.is_null()) else {
+        return;
+    };
+    // serde_json skips the fields the policy ignores without checking their UTF-8, so
+    // the policy can mutate a payload that is not JSON; no host sends one (policy-server
+    // has parsed the AdmissionReview), and there is nothing to compare or resend.
+    let Some(mut again) = parsed else {
+        return;
+    };
+    kept_in_answer(payload, object, &again);
+    again["request"]["object"] = object.clone();
+    let resent = serde_json::to_vec(&again).expect("a Value serialises");
+    let second = call(&resent, Some(&again));
+    assert!(
+        second["accepted"] == true && second.get("mutated_object").is_none_or(Value::is_null),
+        "the mutated object, sent again, was not accepted without a further patch:\n\
+         first object: {object}\nsecond answer: {second}"
+    );
+}
+
+/// Runs `validate_settings` on `payload` and checks oracles 2, 3 and 6.
+pub fn validate_settings(payload: &[u8]) {
+    let out = validate_settings_payload(payload).expect("validate_settings returns an answer");
+    let answer: Value = serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("validate_settings answered invalid JSON ({e}): {out:?}"));
+    match answer["valid"] {
+        Value::Bool(true) => {}
+        Value::Bool(false) => {
+            assert!(
+                answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "invalid settings without a message: {answer}"
+            );
+            return;
+        }
+        _ => panic!("no boolean `valid` in {answer}"),
+    }
+    let settings: Value = serde_json::from_slice(payload).expect("settings found valid are JSON");
+    let mut probe: Value = serde_json::from_str(SETTINGS_PROBE).expect("the probe is JSON");
+    probe["settings"] = settings;
+    validate(&serde_json::to_vec(&probe).expect("a Value serialises"));
+}
+
+/// The policy's answer to `payload`, checked against oracles 2 and 3.
+fn call(payload: &[u8], parsed: Option<&Value>) -> Value {
+    let lookup = |namespace: &str, name: &str| service_account(parsed, namespace, name);
+    let out = validate_with(payload, &lookup).expect("validate returns an answer");
+    let answer: Value = serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("validate answered invalid JSON ({e}): {out:?}"));
+    match answer["accepted"] {
+        Value::Bool(true) => {
+            let object = answer.get("mutated_object");
+            assert!(
+                object.is_none_or(|o| o.is_null() || o.is_object()),
+                "a mutated object that is not an object: {answer}"
+            );
+        }
+        Value::Bool(false) => assert!(
+            answer["code"] == 400 && answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "a rejection without code 400 and a message: {answer}"
+        ),
+        _ => panic!("no boolean `accepted` in {answer}"),
+    }
+    answer
+}
+
+/// The lookup's answer: the annotations of the payload's `serviceAccount`.
+fn service_account(
+    payload: Option<&Value>,
+    namespace: &str,
+    name: &str,
+) -> Result<Annotations, String> {
+    let account = payload
+        .and_then(|p| p.get("serviceAccount"))
+        .ok_or_else(|| {
+            format!(
+                "Cannot find v1/ServiceAccount named '{name}' inside of namespace '{namespace}'"
+            )
+        })?;
+    match account.pointer("/metadata/annotations") {
+        None | Some(Value::Null) => Ok(Annotations::new()),
+        Some(annotations) => serde_json::from_value(annotations.clone()).map_err(|e| e.to_string()),
+    }
+}
+
+/// Oracle 5 on the texts: the request's object against the answer's `mutated_object`.
+fn kept_in_answer(payload: &[u8], object: &Value, parsed: &Value) {
+    let text = std::str::from_utf8(payload).expect("JSON the policy read is UTF-8");
+    let Ok(original) = text.parse::<Json>() else {
+        // tinyjson is stricter than serde_json on a few inputs; nothing to compare then.
+        return;
+    };
+    let mutated: Json = object
+        .to_string()
+        .parse()
+        .unwrap_or_else(|e| panic!("the mutated object does not read back ({e}): {object}"));
+    let original = field(field(&original, "request"), "object");
+    let owned = Owned::from_settings(&parsed["settings"]);
+    if let Err(problem) = kept(original, &mutated, &mut Vec::new(), &owned) {
+        panic!(
+            "{problem}\noriginal object: {}\nmutated object: {object}",
+            parsed["request"]["object"]
+        );
+    }
+}
+
+fn field<'a>(value: &'a Json, key: &str) -> &'a Json {
+    const NULL: &Json = &Json::Null;
+    match value {
+        Json::Object(map) => map.get(key).unwrap_or(NULL),
+        _ => NULL,
+    }
+}
+
+/// What the policy owns in a pod, from the settings' prefixes.
+pub struct Owned {
+    /// `<annotationPrefix>/injected` and `/config-hash`: the policy sets any value.
+    bookkeeping: [String; 2],
+    /// `<irsa.annotationPrefix>/skip-containers`: a list the policy may extend.
+    skip_containers: String,
+}
+
+impl Owned {
+    fn from_settings(settings: &Value) -> Self {
+        let prefix = |at: &str, default: &str| {
+            settings
+                .pointer(at)
+                .and_then(Value::as_str)
+                .unwrap_or(default)
+                .to_owned()
+        };
+        let ours = prefix("/annotationPrefix", "iamra.aws");
+        let irsa = prefix("/irsa/annotationPrefix", "eks.amazonaws.com");
+        Owned {
+            bookkeeping: [format!("{ours}/injected"), format!("{ours}/config-hash")],
+            skip_containers: format!("{irsa}/skip-containers"),
+        }
+    }
+}
+
+/// Whether `new` keeps everything of `original` (at path `at` in the pod) that the policy
+/// does not own. The policy owns:
+/// - its bookkeeping annotations (any value) and `skip-containers`, a comma-separated
+///   list it may add items to (every original item stays);
+/// - `spec.containers`, `spec.volumes` and each container's `env` and `volumeMounts`,
+///   which it may append to (the original entries stay first, in order);
+/// - `spec.initContainers`, which it may prepend to (the original entries stay last);
+/// - the `value` of an original `NO_PROXY` env entry, a list it may add items to; the
+///   entry's other fields stay;
+/// - an absent or null list or annotation map that it creates.
+///
+/// Everything else, at any depth, must be there with an equal value (numbers as `f64`).
+/// New keys and entries elsewhere are not judged.
+pub fn kept(
+    original: &Json,
+    new: &Json,
+    at: &mut Vec<String>,
+    owned: &Owned,
+) -> Result<(), String> {
+    let path: Vec<&str> = at.iter().map(String::as_str).collect();
+    let lenient_null = matches!(
+        path.as_slice(),
+        ["metadata" | "spec"]
+            | ["metadata", "annotations"]
+            | ["spec", "containers" | "initContainers" | "volumes"]
+            | [
+                "spec",
+                "containers" | "initContainers",
+                _,
+                "env" | "volumeMounts"
+            ]
+    );
+    if lenient_null && *original == Json::Null {
+        return Ok(());
+    }
+    match path.as_slice() {
+        ["metadata", "annotations", key] if owned.bookkeeping.iter().any(|b| b == key) => {
+            return Ok(())
+        }
+        ["metadata", "annotations", key] if *key == owned.skip_containers => {
+            return extended_list(original, new, at)
+        }
+        _ => {}
+    }
+    match (original, new) {
+        (Json::Object(o), Json::Object(n)) => {
+            let no_proxy = matches!(
+                path.as_slice(),
+                ["spec", "containers" | "initContainers", _, "env", _]
+            ) && o.get("name") == Some(&Json::String("NO_PROXY".into()));
+            for (key, value) in o {
+                let Some(kept_value) = n.get(key) else {
+                    return Err(format!("{} was dropped", show(at, key)));
+                };
+                at.push(key.clone());
+                let result = if no_proxy && key == "value" {
+                    extended_list(value, kept_value, at)
+                } else {
+                    kept(value, kept_value, at, owned)
+                };
+                at.pop();
+                result?;
+            }
+            Ok(())
+        }
+        (Json::Array(o), Json::Array(n)) => {
+            let offset = match path.as_slice() {
+                ["spec", "initContainers"] => n.len().checked_sub(o.len()),
+                ["spec", "containers" | "volumes"]
+                | ["spec", "containers" | "initContainers", _, "env" | "volumeMounts"] => {
+                    (n.len() >= o.len()).then_some(0)
+                }
+                _ => (n.len() == o.len()).then_some(0),
+            };
+            let Some(offset) = offset else {
+                return Err(format!(
+                    "{} had {} entries, now {}",
+                    at.join("."),
+                    o.len(),
+                    n.len()
+                ));
+            };
+            for (i, value) in o.iter().enumerate() {
+                at.push(i.to_string());
+                let result = kept(value, &n[offset + i], at, owned);
+                at.pop();
+                result?;
+            }
+            Ok(())
+        }
+        _ if original == new => Ok(()),
+        _ => Err(format!(
+            "{} changed from {} to {}",
+            at.join("."),
+            stringify(original),
+            stringify(new)
+        )),
+    }
+}
+
+/// A comma-separated list the policy may add items to: every original item stays.
+fn extended_list(original: &Json, new: &Json, at: &[String]) -> Result<(), String> {
+    let items = |v: &Json| match v {
+        Json::String(s) => Some(
+            s.split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        ),
+        _ => None,
+    };
+    match (items(original), items(new)) {
+        (Some(o), Some(n)) if o.iter().all(|i| n.contains(i)) => Ok(()),
+        _ if original == new => Ok(()),
+        _ => Err(format!(
+            "{} lost items: {} became {}",
+            at.join("."),
+            stringify(original),
+            stringify(new)
+        )),
+    }
+}
+
+fn show(at: &[String], key: &str) -> String {
+    at.iter()
+        .map(String::as_str)
+        .chain([key])
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// A value for a message, cut to a readable length; a number as its shortest `f64` form.
+fn stringify(value: &Json) -> String {
+    let text = match value {
+        Json::Number(n) => format!("{n:?}"),
+        _ => value.stringify().unwrap_or_else(|e| e.to_string()),
+    };
+    match text.char_indices().nth(200) {
+        Some((end, _)) => format!("{}... ({} bytes)", &text[..end], text.len()),
+        None => text,
+    }
+}
