@@ -35,6 +35,17 @@ pub enum PullPolicy {
     Never,
 }
 
+impl PullPolicy {
+    /// The name serde reads and writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
@@ -515,6 +526,17 @@ mod tests {
                 }
             }
             (t, p) => *t = p,
+        }
+    }
+
+    #[test]
+    fn pull_policy_names_are_serde_names() {
+        for p in [
+            PullPolicy::Always,
+            PullPolicy::IfNotPresent,
+            PullPolicy::Never,
+        ] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
         }
     }
 
