@@ -4,14 +4,15 @@
 
 use crate::problem::quote;
 use crate::settings::{IssuerRef, KeyAlgorithm, Settings};
-use serde_json::{json, Map, Value};
+use crate::value::object;
+use serde_json::{Map, Value};
 
 pub const CSI_DRIVER: &str = "csi.cert-manager.io";
 /// The helper's user and group in AWS's image; the key file is made readable to it.
 pub const HELPER_UID: i64 = 65532;
 
 pub fn attr(name: &str) -> String {
-    format!("{CSI_DRIVER}/{name}")
+    [CSI_DRIVER, "/", name].concat()
 }
 
 /// `spiffe://<cluster>/ns/<ns>/sa/<sa>` with csi-driver's variables.
@@ -76,14 +77,17 @@ pub fn volume_attributes(settings: &Settings) -> Map<String, Value> {
 
 /// The pod volume that holds the certificate, key and CA.
 pub fn volume(name: &str, settings: &Settings) -> Value {
-    json!({
-        "name": name,
-        "csi": {
-            "driver": CSI_DRIVER,
-            "readOnly": true,
-            "volumeAttributes": volume_attributes(settings),
-        }
-    })
+    object([
+        ("name", name.into()),
+        (
+            "csi",
+            object([
+                ("driver", CSI_DRIVER.into()),
+                ("readOnly", true.into()),
+                ("volumeAttributes", volume_attributes(settings).into()),
+            ]),
+        ),
+    ])
 }
 
 /// An issuer reference as cert-manager resolves it: an empty kind is `Issuer`, an empty

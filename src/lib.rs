@@ -17,6 +17,7 @@ mod settings;
 #[cfg(test)]
 mod testutil;
 mod validation;
+mod value;
 
 pub use credentials::Lookup;
 pub use pod::Annotations;
@@ -26,7 +27,10 @@ use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use settings::Settings;
+use std::cell::RefCell;
+use std::rc::Rc;
 use wapc_guest::{register_function, CallResult};
 
 #[no_mangle]
@@ -39,12 +43,33 @@ pub extern "C" fn wapc_init() {
     );
 }
 
-/// The `validate` payload: the admission request and the (already validated) settings.
+/// The `validate` payload: the admission request and the (already validated) settings,
+/// kept as text until [`settings_of`] needs them.
 #[derive(Deserialize)]
-struct Payload {
+struct Payload<'a> {
     request: KubernetesAdmissionRequest,
-    #[serde(default, deserialize_with = "settings::object")]
-    settings: Settings,
+    #[serde(borrow, default)]
+    settings: Option<&'a RawValue>,
+}
+
+thread_local! {
+    /// The last settings read, by their text: kwctl and policy-server send the same
+    /// settings with every request, so each text is parsed once, not once per request.
+    static LAST_SETTINGS: RefCell<Option<(Box<str>, Rc<Settings>)>> = const { RefCell::new(None) };
+}
+
+fn settings_of(text: Option<&RawValue>) -> serde_json::Result<Rc<Settings>> {
+    let Some(text) = text.map(RawValue::get) else {
+        return Ok(Rc::default());
+    };
+    LAST_SETTINGS.with_borrow_mut(|last| match last {
+        Some((seen, settings)) if **seen == *text => Ok(Rc::clone(settings)),
+        _ => {
+            let settings = Rc::new(settings::from_json(text.as_bytes())?);
+            *last = Some((text.into(), Rc::clone(&settings)));
+            Ok(settings)
+        }
+    })
 }
 
 /// `validate`: the same function the wasm export and the native benchmarks call.
@@ -54,8 +79,10 @@ pub fn validate_payload(payload: &[u8]) -> CallResult {
 
 /// `validate` with another ServiceAccount lookup than the host's.
 pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
-    let decision = match serde_json::from_slice::<Payload>(payload) {
-        Ok(p) => admission::evaluate(p.request, &p.settings, lookup),
+    let read = serde_json::from_slice::<Payload>(payload)
+        .and_then(|p| Ok((p.request, settings_of(p.settings)?)));
+    let decision = match read {
+        Ok((request, settings)) => admission::evaluate(request, &settings, lookup),
         // Never a guest error: that would block every pod with a code 500.
         Err(e) => Decision::Reject {
             message: format!(
@@ -312,6 +339,26 @@ mod tests {
                 .contains("cannot read ServiceAccount payments/api"),
             "{r}"
         );
+    }
+
+    #[test]
+    fn each_call_reads_the_settings_it_carries() {
+        let mut request = pod_request(json!({}));
+        request["request"]["object"]["metadata"]["annotations"] =
+            json!({"iamra.aws/role-arn": "arn:aws:iam::123456789012:role/app"});
+        let with_prefix = |prefix: &str| {
+            let mut r = request.clone();
+            r["settings"] = json!({"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f",
+                                   "region": "eu-west-1", "readServiceAccounts": false, "annotationPrefix": prefix});
+            call(r.to_string().as_bytes())
+        };
+        // iamra.aws annotations ask for injection only under their own prefix.
+        for _ in 0..2 {
+            assert_eq!(with_prefix("iamra.aws")["accepted"], false);
+            let other = with_prefix("other.example");
+            assert_eq!(other["accepted"], true);
+            assert!(other["mutated_object"].is_null());
+        }
     }
 
     #[test]

@@ -36,6 +36,17 @@ pub enum PullPolicy {
     Never,
 }
 
+impl PullPolicy {
+    /// The name serde reads and writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
 /// The helper's logging: `aws_signing_helper serve` has one switch, `--debug`; without
 /// it the helper logs at info. Other levels would have no effect, so none is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -605,6 +616,17 @@ mod tests {
                 }
             }
             (t, p) => *t = p,
+        }
+    }
+
+    #[test]
+    fn pull_policy_names_are_serde_names() {
+        for p in [
+            PullPolicy::Always,
+            PullPolicy::IfNotPresent,
+            PullPolicy::Never,
+        ] {
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
         }
     }
 

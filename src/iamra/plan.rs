@@ -8,9 +8,11 @@ use crate::names;
 use crate::patch::{env_var, ContainerPatch, Patch, Placement, Sidecar};
 use crate::pod::{self, ContainerList, ContainerRef};
 use crate::problem::{quote, Problem, Problems};
-use crate::settings::{LogLevel, Settings};
+use crate::settings::{LogLevel, Resources, Settings};
 use crate::validation;
-use serde_json::{json, Value};
+use crate::value::{object, strings};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 pub const SIDECAR_NAME: &str = "iamra-credential-helper";
 pub const VOLUME_NAME: &str = "iamra-credentials";
@@ -79,44 +81,93 @@ fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
 
 fn sidecar(ask: &Ask, settings: &Settings) -> Value {
     let s = &settings.sidecar;
-    let mut container = json!({
-        "name": SIDECAR_NAME,
-        "image": s.image,
-        "imagePullPolicy": s.image_pull_policy,
-        "args": args(ask, settings),
-        "resources": s.resources,
-        "securityContext": {
-            "runAsNonRoot": true,
-            "runAsUser": identity::HELPER_UID,
-            "runAsGroup": identity::HELPER_UID,
-            "readOnlyRootFilesystem": true,
-            "allowPrivilegeEscalation": false,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+    let uid = || Value::from(identity::HELPER_UID);
+    let mut container = object([
+        ("name", SIDECAR_NAME.into()),
+        ("image", s.image.as_str().into()),
+        ("imagePullPolicy", s.image_pull_policy.as_str().into()),
+        ("args", strings(args(ask, settings))),
+        ("resources", resources(&s.resources)),
+        (
+            "securityContext",
+            object([
+                ("runAsNonRoot", true.into()),
+                ("runAsUser", uid()),
+                ("runAsGroup", uid()),
+                ("readOnlyRootFilesystem", true.into()),
+                ("allowPrivilegeEscalation", false.into()),
+                (
+                    "capabilities",
+                    object([("drop", strings(vec!["ALL".into()]))]),
+                ),
+                (
+                    "seccompProfile",
+                    object([("type", "RuntimeDefault".into())]),
+                ),
+            ]),
+        ),
         // The helper listens on 127.0.0.1 only, which kubelet's TCP and HTTP probes
         // (sent to the pod IP) cannot reach; the image has no shell. The probe runs the
         // helper itself: it passes once the certificate is issued and readable by the
         // helper's user, so the app starts only then.
-        "startupProbe": {
-            "exec": {"command": [HELPER_BINARY, "read-certificate-data", "--certificate", file("tls.crt")]},
-            "periodSeconds": 1,
-            "failureThreshold": 60,
-            "timeoutSeconds": 5,
-        },
-        "volumeMounts": [{"name": VOLUME_NAME, "mountPath": MOUNT_PATH, "readOnly": true}],
-    });
+        ("startupProbe", startup_probe()),
+        (
+            "volumeMounts",
+            Value::Array(vec![object([
+                ("name", VOLUME_NAME.into()),
+                ("mountPath", MOUNT_PATH.into()),
+                ("readOnly", true.into()),
+            ])]),
+        ),
+    ]);
     if ask.session_name.is_none() {
         // A pod made by a controller has no name at admission: read it at run time.
-        container["env"] = json!([{
-            "name": "POD_NAME",
-            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
-        }]);
+        let field = object([
+            ("apiVersion", "v1".into()),
+            ("fieldPath", "metadata.name".into()),
+        ]);
+        container["env"] = Value::Array(vec![object([
+            ("name", "POD_NAME".into()),
+            ("valueFrom", object([("fieldRef", field)])),
+        ])]);
     }
     if settings.sidecar.native {
-        container["restartPolicy"] = json!("Always");
+        container["restartPolicy"] = "Always".into();
     }
     container
+}
+
+fn startup_probe() -> Value {
+    let command = [HELPER_BINARY, "read-certificate-data", "--certificate"]
+        .map(str::to_owned)
+        .into_iter()
+        .chain([file("tls.crt")])
+        .collect();
+    object([
+        ("exec", object([("command", strings(command))])),
+        ("periodSeconds", 1.into()),
+        ("failureThreshold", 60.into()),
+        ("timeoutSeconds", 5.into()),
+    ])
+}
+
+/// The sidecar's resources as the pod spec writes them.
+fn resources(r: &Resources) -> Value {
+    let quantities = |m: &BTreeMap<String, String>| {
+        Value::Object(
+            m.iter()
+                .map(|(k, q)| (k.clone(), Value::String(q.clone())))
+                .collect(),
+        )
+    };
+    let mut out = Map::new();
+    if let Some(limits) = &r.limits {
+        out.insert("limits".into(), quantities(limits));
+    }
+    if let Some(requests) = &r.requests {
+        out.insert("requests".into(), quantities(requests));
+    }
+    Value::Object(out)
 }
 
 /// The variables every other container gets.
@@ -233,29 +284,71 @@ fn join_hosts(list: &str, host: &str) -> String {
     }
 }
 
-/// FNV-1a over everything written to it: a stable, dependency-free hash; this is a
-/// change marker, not a security check.
-struct Fnv1a(u64);
+/// A stable, dependency-free hash that takes eight bytes per step (FxHash's mixing):
+/// a change marker, not a security check.
+struct Hasher(u64);
 
-impl std::io::Write for Fnv1a {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0 = bytes.iter().fold(self.0, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        Ok(bytes.len())
+impl Hasher {
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+    /// A string, length first, so that no two sequences of strings feed the same words.
+    fn text(&mut self, s: &str) {
+        self.word(s.len() as u64);
+        let mut chunks = s.as_bytes().chunks_exact(8);
+        for chunk in chunks.by_ref() {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.word(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.word(u64::from_le_bytes(word));
+        }
+    }
+
+    /// A value by type tag and contents, without serialising it.
+    fn value(&mut self, v: &Value) {
+        match v {
+            Value::Null => self.word(0),
+            Value::Bool(b) => self.word(1 + u64::from(*b)),
+            Value::Number(n) => {
+                self.word(3);
+                self.text(&n.to_string());
+            }
+            Value::String(s) => {
+                self.word(4);
+                self.text(s);
+            }
+            Value::Array(items) => {
+                self.word(5);
+                self.word(items.len() as u64);
+                items.iter().for_each(|i| self.value(i));
+            }
+            Value::Object(map) => {
+                self.word(6);
+                self.word(map.len() as u64);
+                for (k, v) in map {
+                    self.text(k);
+                    self.value(v);
+                }
+            }
+        }
     }
 }
 
-/// The hash of what shapes the injection: the JSON text of `[sidecar, volume, vars]`,
-/// hashed as it is written, never held.
+/// The hash of what shapes the injection: the sidecar, the volume and the apps' vars.
 fn config_hash(sidecar: &Value, volume: &Value, vars: &[(&str, String)]) -> String {
-    let mut hasher = Fnv1a(0xcbf2_9ce4_8422_2325);
-    // Writing to a hasher cannot fail, and a Value always serialises.
-    let _ = serde_json::to_writer(&mut hasher, &(sidecar, volume, vars));
+    let mut hasher = Hasher(0);
+    hasher.value(sidecar);
+    hasher.value(volume);
+    for (name, value) in vars {
+        hasher.text(name);
+        hasher.text(value);
+    }
     format!("{:016x}", hasher.0)
 }
 
@@ -416,6 +509,7 @@ pub(crate) mod tests {
     use crate::iamra::ask::tests::ask as request;
     use crate::testutil::{appended_env, settings, PROFILE, ROLE};
     use rstest::rstest;
+    use serde_json::json;
 
     /// A plan with its warnings, as the old tests read it.
     struct P {
@@ -550,6 +644,14 @@ pub(crate) mod tests {
             &settings(),
         );
         assert!(args(&p).contains(&"--debug".to_owned()));
+    }
+
+    #[rstest]
+    #[case::defaults(settings().sidecar.resources)]
+    #[case::nothing(Resources::default())]
+    #[case::limits_only(Resources { limits: settings().sidecar.resources.limits, requests: None })]
+    fn resources_are_written_as_serde_writes_them(#[case] r: Resources) {
+        assert_eq!(resources(&r), serde_json::to_value(&r).unwrap());
     }
 
     #[test]
