@@ -187,22 +187,32 @@ impl WorkloadRequest<'_> {
             namespace,
         } = *self.requester;
         let account = match self.settings.certificate_requests.binding {
-            Binding::AllowedRequesters if self.settings.allowed_requesters.iter().any(|u| u == username) => None,
             Binding::AllowedRequesters => {
-                let allowed = self.settings.allowed_requesters.join(", ");
-                return self.error(problems, format!("only {allowed} may request workload certificates"));
+                let allowed = &self.settings.allowed_requesters;
+                if !allowed.iter().any(|u| u == username) {
+                    let message = format!(
+                        "only {} may request workload certificates",
+                        allowed.join(", ")
+                    );
+                    return self.error(problems, message);
+                }
+                None
             }
-            Binding::Requester => match own_account(username, namespace) {
-                Some(account) => Some(account),
-                None => return self.error(problems, format!(
-                    "only a ServiceAccount of namespace {namespace:?} may request a workload \
-                     certificate there, for its own identity (certificateRequests.binding: requester)"
-                )),
-            },
+            Binding::Requester => {
+                let Some(account) = own_account(username, namespace) else {
+                    let message = format!(
+                        "only a ServiceAccount of namespace {namespace:?} may request a \
+                         workload certificate there, for its own identity \
+                         (certificateRequests.binding: requester)"
+                    );
+                    return self.error(problems, message);
+                };
+                // Only here: the driver's account also serves hand-written volumes,
+                // whose duration and key usages the pod rule leaves to them.
+                self.spec_errors(problems);
+                Some(account)
+            }
         };
-        if account.is_some() {
-            self.spec_errors(problems);
-        }
         let request = self
             .spec
             .get("request")
