@@ -79,12 +79,17 @@ fn guard(target: Target, request: &KubernetesAdmissionRequest, settings: &Settin
     let mut problems = Problems::default();
     match target {
         Target::Certificate(kind) => {
-            let username = &request.user_info.username;
-            if let Some(p) =
-                guard::check_certificate_resource(kind, &request.object, username, settings)
-            {
-                problems.error(p);
-            }
+            let requester = guard::Requester {
+                username: &request.user_info.username,
+                namespace: &request.namespace,
+            };
+            guard::check_certificate_resource(
+                kind,
+                &request.object,
+                &requester,
+                settings,
+                &mut problems,
+            );
         }
         Target::PodCreate => guard::check_pod_volumes(&request.object, settings, &mut problems),
         Target::Other => {}
@@ -551,8 +556,10 @@ mod tests {
 
     fn cert_manager_request(kind: &str, op: &str, user: &str) -> KubernetesAdmissionRequest {
         let mut r = request(
-            json!({"metadata": {"name": "x"}, "spec": {"issuerRef": {"name": "iamra-workload", "kind": "ClusterIssuer", "group": "cert-manager.io"}}}),
+            json!({"metadata": {"name": "x"}, "spec": {"issuerRef": {"name": "iamra-workload", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+                "request": crate::csr::tests::request("good-p256")}}),
         );
+        r.namespace = "payments".into();
         r.kind.group = "cert-manager.io".into();
         r.kind.kind = kind.into();
         r.operation = op.into();

@@ -2,12 +2,14 @@
 //! identity it is not entitled to. The guard mode applies all of them; inject mode
 //! applies the pod rule to the pods it injects.
 
+use crate::csr;
 use crate::identity::{
     attr, describe, is_workload_issuer, uri_san_template, COMMON_NAME_TEMPLATE, CSI_DRIVER,
 };
 use crate::pod;
 use crate::problem::{Problem, Problems};
-use crate::settings::Settings;
+use crate::settings::{Binding, Settings};
+use crate::validation;
 use serde_json::{Map, Value};
 
 /// Attributes a workload-issuer volume may carry besides the identity: none of them
@@ -119,15 +121,23 @@ pub enum CertKind {
     CertificateRequest,
 }
 
-/// The guard's rule for cert-manager `Certificate`s and `CertificateRequest`s: only the
-/// csi-driver (the settings' `allowedRequesters`) may request workload certificates,
-/// and no `Certificate` may name the workload issuer.
+/// Who makes an admission request, as the API server authenticated it, and the namespace
+/// the object is created in.
+pub struct Requester<'a> {
+    pub username: &'a str,
+    pub namespace: &'a str,
+}
+
+/// The guard's rule for cert-manager `Certificate`s and `CertificateRequest`s: no
+/// `Certificate` may name the workload issuer, and a `CertificateRequest` for it must come
+/// from an allowed requester (see [`Binding`]) and ask for an identity of the scheme.
 pub fn check_certificate_resource(
     kind: CertKind,
     object: &Value,
-    username: &str,
+    requester: &Requester,
     settings: &Settings,
-) -> Option<Problem> {
+    problems: &mut Problems,
+) {
     let issuer_ref = object.get("spec").and_then(|s| s.get("issuerRef"));
     let get = |k: &str| {
         issuer_ref
@@ -137,28 +147,157 @@ pub fn check_certificate_resource(
     };
     let issuer = &settings.certificate.issuer;
     if !is_workload_issuer(get("name"), get("kind"), get("group"), issuer) {
-        return None;
+        return;
     }
     let name = object
         .get("metadata")
         .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let message = match kind {
-        CertKind::Certificate => format!(
+    match kind {
+        CertKind::Certificate => problems.error(Problem::pod(format!(
             "Certificate {name:?} names the workload issuer {}: workload certificates are issued \
              only to pods, through the csi-driver volume this policy injects",
             describe(issuer)
-        ),
-        _ if settings.allowed_requesters.iter().any(|u| u == username) => return None,
-        CertKind::CertificateRequest => format!(
-            "CertificateRequest {name:?} from {username:?} names the workload issuer {}: only {} \
-             may request workload certificates",
-            describe(issuer),
-            settings.allowed_requesters.join(", ")
-        ),
-    };
-    Some(Problem::pod(message))
+        ))),
+        CertKind::CertificateRequest => {
+            let request = WorkloadRequest {
+                name,
+                spec: object.get("spec").unwrap_or(&Value::Null),
+                requester,
+                settings,
+            };
+            request.check(problems);
+        }
+    }
+}
+
+/// A CertificateRequest for the workload issuer.
+struct WorkloadRequest<'a> {
+    name: &'a str,
+    spec: &'a Value,
+    requester: &'a Requester<'a>,
+    settings: &'a Settings,
+}
+
+impl WorkloadRequest<'_> {
+    fn check(&self, problems: &mut Problems) {
+        let Requester {
+            username,
+            namespace,
+        } = *self.requester;
+        let account = match self.settings.certificate_requests.binding {
+            Binding::AllowedRequesters => {
+                let allowed = &self.settings.allowed_requesters;
+                if !allowed.iter().any(|u| u == username) {
+                    let message = format!(
+                        "only {} may request workload certificates",
+                        allowed.join(", ")
+                    );
+                    return self.error(problems, message);
+                }
+                None
+            }
+            Binding::Requester => {
+                let Some(account) = own_account(username, namespace) else {
+                    let message = format!(
+                        "only a ServiceAccount of namespace {namespace:?} may request a \
+                         workload certificate there, for its own identity \
+                         (certificateRequests.binding: requester)"
+                    );
+                    return self.error(problems, message);
+                };
+                // Only here: the driver's account also serves hand-written volumes,
+                // whose duration and key usages the pod rule leaves to them.
+                self.spec_errors(problems);
+                Some(account)
+            }
+        };
+        let request = self
+            .spec
+            .get("request")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let errors = match csr::parse(request) {
+            Ok(csr) => csr::identity_errors(
+                &csr,
+                &csr::Expected {
+                    cluster: &self.settings.cluster_name,
+                    namespace,
+                    service_account: account,
+                },
+            ),
+            Err(e) => vec![e],
+        };
+        for e in errors {
+            self.error(problems, format!("its spec.request {e}"));
+        }
+    }
+
+    fn error(&self, problems: &mut Problems, message: String) {
+        problems.error(Problem::pod(format!(
+            "CertificateRequest {:?} from {:?} for the workload issuer {}: {message}",
+            self.name,
+            self.requester.username,
+            describe(&self.settings.certificate.issuer)
+        )));
+    }
+
+    /// The request's own fields, as the csi-driver sets them from the injected volume.
+    fn spec_errors(&self, problems: &mut Problems) {
+        if self
+            .spec
+            .get("isCA")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            self.error(problems, "its spec.isCA is true; expected false".into());
+        }
+        let usages: Vec<&str> = self
+            .spec
+            .get("usages")
+            .and_then(Value::as_array)
+            .map(|u| u.iter().map(|v| v.as_str().unwrap_or_default()).collect())
+            .unwrap_or_default();
+        let expected = ["digital signature", "client auth"];
+        if usages.len() != 2 || !expected.iter().all(|u| usages.contains(u)) {
+            let usages: Vec<String> = usages.iter().map(|u| csr::quoted(u)).collect();
+            self.error(
+                problems,
+                format!(
+                    "its spec.usages are [{}]; expected [\"digital signature\", \"client auth\"]",
+                    usages.join(", ")
+                ),
+            );
+        }
+        let limit = &self.settings.certificate.duration;
+        let duration = self.spec.get("duration").and_then(Value::as_str);
+        let within = |d: &str| {
+            let seconds = validation::duration_seconds(d).ok();
+            let max = validation::duration_seconds(limit).ok();
+            seconds
+                .zip(max)
+                .is_some_and(|(s, max)| (3600..=max).contains(&s))
+        };
+        if !duration.is_some_and(within) {
+            self.error(
+                problems,
+                format!(
+                    "its spec.duration is {}; expected 1h to certificate.duration {limit:?}",
+                    duration.map_or("unset".to_owned(), csr::quoted)
+                ),
+            );
+        }
+    }
+}
+
+/// The ServiceAccount name of `system:serviceaccount:<namespace>:<name>`, for `namespace`
+/// only.
+fn own_account<'a>(username: &'a str, namespace: &str) -> Option<&'a str> {
+    let (ns, account) = username
+        .strip_prefix("system:serviceaccount:")?
+        .split_once(':')?;
+    (ns == namespace && !namespace.is_empty() && !account.is_empty()).then_some(account)
 }
 
 #[cfg(test)]
@@ -174,13 +313,20 @@ mod tests {
         problems.errors()
     }
 
+    /// The guard's verdict on a cert-manager object created in namespace payments.
     fn check_certificate_resource(
         kind: CertKind,
         object: &Value,
         user: &str,
         settings: &Settings,
     ) -> Option<String> {
-        super::check_certificate_resource(kind, object, user, settings).map(|p| p.to_string())
+        let mut problems = Problems::default();
+        let requester = Requester {
+            username: user,
+            namespace: "payments",
+        };
+        super::check_certificate_resource(kind, object, &requester, settings, &mut problems);
+        problems.has_errors().then(|| problems.error_message())
     }
 
     fn pod_with(attrs: Value) -> Value {
@@ -316,9 +462,32 @@ mod tests {
         .is_none());
     }
 
+    /// A CertificateRequest as the csi-driver creates it from the injected volume, with
+    /// the CSR of a fixture and `patch` merged into its spec.
+    fn certificate_request(csr_case: &str, patch: Value) -> Value {
+        let mut object = cert_object(CLUSTER_ISSUER());
+        let spec = object["spec"].as_object_mut().unwrap();
+        spec.insert(
+            "request".into(),
+            json!(crate::csr::tests::request(csr_case)),
+        );
+        spec.insert("usages".into(), json!(["digital signature", "client auth"]));
+        spec.insert("duration".into(), json!("24h0m0s"));
+        spec.extend(patch.as_object().unwrap().clone());
+        object
+    }
+
+    const OWN_ACCOUNT: &str = "system:serviceaccount:payments:payments-api";
+
+    fn binding_requester() -> Settings {
+        let mut s = settings();
+        s.certificate_requests.binding = Binding::Requester;
+        s
+    }
+
     #[rstest::rstest]
     #[case::a_user("alice", false)]
-    #[case::a_pods_service_account("system:serviceaccount:payments:default", false)]
+    #[case::a_pods_service_account(OWN_ACCOUNT, false)]
     #[case::the_csi_driver(crate::settings::CSI_DRIVER_USER, true)]
     fn certificate_requests_come_only_from_the_csi_driver(
         #[case] user: &str,
@@ -326,7 +495,7 @@ mod tests {
     ) {
         let verdict = check_certificate_resource(
             CertKind::CertificateRequest,
-            &cert_object(CLUSTER_ISSUER()),
+            &certificate_request("good-p256", json!({})),
             user,
             &settings(),
         );
@@ -340,5 +509,104 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[rstest::rstest]
+    #[case::mixed_identity(
+        "mixed-identity",
+        "has subject [CN (2.5.4.3)=\"ns/payments/sa/admin\"]"
+    )]
+    #[case::extra_dns("extra-dns", "its spec.request asks for DNS SAN \"api.payments.svc\"")]
+    #[case::bad_key("ed25519", "Ed25519")]
+    fn the_csi_drivers_requests_are_checked_too(#[case] csr_case: &str, #[case] message: &str) {
+        let user = crate::settings::CSI_DRIVER_USER;
+        let err = check_certificate_resource(
+            CertKind::CertificateRequest,
+            &certificate_request(csr_case, json!({})),
+            user,
+            &settings(),
+        )
+        .unwrap_or_default();
+        assert!(
+            err.contains(message) && err.contains("CertificateRequest \"stolen\" from"),
+            "{err}"
+        );
+    }
+
+    #[rstest::rstest]
+    #[case::p256("good-p256", json!({}))]
+    #[case::rsa("good-rsa2048", json!({"usages": ["client auth", "digital signature"]}))]
+    #[case::shorter("good-p384", json!({"duration": "1h", "isCA": false}))]
+    fn a_service_account_may_request_its_own_identity(
+        #[case] csr_case: &str,
+        #[case] patch: Value,
+    ) {
+        let verdict = check_certificate_resource(
+            CertKind::CertificateRequest,
+            &certificate_request(csr_case, patch),
+            OWN_ACCOUNT,
+            &binding_requester(),
+        );
+        assert_eq!(verdict, None);
+    }
+
+    #[rstest::rstest]
+    #[case::the_csi_driver(crate::settings::CSI_DRIVER_USER, "good-p256", json!({}), "only a ServiceAccount of namespace \"payments\" may request")]
+    #[case::a_user("alice", "good-p256", json!({}), "from \"alice\"")]
+    #[case::an_account_of_another_namespace("system:serviceaccount:billing:payments-api", "good-p256", json!({}), "only a ServiceAccount of namespace")]
+    #[case::another_namespace(OWN_ACCOUNT, "other-namespace", json!({}), "expected exactly one, \"spiffe://cluster/ns/payments/sa/payments-api\"")]
+    #[case::another_account(OWN_ACCOUNT, "other-account", json!({}), "expected exactly one, \"spiffe://cluster/ns/payments/sa/payments-api\"")]
+    #[case::extra_dns(OWN_ACCOUNT, "extra-dns", json!({}), "DNS SAN")]
+    #[case::extra_ip(OWN_ACCOUNT, "extra-ip", json!({}), "IP SAN 10.0.0.7")]
+    #[case::extra_uri(OWN_ACCOUNT, "extra-uri", json!({}), "has URI SANs [")]
+    #[case::ca_csr(OWN_ACCOUNT, "ca-extension", json!({}), "basicConstraints")]
+    #[case::ca_request(OWN_ACCOUNT, "good-p256", json!({"isCA": true}), "its spec.isCA is true; expected false")]
+    #[case::bad_key(OWN_ACCOUNT, "rsa1024", json!({}), "1024-bit RSA key")]
+    #[case::garbage(OWN_ACCOUNT, "good-p256", json!({"request": "bm90IGEgQ1NS"}), "its spec.request is not one PEM block")]
+    #[case::no_request(OWN_ACCOUNT, "good-p256", json!({"request": null}), "its spec.request is not one PEM block")]
+    #[case::server_auth(OWN_ACCOUNT, "good-p256", json!({"usages": ["digital signature", "server auth"]}), "its spec.usages are [\"digital signature\", \"server auth\"]; expected")]
+    #[case::no_usages(OWN_ACCOUNT, "good-p256", json!({"usages": null}), "its spec.usages are []")]
+    #[case::too_long(OWN_ACCOUNT, "good-p256", json!({"duration": "2160h"}), "its spec.duration is \"2160h\"; expected 1h to certificate.duration \"24h\"")]
+    #[case::too_short(OWN_ACCOUNT, "good-p256", json!({"duration": "30m"}), "its spec.duration is \"30m\"")]
+    #[case::no_duration(OWN_ACCOUNT, "good-p256", json!({"duration": null}), "its spec.duration is unset")]
+    fn forged_requests_are_rejected_with_the_binding(
+        #[case] user: &str,
+        #[case] csr_case: &str,
+        #[case] patch: Value,
+        #[case] message: &str,
+    ) {
+        let err = check_certificate_resource(
+            CertKind::CertificateRequest,
+            &certificate_request(csr_case, patch),
+            user,
+            &binding_requester(),
+        )
+        .unwrap_or_default();
+        assert!(err.contains(message), "{err}");
+    }
+
+    #[test]
+    fn requests_for_other_issuers_pass_untouched() {
+        let mut object = certificate_request("extra-dns", json!({"isCA": true}));
+        object["spec"]["issuerRef"]["name"] = json!("web");
+        for s in [settings(), binding_requester()] {
+            let verdict =
+                check_certificate_resource(CertKind::CertificateRequest, &object, "alice", &s);
+            assert_eq!(verdict, None);
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::own("system:serviceaccount:payments:api", "payments", Some("api"))]
+    #[case::other_namespace("system:serviceaccount:billing:api", "payments", None)]
+    #[case::no_name("system:serviceaccount:payments:", "payments", None)]
+    #[case::a_user("payments:api", "payments", None)]
+    #[case::cluster_scoped("system:serviceaccount::api", "", None)]
+    fn own_accounts_are_read_from_the_user_name(
+        #[case] user: &str,
+        #[case] namespace: &str,
+        #[case] account: Option<&str>,
+    ) {
+        assert_eq!(own_account(user, namespace), account);
     }
 }

@@ -4,6 +4,7 @@
 
 mod admission;
 mod credentials;
+mod csr;
 mod guard;
 mod iamra;
 mod identity;

@@ -125,6 +125,8 @@ pub struct Settings {
     pub certificate: Certificate,
     pub allowed_requesters: Vec<String>,
     #[serde(deserialize_with = "object")]
+    pub certificate_requests: CertificateRequests,
+    #[serde(deserialize_with = "object")]
     pub irsa: Irsa,
     /// Read the pod's ServiceAccount (IRSA and ServiceAccount-level IAM Roles Anywhere
     /// annotations). `false`: pod annotations only, the policy never calls the host.
@@ -181,6 +183,24 @@ pub struct Certificate {
     pub key_size: u32,
 }
 
+/// Whom the guard lets request a workload certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Binding {
+    /// The users of `allowedRequesters` (the csi-driver), for any ServiceAccount's identity.
+    #[default]
+    AllowedRequesters,
+    /// Each ServiceAccount for its own identity only (the csi-driver's
+    /// `--use-token-request` mode).
+    Requester,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateRequests {
+    pub binding: Binding,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Irsa {
@@ -214,6 +234,7 @@ impl Default for Settings {
             defaults: Defaults::default(),
             certificate: Certificate::default(),
             allowed_requesters: vec![CSI_DRIVER_USER.into()],
+            certificate_requests: CertificateRequests::default(),
             irsa: Irsa::default(),
             read_service_accounts: true,
             kubevirt: Kubevirt::default(),
@@ -576,6 +597,15 @@ impl kubewarden_policy_sdk::settings::Validatable for Settings {
                 "user names must not be empty",
             ));
         }
+        if self.certificate_requests.binding == Binding::AllowedRequesters
+            && self.allowed_requesters.is_empty()
+        {
+            errors.error(Problem::new(
+                Source::Setting("allowedRequesters"),
+                "is empty, so the guard would refuse every workload certificate; list the \
+                 csi-driver's ServiceAccount, or set certificateRequests.binding to requester",
+            ));
+        }
         self.irsa_errors(&mut errors);
         self.kubevirt_errors(&mut errors);
         if errors.has_errors() {
@@ -668,6 +698,7 @@ mod tests {
             (KeyAlgorithm::Ecdsa, 256)
         );
         assert_eq!(s.allowed_requesters, vec![CSI_DRIVER_USER.to_string()]);
+        assert_eq!(s.certificate_requests.binding, Binding::AllowedRequesters);
         assert_eq!(s.irsa.annotation_prefix, "eks.amazonaws.com");
         assert_eq!(s.irsa.token_expiration, 86400);
         assert!(s.read_service_accounts);
@@ -695,6 +726,8 @@ mod tests {
     #[case::irsa_tokenexpiration_stsregionalendpoints_region(json!({"irsa": {"tokenExpiration": 600, "stsRegionalEndpoints": true, "region": "us-east-1"}}))]
     #[case::readserviceaccounts(json!({"readServiceAccounts": false}))]
     #[case::kubevirt_all_set(json!({"kubevirt": {"shareTokenWithGuest": true, "virtiofsImage": "quay.io/kubevirt/virt-launcher:v1.9.0", "translateUid": false}}))]
+    #[case::binding_requester(json!({"certificateRequests": {"binding": "requester"}}))]
+    #[case::binding_requester_without_requesters(json!({"certificateRequests": {"binding": "requester"}, "allowedRequesters": []}))]
     fn accepts(#[case] patch: serde_json::Value) {
         assert_eq!(check(patch), Ok(()));
     }
@@ -737,6 +770,8 @@ mod tests {
     #[case::clustername_prod_cluster_clustername(json!({"clusterName": "Prod_Cluster"}), "clusterName:")]
     #[case::mode_audit_unknown_variant_audit(json!({"mode": "audit"}), "unknown variant `audit`")]
     #[case::allowedrequesters_allowedrequesters(json!({"allowedRequesters": [""]}), "allowedRequesters:")]
+    #[case::allowedrequesters_empty(json!({"allowedRequesters": []}), "allowedRequesters: is empty, so the guard would refuse every workload certificate")]
+    #[case::binding_unknown(json!({"certificateRequests": {"binding": "pod"}}), "unknown variant `pod`")]
     #[case::irsa_tokenexpiration_irsa_tokenexpiration_300(json!({"irsa": {"tokenExpiration": 300}}), "irsa.tokenExpiration: 300")]
     #[case::irsa_region_moon_1_irsa_region(json!({"irsa": {"region": "moon-1"}}), "irsa.region:")]
     #[case::irsa_annotationprefix_irsa_annotationprefix(json!({"irsa": {"annotationPrefix": ""}}), "irsa.annotationPrefix:")]

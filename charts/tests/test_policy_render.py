@@ -104,6 +104,7 @@ def test_settings_follow_the_contract():
             "keySize": 256,
         },
         "allowedRequesters": ["system:serviceaccount:cert-manager:cert-manager-csi-driver"],
+        "certificateRequests": {"binding": "allowedRequesters"},
         "irsa": {
             "annotationPrefix": "eks.amazonaws.com",
             "tokenExpiration": 86400,
@@ -124,6 +125,7 @@ def test_settings_values_pass_through():
             "defaults": {"sessionDuration": "1h", "audience": "example"},
             "certificate": {"keyAlgorithm": "RSA", "keySize": 3072, "duration": "48h", "renewBefore": "12h"},
             "allowedRequesters": ["system:serviceaccount:certs:csi"],
+            "certificateRequests": {"binding": "requester"},
             "irsa": {"region": "eu-west-1", "stsRegionalEndpoints": True, "tokenExpiration": 3600},
             "kubevirt": {"shareTokenWithGuest": True, "virtiofsImage": "registry.example/launcher:v1",
                          "translateUid": False},
@@ -137,6 +139,7 @@ def test_settings_values_pass_through():
     assert s["certificate"] == {**s["certificate"], "keyAlgorithm": "RSA", "keySize": 3072,
                                 "duration": "48h", "renewBefore": "12h"}
     assert s["allowedRequesters"] == ["system:serviceaccount:certs:csi"]
+    assert s["certificateRequests"] == {"binding": "requester"}
     assert s["irsa"]["region"] == "eu-west-1" and s["irsa"]["stsRegionalEndpoints"] is True
     assert s["irsa"]["tokenExpiration"] == 3600
     assert s["kubevirt"] == {"shareTokenWithGuest": True, "virtiofsImage": "registry.example/launcher:v1",
@@ -297,6 +300,15 @@ def test_bootstrap_without_inject_policy():
     settings = guard(objs)["spec"]["settings"]
     assert (settings["trustAnchorArn"], settings["region"]) == ("", "")
     assert "policy.enabled=true" in notes(manifests)
+
+
+@pytest.mark.parametrize(("binding", "says"), [
+    ("allowedRequesters", "only system:serviceaccount:cert-manager:cert-manager-csi-driver may request"),
+    ("requester", "The csi-driver must run with\n   app.driver.useTokenRequest: true"),
+])
+def test_notes_say_who_may_request_workload_certificates(binding, says):
+    text = notes(render_raw(POLICY_CHART, merge(REQUIRED, {"certificateRequests": {"binding": binding}})))
+    assert says in text, text
 
 
 @pytest.mark.parametrize("kind,endpoints,endpoint", [

@@ -92,11 +92,11 @@ def test_an_existing_policy_server_needs_its_account_named():
 ISSUER = {"name": "iamra-workload", "kind": "ClusterIssuer", "group": "cert-manager.io"}
 
 
-def guard_sees(conditions, resource: str, obj: dict) -> bool:
+def guard_sees(conditions, resource: str, obj: dict, user: str = "alice") -> bool:
     """True when every matchCondition holds: the API server then calls the webhook."""
     env = celpy.Environment()
-    activation = {"request": celpy.json_to_cel({"resource": {"group": "", "version": "v1", "resource": resource}}),
-                  "object": celpy.json_to_cel(obj)}
+    request = {"resource": {"group": "", "version": "v1", "resource": resource}, "userInfo": {"username": user}}
+    activation = {"request": celpy.json_to_cel(request), "object": celpy.json_to_cel(obj)}
     results = [env.program(env.compile(c["expression"])).evaluate(activation) for c in conditions]
     assert all(isinstance(r, celpy.celtypes.BoolType) for r in results), results
     return all(results)
@@ -131,6 +131,20 @@ def test_guard_conditions_follow_the_workload_issuer():
     conditions = find(objs, "ClusterAdmissionPolicy", "iamra-sidecar-guard")["spec"]["matchConditions"]
     assert guard_sees(conditions, "certificates", {"spec": {"issuerRef": {"name": "pca"}}})
     assert not guard_sees(conditions, "certificates", {"spec": {"issuerRef": ISSUER}})
+
+
+@pytest.mark.parametrize("binding", ["allowedRequesters", "requester"])
+@pytest.mark.parametrize("user", ["system:serviceaccount:cert-manager:cert-manager-csi-driver",
+                                  "system:serviceaccount:payments:payments-api", "alice"])
+def test_guard_sees_certificate_requests_from_every_requester(binding, user):
+    # The policy decides who may request: with the requester binding every pod's own
+    # ServiceAccount does, so a filter on the csi-driver's user would let no request
+    # through, and in either mode a request that skipped the guard would not be checked.
+    objs = render_policy({"certificateRequests": {"binding": binding}})
+    guard = find(objs, "ClusterAdmissionPolicy", "iamra-sidecar-guard")
+    assert guard["spec"]["settings"]["certificateRequests"] == {"binding": binding}
+    conditions = guard["spec"]["matchConditions"]
+    assert guard_sees(conditions, "certificaterequests", {"spec": {"issuerRef": ISSUER}}, user)
 
 
 # --- helm test ---------------------------------------------------------------------------------

@@ -58,6 +58,8 @@ def test_validate_schema_matches_render():
         ({"certificate": {"duration": "a day"}}, "/certificate/duration"),
         ({"certificate": {"issuer": {"name": "x"}}}, "/certificate"),
         ({"allowedRequesters": [""]}, "/allowedRequesters/0"),
+        ({"allowedRequesters": []}, "/allowedRequesters"),
+        ({"certificateRequests": {"binding": "pod"}}, "/certificateRequests/binding"),
         ({"irsa": {"tokenExpiration": 300}}, "/irsa/tokenExpiration"),
         ({"irsa": {"region": "moon-1"}}, "/irsa/region"),
         ({"policy": {"mode": "audit"}}, "/policy/mode"),
@@ -121,6 +123,7 @@ def test_template_checks_fail_with_a_message(values, message):
         {"defaults": {"sessionDuration": "12h"}},
         {"defaults": {"sessionDuration": "1h30m"}},
         {"certificate": {"duration": "1h", "renewBefore": "59m"}},
+        {"certificateRequests": {"binding": "requester"}, "allowedRequesters": []},
         {"region": "us-gov-west-1", "trustAnchorArn":
             "arn:aws-us-gov:rolesanywhere:us-gov-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"},
     ],

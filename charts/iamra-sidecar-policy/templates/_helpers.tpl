@@ -86,6 +86,7 @@ so the guard knows the workload issuer, the annotations and the allowed requeste
   "defaults" $v.defaults
   "certificate" $certificate
   "allowedRequesters" $v.allowedRequesters
+  "certificateRequests" $v.certificateRequests
   "irsa" $v.irsa
   "readServiceAccounts" $v.readServiceAccounts
   "kubevirt" $v.kubevirt
