@@ -7,7 +7,7 @@ use crate::identity::{
     attr, describe, is_workload_issuer, uri_san_template, COMMON_NAME_TEMPLATE, CSI_DRIVER,
 };
 use crate::pod;
-use crate::problem::{Problem, Problems};
+use crate::problem::{quote, Problem, Problems};
 use crate::settings::{Binding, Settings};
 use crate::validation;
 use serde_json::{Map, Value};
@@ -261,7 +261,7 @@ impl WorkloadRequest<'_> {
             .unwrap_or_default();
         let expected = ["digital signature", "client auth"];
         if usages.len() != 2 || !expected.iter().all(|u| usages.contains(u)) {
-            let usages: Vec<String> = usages.iter().map(|u| csr::quoted(u)).collect();
+            let usages: Vec<String> = usages.iter().map(|u| quote(u)).collect();
             self.error(
                 problems,
                 format!(
@@ -284,7 +284,7 @@ impl WorkloadRequest<'_> {
                 problems,
                 format!(
                     "its spec.duration is {}; expected 1h to certificate.duration {limit:?}",
-                    duration.map_or("unset".to_owned(), csr::quoted)
+                    duration.map_or("unset".to_owned(), quote)
                 ),
             );
         }
