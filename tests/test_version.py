@@ -65,11 +65,19 @@ def versions(checkout: Path) -> set[str]:
             for m in re.finditer(pattern, (checkout / path).read_text(), re.M)}
 
 
-def test_bump_sets_every_place_and_releases_the_unreleased_entries(checkout: Path):
+def set_unreleased(checkout: Path, entries: str) -> Path:
+    """The checkout's CHANGELOG with `entries` as its whole Unreleased section, whatever
+    the repository's own holds now."""
     changelog = checkout / "CHANGELOG.md"
-    changelog.write_text(changelog.read_text().replace(
-        "## [Unreleased]\n", "## [Unreleased]\n\n### Fixed\n\n- The next fix, described\n"
-        "  on two lines.\n", 1))
+    changelog.write_text(re.sub(r"## \[Unreleased\]\n.*?(?=## \[)",
+                                lambda _: f"## [Unreleased]\n{entries}\n", changelog.read_text(),
+                                count=1, flags=re.S))
+    return changelog
+
+
+def test_bump_sets_every_place_and_releases_the_unreleased_entries(checkout: Path):
+    changelog = set_unreleased(
+        checkout, "\n### Fixed\n\n- The next fix, described\n  on two lines.\n")
     done = run_release(checkout, "bump", "0.2.0")
     assert done.returncode == 0, done.stderr
     assert versions(checkout) == {"0.2.0"}
@@ -90,6 +98,7 @@ def test_bump_sets_every_place_and_releases_the_unreleased_entries(checkout: Pat
 
 
 def test_editing_the_source_then_bumping_leaves_the_check_green(checkout: Path):
+    set_unreleased(checkout, "")
     cargo = checkout / "Cargo.toml"
     cargo.write_text(cargo.read_text().replace('version = "', 'version = "1.0.0-rc.1" #', 1))
     assert run_release(checkout, "check").returncode == 1
@@ -109,7 +118,7 @@ def test_bump_refuses_a_version_that_is_not_semver(checkout: Path):
 
 def test_an_unknown_changelog_section_is_named(checkout: Path):
     changelog = checkout / "CHANGELOG.md"
-    changelog.write_text(changelog.read_text().replace("### Added", "### Improved", 1))
+    changelog.write_text(changelog.read_text().replace("### Added", "### Improved"))
     done = run_release(checkout, "check")
     assert done.returncode == 1
     assert "unknown section '### Improved'" in done.stderr
