@@ -118,6 +118,10 @@ $(FLOOR): $(shell find bench/floor -name '*.rs') bench/floor/Cargo.toml Cargo.lo
 bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours vs the floor, 1/10/100 containers; native scaling series
 	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
+.PHONY: bench-count
+bench-count: policy.wasm $(FLOOR) ## Instructions per validate call through wasmtime (valgrind), ours and the floor's: steady under load
+	e2e-tests/runner/bench-count.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
+
 # make fuzz FUZZ_SECONDS=600: seconds per fuzz target
 FUZZ_SECONDS ?= 120
 

@@ -53,6 +53,13 @@ struct Args {
     /// Samples per measurement
     #[arg(long, default_value_t = 50)]
     num_samples: u64,
+    /// Instead of timing: call MODULE's validate this many times on the pod with
+    /// `--containers` containers and exit (bench-count.sh counts the instructions)
+    #[arg(long, value_name = "N")]
+    calls: Option<usize>,
+    /// The pod's containers for `--calls`
+    #[arg(long, default_value_t = 1)]
+    containers: usize,
 }
 
 struct Row {
@@ -64,6 +71,9 @@ struct Row {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(calls) = args.calls {
+        return call_only(&args.module, calls, args.containers);
+    }
     let cfg = BenchConfig {
         warm_up_time: Duration::from_secs(args.warm_up_time),
         measurement_time: Duration::from_secs(args.measurement_time),
@@ -118,10 +128,25 @@ fn read_module(path: &Path, build_with: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// `--calls`: the module's validate, `calls` times, with wasmtime's compilation cache so
+/// that a run under valgrind does not spend its time compiling.
+fn call_only(module: &Path, calls: usize, containers: usize) -> Result<()> {
+    let guest = load_guest_with(&read_module(module, "make policy.wasm")?, true)?;
+    let payload = pod_payload(containers, &settings_from_json(SETTINGS)?)?;
+    for _ in 0..calls {
+        guest.call("validate", &payload)?;
+    }
+    Ok(())
+}
+
 fn load_guest(module: &[u8]) -> Result<Guest> {
+    load_guest_with(module, false)
+}
+
+fn load_guest_with(module: &[u8], compilation_cache: bool) -> Result<Guest> {
     let options = GuestOptions {
         timeout: timeout_from_env()?,
-        compilation_cache: false,
+        compilation_cache,
     };
     Guest::new(
         module,
