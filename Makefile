@@ -69,8 +69,8 @@ unit-tests: ## The policy's Rust unit tests (without building wasmtime)
 	cargo test --locked -p iamra-sidecar-policy
 
 .PHONY: runner-tests
-runner-tests: ## The runner's own tests (builds wasmtime)
-	cargo test --locked -p policy-runner
+runner-tests: policy.wasm ## The runner's own tests (builds wasmtime), and the module serving many requests in one instance
+	POLICY="$(CURDIR)/policy.wasm" cargo test --locked -p policy-runner
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl

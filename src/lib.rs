@@ -3,6 +3,7 @@
 //! in `admission` and the modules it calls; the README's "How it works" has the layers.
 
 mod admission;
+mod arena;
 mod credentials;
 mod csr;
 mod guard;
@@ -59,23 +60,27 @@ thread_local! {
     static LAST_SETTINGS: RefCell<Option<(Box<str>, Rc<Settings>)>> = const { RefCell::new(None) };
 }
 
+/// The settings of this text; the cache outlives the call, so it is kept outside the
+/// call's arena.
 fn settings_of(text: Option<&RawValue>) -> serde_json::Result<Rc<Settings>> {
-    let Some(text) = text.map(RawValue::get) else {
-        return Ok(Rc::default());
-    };
-    LAST_SETTINGS.with_borrow_mut(|last| match last {
-        Some((seen, settings)) if **seen == *text => Ok(Rc::clone(settings)),
-        _ => {
-            let settings = Rc::new(settings::from_json(text.as_bytes())?);
-            *last = Some((text.into(), Rc::clone(&settings)));
-            Ok(settings)
-        }
+    arena::outside(|| {
+        let Some(text) = text.map(RawValue::get) else {
+            return Ok(Rc::default());
+        };
+        LAST_SETTINGS.with_borrow_mut(|last| match last {
+            Some((seen, settings)) if **seen == *text => Ok(Rc::clone(settings)),
+            _ => {
+                let settings = Rc::new(settings::from_json(text.as_bytes())?);
+                *last = Some((text.into(), Rc::clone(&settings)));
+                Ok(settings)
+            }
+        })
     })
 }
 
 /// `validate`: the same function the wasm export and the native benchmarks call.
 pub fn validate_payload(payload: &[u8]) -> CallResult {
-    validate_with(payload, &credentials::from_host)
+    arena::call(|| validate_with(payload, &credentials::from_host))
 }
 
 /// `validate` with another ServiceAccount lookup than the host's.
@@ -92,7 +97,10 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
             ),
         },
     };
-    Ok(serde_json::to_vec(&response(decision))?)
+    let response = response(decision);
+    let answer = serde_json::to_vec(&response);
+    arena::discard(response);
+    Ok(answer?)
 }
 
 /// `validate_settings`: `settings::Settings`' `Validatable`. Settings that do not parse
