@@ -49,6 +49,29 @@ impl Decision {
     }
 }
 
+/// The settings, with what the injection builds from them alone: `lib.rs` makes one
+/// per settings text, so that requests only fill in what is their own.
+#[derive(Debug)]
+pub struct Policy {
+    pub settings: Settings,
+    sidecar: iamra::plan::Template,
+}
+
+impl From<Settings> for Policy {
+    fn from(settings: Settings) -> Self {
+        Policy {
+            sidecar: iamra::plan::Template::new(&settings),
+            settings,
+        }
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Settings::default().into()
+    }
+}
+
 /// What a request is, as far as the policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -103,11 +126,8 @@ fn guard(target: Target, request: &KubernetesAdmissionRequest, settings: &Settin
 /// Decides what to do with one request. `lookup` reads the pod's ServiceAccount
 /// (`credentials::from_host` in the module); only Pod CREATE requests in inject
 /// mode, with `readServiceAccounts` on, call it.
-pub fn evaluate(
-    request: KubernetesAdmissionRequest,
-    settings: &Settings,
-    lookup: Lookup,
-) -> Decision {
+pub fn evaluate(request: KubernetesAdmissionRequest, policy: &Policy, lookup: Lookup) -> Decision {
+    let settings = &policy.settings;
     let target = Target::of(&request);
     if settings.mode == Mode::Guard {
         return guard(target, &request, settings);
@@ -116,11 +136,12 @@ pub fn evaluate(
         return Decision::accept();
     }
     let namespace = pod_namespace(&request).to_owned();
-    inject(request.object, &namespace, settings, lookup)
+    inject(request.object, &namespace, policy, lookup)
 }
 
 /// A Pod CREATE in inject mode.
-fn inject(pod: Value, namespace: &str, settings: &Settings, lookup: Lookup) -> Decision {
+fn inject(pod: Value, namespace: &str, policy: &Policy, lookup: Lookup) -> Decision {
+    let settings = &policy.settings;
     let mut problems = Problems::default();
     // The guard's pod rule holds in inject mode too: no forged volume beside ours.
     guard::check_pod_volumes(&pod, settings, &mut problems);
@@ -137,7 +158,7 @@ fn inject(pod: Value, namespace: &str, settings: &Settings, lookup: Lookup) -> D
         return Decision::reject(&problems);
     }
     match credentials {
-        Credentials::RolesAnywhere(ask) => roles_anywhere(pod, &ask, namespace, settings, problems),
+        Credentials::RolesAnywhere(ask) => roles_anywhere(pod, &ask, namespace, policy, problems),
         Credentials::Irsa {
             account,
             annotations,
@@ -152,11 +173,12 @@ fn roles_anywhere(
     pod: Value,
     ask: &iamra::ask::Ask,
     namespace: &str,
-    settings: &Settings,
+    policy: &Policy,
     mut problems: Problems,
 ) -> Decision {
-    let planned = iamra::plan::plan(&pod, ask, settings, &mut problems);
-    if iamra::plan::is_injected(&pod, settings, &planned.config_hash) {
+    let settings = &policy.settings;
+    let planned = iamra::plan::plan(&pod, ask, &policy.sidecar, settings, &mut problems);
+    if iamra::plan::is_injected(&pod, &policy.sidecar, &planned.config_hash) {
         return Decision::accept();
     }
     iamra::plan::conflicts(&pod, ask, settings, namespace, &mut problems);
@@ -237,7 +259,9 @@ mod tests {
 
     /// Most tests below are about pod annotations: ServiceAccounts without annotations.
     fn evaluate(request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
-        super::evaluate(request.clone(), settings, &|_, _| Ok(Default::default()))
+        super::evaluate(request.clone(), &settings.clone().into(), &|_, _| {
+            Ok(Default::default())
+        })
     }
 
     /// Evaluates with a ServiceAccount that carries `account`.
@@ -246,7 +270,9 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        super::evaluate(request.clone(), &settings(), &|_, _| Ok(account.clone()))
+        super::evaluate(request.clone(), &settings().into(), &|_, _| {
+            Ok(account.clone())
+        })
     }
 
     const IRSA: [(&str, &str); 1] = [("eks.amazonaws.com/role-arn", ROLE)];
@@ -301,7 +327,9 @@ mod tests {
             json!({"serviceAccountName": "api", "containers": [{"name": "app"}]}),
         ));
         let Decision::Reject { message } =
-            super::evaluate(r.clone(), &settings(), &|_, _| Err("not found".into()))
+            super::evaluate(r.clone(), &settings().into(), &|_, _| {
+                Err("not found".into())
+            })
         else {
             panic!("expected a rejection")
         };
@@ -331,7 +359,10 @@ mod tests {
         s.mode = mode;
         let never =
             |_: &str, _: &str| -> Result<Annotations, String> { panic!("the host was asked") };
-        assert_eq!(super::evaluate(r.clone(), &s, &never), Decision::accept());
+        assert_eq!(
+            super::evaluate(r.clone(), &s.into(), &never),
+            Decision::accept()
+        );
     }
 
     fn request(object: Value) -> KubernetesAdmissionRequest {

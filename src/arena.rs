@@ -159,36 +159,41 @@ impl Arena {
         false
     }
 
-    unsafe fn bump(&self, layout: Layout) -> *mut u8 {
+    /// The next `layout` in the newest chunk, if it fits.
+    #[inline(always)]
+    fn fit(&self, layout: Layout) -> Option<usize> {
         // At least one byte, so that every arena pointer lies inside its chunk.
         let size = layout.size().max(1);
-        let fits = |next: usize| {
-            let at = align_up(next, layout.align())?;
-            let stop = at.checked_add(size)?;
-            (stop <= self.end.load(Relaxed)).then_some((at, stop))
-        };
-        let found = match fits(self.next.load(Relaxed)) {
-            Some(found) => Some(found),
-            None => {
-                let newest = self.chunk.load(Relaxed);
-                let doubled = if newest.is_null() {
-                    0
-                } else {
-                    (*newest).size.saturating_mul(2)
-                };
-                let needed = size.saturating_add(layout.align() + HEADER);
-                if self.take_chunk(doubled.max(needed)).is_null() {
-                    return null_mut();
-                }
-                fits(self.next.load(Relaxed))
-            }
-        };
-        let Some((at, stop)) = found else {
-            return null_mut();
-        };
+        let at = align_up(self.next.load(Relaxed), layout.align())?;
+        let stop = at.checked_add(size)?;
+        if stop > self.end.load(Relaxed) {
+            return None;
+        }
         self.next.store(stop, Relaxed);
         self.last.store(at, Relaxed);
-        at as *mut u8
+        Some(at)
+    }
+
+    unsafe fn bump(&self, layout: Layout) -> *mut u8 {
+        if let Some(at) = self.fit(layout) {
+            return at as *mut u8;
+        }
+        self.bump_into_new_chunk(layout)
+    }
+
+    #[cold]
+    unsafe fn bump_into_new_chunk(&self, layout: Layout) -> *mut u8 {
+        let newest = self.chunk.load(Relaxed);
+        let doubled = if newest.is_null() {
+            0
+        } else {
+            (*newest).size.saturating_mul(2)
+        };
+        let needed = layout.size().saturating_add(layout.align() + HEADER);
+        if self.take_chunk(doubled.max(needed)).is_null() {
+            return null_mut();
+        }
+        self.fit(layout).map_or(null_mut(), |at| at as *mut u8)
     }
 }
 

@@ -248,7 +248,7 @@ mod tests {
         }))
         .unwrap();
         let account = map(account);
-        evaluate(request, s, &|ns, name| {
+        evaluate(request, &s.clone().into(), &|ns, name| {
             assert_eq!((ns, name), ("vms", "example-sa"));
             Ok(account.clone())
         })

@@ -3,7 +3,7 @@
 
 /// `<prefix>/<name>`.
 pub fn key(prefix: &str, name: &str) -> String {
-    format!("{prefix}/{name}")
+    [prefix, "/", name].concat()
 }
 
 // IAM Roles Anywhere, under `annotationPrefix` (pod and ServiceAccount).

@@ -4,14 +4,17 @@
 
 use serde_json::{Map, Value};
 
-/// An object with these entries, in this order.
+/// An object with these entries.
 pub fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
-    Value::Object(
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect::<Map<String, Value>>(),
-    )
+    Value::Object(map(entries))
+}
+
+/// The map of an object with these entries.
+pub fn map<const N: usize>(entries: [(&str, Value); N]) -> Map<String, Value> {
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 /// An array of strings, moved in.

@@ -10,7 +10,7 @@ use crate::pod::{self, ContainerList, ContainerRef};
 use crate::problem::{quote, Problem, Problems};
 use crate::settings::{LogLevel, Resources, Settings};
 use crate::validation;
-use crate::value::{object, strings};
+use crate::value::{map, object, strings};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -79,14 +79,14 @@ fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
     args
 }
 
-fn sidecar(ask: &Ask, settings: &Settings) -> Value {
+/// The sidecar as the settings alone shape it: all but its arguments and env.
+fn sidecar_base(settings: &Settings) -> Map<String, Value> {
     let s = &settings.sidecar;
     let uid = || Value::from(identity::HELPER_UID);
-    let mut container = object([
+    let mut container = map([
         ("name", SIDECAR_NAME.into()),
         ("image", s.image.as_str().into()),
         ("imagePullPolicy", s.image_pull_policy.as_str().into()),
-        ("args", strings(args(ask, settings))),
         ("resources", resources(&s.resources)),
         (
             "securityContext",
@@ -120,21 +120,26 @@ fn sidecar(ask: &Ask, settings: &Settings) -> Value {
             ])]),
         ),
     ]);
-    if ask.session_name.is_none() {
-        // A pod made by a controller has no name at admission: read it at run time.
-        let field = object([
-            ("apiVersion", "v1".into()),
-            ("fieldPath", "metadata.name".into()),
-        ]);
-        container["env"] = Value::Array(vec![object([
-            ("name", "POD_NAME".into()),
-            ("valueFrom", object([("fieldRef", field)])),
-        ])]);
-    }
     if settings.sidecar.native {
-        container["restartPolicy"] = "Always".into();
+        container.insert("restartPolicy".into(), "Always".into());
     }
     container
+}
+
+/// The sidecar's env: a pod made by a controller has no name at admission, so without
+/// a session name the helper reads the pod's name at run time.
+fn sidecar_env(ask: &Ask) -> Option<Value> {
+    if ask.session_name.is_some() {
+        return None;
+    }
+    let field = object([
+        ("apiVersion", "v1".into()),
+        ("fieldPath", "metadata.name".into()),
+    ]);
+    Some(Value::Array(vec![object([
+        ("name", "POD_NAME".into()),
+        ("valueFrom", object([("fieldRef", field)])),
+    ])]))
 }
 
 fn startup_probe() -> Value {
@@ -171,12 +176,9 @@ fn resources(r: &Resources) -> Value {
 }
 
 /// The variables every other container gets.
-fn app_env(ask: &Ask, settings: &Settings) -> Vec<(&'static str, String)> {
+fn app_env(ask: &Ask, template: &Template) -> Vec<(&'static str, String)> {
     let mut vars = vec![
-        (
-            ENDPOINT,
-            format!("http://127.0.0.1:{}", settings.sidecar.port),
-        ),
+        (ENDPOINT, template.endpoint.clone()),
         (ENDPOINT_MODE, "IPv4".to_owned()),
     ];
     if let Some(region) = &ask.region {
@@ -286,6 +288,7 @@ fn join_hosts(list: &str, host: &str) -> String {
 
 /// A stable, dependency-free hash that takes eight bytes per step (FxHash's mixing):
 /// a change marker, not a security check.
+#[derive(Debug, Clone, Copy)]
 struct Hasher(u64);
 
 impl Hasher {
@@ -328,23 +331,71 @@ impl Hasher {
                 self.word(items.len() as u64);
                 items.iter().for_each(|i| self.value(i));
             }
-            Value::Object(map) => {
-                self.word(6);
-                self.word(map.len() as u64);
-                for (k, v) in map {
-                    self.text(k);
-                    self.value(v);
-                }
-            }
+            Value::Object(map) => self.map(map),
+        }
+    }
+
+    fn map(&mut self, map: &Map<String, Value>) {
+        self.word(6);
+        self.word(map.len() as u64);
+        for (k, v) in map {
+            self.text(k);
+            self.value(v);
         }
     }
 }
 
-/// The hash of what shapes the injection: the sidecar, the volume and the apps' vars.
-fn config_hash(sidecar: &Value, volume: &Value, vars: &[(&str, String)]) -> String {
-    let mut hasher = Hasher(0);
-    hasher.value(sidecar);
-    hasher.value(volume);
+/// What the injection takes from the settings alone, built once per settings (see
+/// `admission::Policy`): the sidecar but for its arguments and env, the certificate
+/// volume, and the config hash of both.
+#[derive(Debug)]
+pub struct Template {
+    sidecar: Map<String, Value>,
+    volume: Value,
+    placement: Placement,
+    endpoint: String,
+    hash: Hasher,
+    injected_key: String,
+    hash_key: String,
+    skip_key: String,
+}
+
+impl Template {
+    pub fn new(settings: &Settings) -> Self {
+        let sidecar = sidecar_base(settings);
+        let volume = identity::volume(VOLUME_NAME, settings);
+        let mut hash = Hasher(0);
+        hash.map(&sidecar);
+        hash.value(&volume);
+        let prefix = &settings.annotation_prefix;
+        Template {
+            sidecar,
+            volume,
+            placement: placement(settings),
+            endpoint: format!("http://127.0.0.1:{}", settings.sidecar.port),
+            hash,
+            injected_key: names::key(prefix, names::INJECTED),
+            hash_key: names::key(prefix, names::CONFIG_HASH),
+            skip_key: names::key(&settings.irsa.annotation_prefix, names::SKIP_CONTAINERS),
+        }
+    }
+}
+
+/// The hash of what shapes the injection: the template, the sidecar's arguments and
+/// env, and the apps' vars.
+fn config_hash(
+    template: &Template,
+    args: &[String],
+    env: Option<&Value>,
+    vars: &[(&str, String)],
+) -> String {
+    let mut hasher = template.hash;
+    hasher.word(args.len() as u64);
+    args.iter().for_each(|a| hasher.text(a));
+    match env {
+        Some(env) => hasher.value(env),
+        None => hasher.word(0),
+    }
     for (name, value) in vars {
         hasher.text(name);
         hasher.text(value);
@@ -360,16 +411,27 @@ pub struct Planned {
 }
 
 /// Plans the injection into `pod`. Pure: reads the pod, returns what to change.
-pub fn plan(pod_value: &Value, ask: &Ask, settings: &Settings, problems: &mut Problems) -> Planned {
-    let sidecar = sidecar(ask, settings);
-    let volume = identity::volume(VOLUME_NAME, settings);
-    let vars = app_env(ask, settings);
-    let config_hash = config_hash(&sidecar, &volume, &vars);
+pub fn plan(
+    pod_value: &Value,
+    ask: &Ask,
+    template: &Template,
+    settings: &Settings,
+    problems: &mut Problems,
+) -> Planned {
+    let args = args(ask, settings);
+    let env = sidecar_env(ask);
+    let vars = app_env(ask, template);
+    let config_hash = config_hash(template, &args, env.as_ref(), &vars);
+    let mut sidecar = template.sidecar.clone();
+    sidecar.insert("args".into(), strings(args));
+    if let Some(env) = env {
+        sidecar.insert("env".into(), env);
+    }
     let containers = pod::containers(pod_value)
         .filter(|(_, c)| pod::name_of(c) != SIDECAR_NAME)
         .map(|(at, c)| container_env(c, at, &vars, problems))
         .collect();
-    let placement = placement(settings);
+    let placement = template.placement;
     if placement == Placement::LastApp
         && !pod::list(pod_value, ContainerList::Init.key()).is_empty()
     {
@@ -381,12 +443,12 @@ pub fn plan(pod_value: &Value, ask: &Ask, settings: &Settings, problems: &mut Pr
     Planned {
         patch: Patch {
             sidecar: Some(Sidecar {
-                container: sidecar,
+                container: Value::Object(sidecar),
                 placement,
             }),
-            volumes: vec![volume],
+            volumes: vec![template.volume.clone()],
             containers,
-            annotations: bookkeeping(pod_value, settings, &config_hash),
+            annotations: bookkeeping(pod_value, template, &config_hash),
         },
         config_hash,
     }
@@ -401,33 +463,27 @@ fn placement(settings: &Settings) -> Placement {
 }
 
 /// The annotations that mark the pod, and keep pod-identity-webhook off the sidecar.
-fn bookkeeping(pod_value: &Value, settings: &Settings, config_hash: &str) -> Vec<(String, String)> {
-    let prefix = &settings.annotation_prefix;
-    let skip_key = names::key(&settings.irsa.annotation_prefix, names::SKIP_CONTAINERS);
-    let skip = pod::annotation(pod_value, &skip_key).unwrap_or_default();
+fn bookkeeping(pod_value: &Value, template: &Template, config_hash: &str) -> Vec<(String, String)> {
+    let skip = pod::annotation(pod_value, &template.skip_key).unwrap_or_default();
     let mut annotations = vec![
-        (names::key(prefix, names::INJECTED), "true".to_owned()),
-        (
-            names::key(prefix, names::CONFIG_HASH),
-            config_hash.to_owned(),
-        ),
+        (template.injected_key.clone(), "true".to_owned()),
+        (template.hash_key.clone(), config_hash.to_owned()),
     ];
     if !skip.split(',').any(|c| c.trim() == SIDECAR_NAME) {
         // On EKS, keeps pod-identity-webhook from handing the sidecar a web identity.
-        annotations.push((skip_key, join_hosts(skip, SIDECAR_NAME)));
+        annotations.push((template.skip_key.clone(), join_hosts(skip, SIDECAR_NAME)));
     }
     annotations
 }
 
 /// An injected pod whose configuration has not changed: re-evaluating it changes nothing.
-pub fn is_injected(pod_value: &Value, settings: &Settings, config_hash: &str) -> bool {
-    let prefix = &settings.annotation_prefix;
-    let list = match placement(settings) {
+pub fn is_injected(pod_value: &Value, template: &Template, config_hash: &str) -> bool {
+    let list = match template.placement {
         Placement::FirstInit => ContainerList::Init,
         Placement::LastApp => ContainerList::App,
     };
-    pod::annotation(pod_value, &names::key(prefix, names::INJECTED)) == Some("true")
-        && pod::annotation(pod_value, &names::key(prefix, names::CONFIG_HASH)) == Some(config_hash)
+    pod::annotation(pod_value, &template.injected_key) == Some("true")
+        && pod::annotation(pod_value, &template.hash_key) == Some(config_hash)
         && pod::list(pod_value, list.key())
             .iter()
             .any(|c| pod::name_of(c) == SIDECAR_NAME)
@@ -528,7 +584,8 @@ pub(crate) mod tests {
 
     fn plan(pod_value: &Value, ask: &Ask, settings: &Settings) -> P {
         let mut problems = Problems::default();
-        let planned = super::plan(pod_value, ask, settings, &mut problems);
+        let template = Template::new(settings);
+        let planned = super::plan(pod_value, ask, &template, settings, &mut problems);
         let sidecar = planned
             .patch
             .sidecar
