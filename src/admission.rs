@@ -10,8 +10,8 @@ use crate::kubevirt;
 use crate::patch::Patch;
 use crate::pod::{self, Account, Annotations};
 use crate::problem::Problems;
+use crate::request::Request;
 use crate::settings::{Mode, Settings};
-use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +82,7 @@ enum Target {
 }
 
 impl Target {
-    fn of(request: &KubernetesAdmissionRequest) -> Self {
+    fn of(request: &Request) -> Self {
         let (group, kind) = (request.kind.group.as_str(), request.kind.kind.as_str());
         match (group, kind, request.operation.as_str()) {
             ("", "Pod", "CREATE") if request.sub_resource.is_empty() => Target::PodCreate,
@@ -98,7 +98,7 @@ impl Target {
 }
 
 /// The guard mode: validate only, never mutate.
-fn guard(target: Target, request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
+fn guard(target: Target, request: &Request, settings: &Settings) -> Decision {
     let mut problems = Problems::default();
     match target {
         Target::Certificate(kind) => {
@@ -126,7 +126,7 @@ fn guard(target: Target, request: &KubernetesAdmissionRequest, settings: &Settin
 /// Decides what to do with one request. `lookup` reads the pod's ServiceAccount
 /// (`credentials::from_host` in the module); only Pod CREATE requests in inject
 /// mode, with `readServiceAccounts` on, call it.
-pub fn evaluate(request: KubernetesAdmissionRequest, policy: &Policy, lookup: Lookup) -> Decision {
+pub fn evaluate(request: Request, policy: &Policy, lookup: Lookup) -> Decision {
     let settings = &policy.settings;
     let target = Target::of(&request);
     if settings.mode == Mode::Guard {
@@ -237,7 +237,7 @@ fn mutate(mut pod: Value, patch: Patch, mut problems: Problems) -> Decision {
 }
 
 /// The request's namespace; the pod's own field when the request lacks one.
-fn pod_namespace(request: &KubernetesAdmissionRequest) -> &str {
+fn pod_namespace(request: &Request) -> &str {
     if !request.namespace.is_empty() {
         return &request.namespace;
     }
@@ -258,14 +258,14 @@ mod tests {
     use serde_json::json;
 
     /// Most tests below are about pod annotations: ServiceAccounts without annotations.
-    fn evaluate(request: &KubernetesAdmissionRequest, settings: &Settings) -> Decision {
+    fn evaluate(request: &Request, settings: &Settings) -> Decision {
         super::evaluate(request.clone(), &settings.clone().into(), &|_, _| {
             Ok(Default::default())
         })
     }
 
     /// Evaluates with a ServiceAccount that carries `account`.
-    fn with_account(request: &KubernetesAdmissionRequest, account: &[(&str, &str)]) -> Decision {
+    fn with_account(request: &Request, account: &[(&str, &str)]) -> Decision {
         let account: Annotations = account
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -365,7 +365,7 @@ mod tests {
         );
     }
 
-    fn request(object: Value) -> KubernetesAdmissionRequest {
+    fn request(object: Value) -> Request {
         serde_json::from_value(json!({
             "uid": "1",
             "kind": {"group": "", "version": "v1", "kind": "Pod"},
@@ -585,7 +585,7 @@ mod tests {
         assert!(message.contains("volume \"stolen\""), "{message}");
     }
 
-    fn cert_manager_request(kind: &str, op: &str, user: &str) -> KubernetesAdmissionRequest {
+    fn cert_manager_request(kind: &str, op: &str, user: &str) -> Request {
         let mut r = request(
             json!({"metadata": {"name": "x"}, "spec": {"issuerRef": {"name": "iamra-workload", "kind": "ClusterIssuer", "group": "cert-manager.io"},
                 "request": crate::csr::tests::request("good-p256")}}),

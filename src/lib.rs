@@ -16,6 +16,7 @@ mod names;
 mod patch;
 mod pod;
 mod problem;
+mod request;
 mod settings;
 #[cfg(test)]
 mod testutil;
@@ -25,8 +26,8 @@ mod value;
 pub use credentials::Lookup;
 pub use pod::Annotations;
 
+use crate::request::Request;
 use admission::{Decision, Policy};
-use kubewarden_policy_sdk::request::KubernetesAdmissionRequest;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
 use serde::Deserialize;
@@ -49,7 +50,7 @@ pub extern "C" fn wapc_init() {
 /// kept as text until [`policy_of`] needs them.
 #[derive(Deserialize)]
 struct Payload<'a> {
-    request: KubernetesAdmissionRequest,
+    request: Request,
     #[serde(borrow, default)]
     settings: Option<&'a RawValue>,
 }
@@ -70,7 +71,7 @@ fn policy_of(text: Option<&RawValue>) -> serde_json::Result<Rc<Policy>> {
         LAST_SETTINGS.with_borrow_mut(|last| match last {
             Some((seen, policy)) if same_text(seen, text) => Ok(Rc::clone(policy)),
             _ => {
-                let policy = Rc::new(Policy::from(settings::from_json(text.as_bytes())?));
+                let policy = Rc::new(Policy::from(settings::from_json(text)?));
                 *last = Some((text.into(), Rc::clone(&policy)));
                 Ok(policy)
             }
@@ -110,7 +111,7 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
 
 /// The request and the policy of its settings. The payload is checked as UTF-8 once,
 /// whole: from bytes, serde_json checks each string on its own, which cost more.
-fn read(payload: &[u8]) -> Result<(KubernetesAdmissionRequest, Rc<Policy>), String> {
+fn read(payload: &[u8]) -> Result<(Request, Rc<Policy>), String> {
     let text = std::str::from_utf8(payload).map_err(|e| format!("it is not UTF-8 ({e})"))?;
     let json_error = |e: serde_json::Error| problem::json_error(&e);
     let payload = serde_json::from_str::<Payload>(text).map_err(json_error)?;
@@ -124,13 +125,16 @@ fn read(payload: &[u8]) -> Result<(KubernetesAdmissionRequest, Rc<Policy>), Stri
 /// (a misspelt key, a wrong type) are invalid settings with serde's message, not a guest
 /// error, so that kwctl and policy-server show the operator which key is wrong.
 pub fn validate_settings_payload(payload: &[u8]) -> CallResult {
-    let outcome = settings::from_json(payload)
-        .map_err(|e| {
-            format!(
-                "the settings do not parse: {}, after {:?}",
-                problem::json_error(&e),
-                text_before(payload, &e)
-            )
+    let outcome = std::str::from_utf8(payload)
+        .map_err(|e| format!("the settings do not parse: they are not UTF-8 ({e})"))
+        .and_then(|text| {
+            settings::from_json(text).map_err(|e| {
+                format!(
+                    "the settings do not parse: {}, after {:?}",
+                    problem::json_error(&e),
+                    text_before(text, &e)
+                )
+            })
         })
         .and_then(|settings| settings.validate());
     Ok(serde_json::to_vec(&SettingsValidationResponse {
@@ -141,8 +145,7 @@ pub fn validate_settings_payload(payload: &[u8]) -> CallResult {
 
 /// Up to 40 characters of `payload` before the error: serde's type errors do not name
 /// the key, the text before them does.
-fn text_before(payload: &[u8], e: &serde_json::Error) -> String {
-    let text = String::from_utf8_lossy(payload);
+fn text_before(text: &str, e: &serde_json::Error) -> String {
     let line = text
         .lines()
         .nth(e.line().saturating_sub(1))

@@ -79,8 +79,8 @@ pub enum KeyAlgorithm {
 }
 
 /// Reads settings from JSON: an object only (see [`object`]), nothing after it.
-pub fn from_json(payload: &[u8]) -> serde_json::Result<Settings> {
-    let mut json = serde_json::Deserializer::from_slice(payload);
+pub fn from_json(payload: &str) -> serde_json::Result<Settings> {
+    let mut json = serde_json::Deserializer::from_str(payload);
     let settings = object(&mut json)?;
     json.end()?;
     Ok(settings)
@@ -634,7 +634,7 @@ mod tests {
     fn check(patch: serde_json::Value) -> Result<(), String> {
         let mut value = base();
         merge(&mut value, patch);
-        let settings = from_json(value.to_string().as_bytes()).map_err(|e| e.to_string())?;
+        let settings = from_json(&value.to_string()).map_err(|e| e.to_string())?;
         settings.validate()
     }
 
