@@ -95,7 +95,9 @@ fn needs_escape(w: u64) -> bool {
         != 0
 }
 
-/// A JSON string, escaped as serde_json escapes it.
+/// A JSON string, escaped as serde_json escapes it. Inlined, with `copy_clean`: in
+/// wasm a call per string cost more than copying most strings.
+#[inline(always)]
 fn string(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
@@ -117,6 +119,7 @@ fn word(bytes: &[u8]) -> [u8; 8] {
 /// Appends `bytes` when none of them needs escaping, eight at a time (as fixed-size
 /// stores: in wasm a copy of unknown length is a call into the runtime); otherwise
 /// appends nothing and says so.
+#[inline(always)]
 fn copy_clean(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     let start = out.len();
     let mut chunks = bytes.chunks_exact(8);
