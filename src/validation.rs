@@ -16,11 +16,29 @@ pub struct Arn<'a> {
     pub resource: &'a str,
 }
 
+/// `s` before and after its first `sep` (an ASCII byte), by a plain byte scan: in wasm,
+/// the searcher behind `split(char)` costs more per call than these short values.
+fn cut_at(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == sep)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+/// `s.split(sep)` through [`cut_at`].
+fn pieces(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        let (piece, after) = cut_at(r, sep).map_or((r, None), |(p, a)| (p, Some(a)));
+        rest = after;
+        Some(piece)
+    })
+}
+
 fn is_partition(s: &str) -> bool {
     s == "aws"
         || s.strip_prefix("aws-").is_some_and(|rest| {
             !rest.is_empty()
-                && rest.split('-').all(|p| !p.is_empty())
+                && pieces(rest, b'-').all(|p| !p.is_empty())
                 && rest.chars().all(|c| c.is_ascii_lowercase() || c == '-')
         })
 }
@@ -32,7 +50,7 @@ fn is_account(s: &str) -> bool {
 /// An AWS region name: `us-east-1`, `eu-west-3`, `cn-north-1`, `us-gov-west-1`,
 /// `us-isob-east-1`, `eusc-de-east-1`.
 pub fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
+    let parts: Vec<&str> = pieces(s, b'-').collect();
     let Some((last, rest)) = parts.split_last() else {
         return false;
     };
@@ -48,24 +66,19 @@ pub fn is_region(s: &str) -> bool {
 pub const REGION_FORM: &str = "an AWS region name such as us-east-1, eu-west-3 or us-gov-west-1";
 
 pub fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 fn parse_arn(s: &str) -> Option<Arn<'_>> {
-    let mut it = s.splitn(6, ':');
-    let (prefix, partition, service, region, account, resource) = (
-        it.next()?,
-        it.next()?,
-        it.next()?,
-        it.next()?,
-        it.next()?,
-        it.next()?,
-    );
+    let (prefix, rest) = cut_at(s, b':')?;
+    let (partition, rest) = cut_at(rest, b':')?;
+    let (service, rest) = cut_at(rest, b':')?;
+    let (region, rest) = cut_at(rest, b':')?;
+    let (account, resource) = cut_at(rest, b':')?;
     (prefix == "arn" && is_partition(partition)).then_some(Arn {
         partition,
         service,
@@ -92,7 +105,7 @@ pub fn role_arn(s: &str) -> Result<Arn<'_>, String> {
     };
     let arn = parse_arn(s).ok_or_else(bad)?;
     let path = arn.resource.strip_prefix("role/").ok_or_else(bad)?;
-    let segments: Vec<&str> = path.split('/').collect();
+    let segments: Vec<&str> = pieces(path, b'/').collect();
     let name = segments.last().copied().unwrap_or_default();
     let valid = arn.service == "iam"
         && arn.region.is_empty()
@@ -210,13 +223,28 @@ pub fn is_dns_label(s: &str) -> bool {
 
 /// An RFC 1123 DNS subdomain: dot-separated DNS labels, at most 253 characters.
 pub fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns_label)
+    s.len() <= 253 && pieces(s, b'.').all(is_dns_label)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[rstest]
+    #[case::empty("")]
+    #[case::separators_only("::")]
+    #[case::ends("a:b:")]
+    #[case::starts(":a:b")]
+    #[case::arn("arn:aws:iam::123456789012:role/a:b")]
+    #[case::non_ascii("é:ü::😀")]
+    fn pieces_and_cuts_are_those_of_split(#[case] s: &str) {
+        assert_eq!(
+            pieces(s, b':').collect::<Vec<_>>(),
+            s.split(':').collect::<Vec<_>>()
+        );
+        assert_eq!(cut_at(s, b':'), s.split_once(':'));
+    }
 
     #[rstest]
     #[case::us_east_1("us-east-1", true)]
