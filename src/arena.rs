@@ -98,28 +98,42 @@ impl Arena {
 
     /// Keeps one chunk, as large as the last call's chunks together, and empties it.
     unsafe fn reset(&self) {
-        let mut chunk = self.chunk.load(Relaxed);
+        let chunk = self.chunk.load(Relaxed);
         if chunk.is_null() {
             return;
         }
-        if !(*chunk).previous.is_null() {
-            let mut total = 0usize;
-            while !chunk.is_null() {
-                let Chunk { previous, size } = ptr::read(chunk);
-                total = total.saturating_add(size);
-                if let Some(layout) = chunk_layout(size) {
-                    System.dealloc(chunk.cast(), layout);
-                }
-                chunk = previous;
-            }
-            self.chunk.store(null_mut(), Relaxed);
-            chunk = self.take_chunk(total);
-            if chunk.is_null() {
-                return;
-            }
+        if (*chunk).previous.is_null() {
+            self.start(chunk);
+        } else {
+            let total = self.release_chunks();
+            self.take_chunk(total);
         }
+    }
+
+    /// Gives every chunk back to the system, leaving none to allocate from; returns
+    /// their total size.
+    unsafe fn release_chunks(&self) -> usize {
+        self.next.store(0, Relaxed);
+        self.end.store(0, Relaxed);
+        self.last.store(0, Relaxed);
+        let mut total = 0usize;
+        let mut chunk = self.chunk.swap(null_mut(), Relaxed);
+        while !chunk.is_null() {
+            let Chunk { previous, size } = ptr::read(chunk);
+            total = total.saturating_add(size);
+            if let Some(layout) = chunk_layout(size) {
+                System.dealloc(chunk.cast(), layout);
+            }
+            chunk = previous;
+        }
+        total
+    }
+
+    /// Allocates from the start of `chunk`, the newest.
+    unsafe fn start(&self, chunk: *mut Chunk) {
         self.next.store(chunk as usize + HEADER, Relaxed);
         self.end.store(chunk as usize + (*chunk).size, Relaxed);
+        // No allocation of this chunk yet that `realloc` could grow in place.
         self.last.store(0, Relaxed);
     }
 
@@ -138,8 +152,7 @@ impl Arena {
             size: layout.size(),
         });
         self.chunk.store(chunk, Relaxed);
-        self.next.store(chunk as usize + HEADER, Relaxed);
-        self.end.store(chunk as usize + layout.size(), Relaxed);
+        self.start(chunk);
         chunk
     }
 
@@ -197,17 +210,8 @@ impl Arena {
 
 impl Drop for Arena {
     fn drop(&mut self) {
-        let mut chunk = *self.chunk.get_mut();
-        while !chunk.is_null() {
-            // SAFETY: as in `reset`; no allocation outlives the arena it came from.
-            unsafe {
-                let Chunk { previous, size } = ptr::read(chunk);
-                if let Some(layout) = chunk_layout(size) {
-                    System.dealloc(chunk.cast(), layout);
-                }
-                chunk = previous;
-            }
-        }
+        // SAFETY: as in `reset`; no allocation outlives the arena it came from.
+        unsafe { self.release_chunks() };
     }
 }
 
