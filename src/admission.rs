@@ -54,13 +54,13 @@ impl Decision {
 #[derive(Debug)]
 pub struct Policy {
     pub settings: Settings,
-    sidecar: iamra::plan::Template,
+    iamra: iamra::plan::Template,
 }
 
 impl From<Settings> for Policy {
     fn from(settings: Settings) -> Self {
         Policy {
-            sidecar: iamra::plan::Template::new(&settings),
+            iamra: iamra::plan::Template::new(&settings),
             settings,
         }
     }
@@ -177,8 +177,8 @@ fn roles_anywhere(
     mut problems: Problems,
 ) -> Decision {
     let settings = &policy.settings;
-    let planned = iamra::plan::plan(&pod, ask, &policy.sidecar, settings, &mut problems);
-    if iamra::plan::is_injected(&pod, &policy.sidecar, &planned.config_hash) {
+    let planned = iamra::plan::plan(&pod, ask, &policy.iamra, settings, &mut problems);
+    if iamra::plan::is_injected(&pod, &policy.iamra, &planned.config_hash) {
         return Decision::accept();
     }
     iamra::plan::conflicts(&pod, ask, settings, namespace, &mut problems);

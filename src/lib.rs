@@ -62,16 +62,19 @@ thread_local! {
 }
 
 /// The policy of these settings; the cache outlives the call, so it is kept outside the
-/// call's arena.
+/// call's arena. A payload without settings is cached as the empty text, which no
+/// settings JSON is.
 fn policy_of(text: Option<&RawValue>) -> serde_json::Result<Rc<Policy>> {
     arena::outside(|| {
-        let Some(text) = text.map(RawValue::get) else {
-            return Ok(Rc::default());
-        };
+        let text = text.map_or("", RawValue::get);
         LAST_SETTINGS.with_borrow_mut(|last| match last {
             Some((seen, policy)) if same_text(seen, text) => Ok(Rc::clone(policy)),
             _ => {
-                let policy = Rc::new(Policy::from(settings::from_json(text)?));
+                let policy = Rc::new(if text.is_empty() {
+                    Policy::default()
+                } else {
+                    Policy::from(settings::from_json(text)?)
+                });
                 *last = Some((text.into(), Rc::clone(&policy)));
                 Ok(policy)
             }
@@ -388,6 +391,26 @@ mod tests {
             assert_eq!(other["accepted"], true);
             assert!(other["mutated_object"].is_null());
         }
+    }
+
+    #[test]
+    fn a_payload_without_settings_reads_the_defaults_between_others() {
+        let mut bare = pod_request(json!({}));
+        bare.as_object_mut().unwrap().remove("settings");
+        bare["request"]["object"]["metadata"]["annotations"] =
+            json!({"iamra.aws/role-arn": "arn:aws:iam::123456789012:role/app"});
+        let mut other = bare.clone();
+        other["settings"] =
+            json!({"annotationPrefix": "other.example", "readServiceAccounts": false});
+        let first = call(bare.to_string().as_bytes());
+        assert!(first["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read ServiceAccount"));
+        // The defaults read the ServiceAccount, which a native build cannot.
+        assert_eq!(first["accepted"], false, "{first}");
+        assert_eq!(call(other.to_string().as_bytes())["accepted"], true);
+        assert_eq!(call(bare.to_string().as_bytes()), first);
     }
 
     #[test]
