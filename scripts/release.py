@@ -41,7 +41,8 @@ V = rf"(?P<v>{SEMVER})"
 PLACES: list[tuple[str, str]] = [
     ("metadata.yml", rf"^  io\.kubewarden\.policy\.version: {V}$"),
     ("Cargo.lock", rf'^name = "iamra-sidecar-policy"\nversion = "{V}"$'),
-    ("charts/iamra-sidecar-policy/values.yaml", rf"^  module: registry://\S+:v{V}$"),
+    ("charts/iamra-sidecar-policy/values.yaml",
+     rf"^    repository: iamra-sidecar/policies/iamra-sidecar-policy\n(?:    #.*\n)*    tag: v{V}$"),
     ("charts/iamra-sidecar-policy/README.md", rf"registry://\S+:v{V}"),
     ("README.md", rf"oci://\S+ --version {V}"),
     ("README.md", rf"/iamra-sidecar-policy:v{V}"),

@@ -49,7 +49,7 @@ def test_the_minimum_kubewarden_version_is_the_one_the_chart_runs():
     """The module's minimum is the release the bundle chart's PolicyServer defaults to."""
     metadata = yaml.safe_load((REPO / "metadata.yml").read_text())
     values = yaml.safe_load((REPO / "charts/iamra-sidecar-policy/values.yaml").read_text())
-    tag = values["policyServer"]["image"].rsplit(":", 1)[1]
+    tag = values["policyServer"]["image"]["tag"]
     assert tag == "v" + metadata["minimumKubewardenVersion"]
 
 

@@ -23,11 +23,20 @@ def value_keys(chart):
     lines = (chart / "values.yaml").read_text().splitlines()
     stack: list[tuple[int, str]] = []
     out = []
+    in_list = None  # the indent of a list item's keys (values of list items are data)
     for i, line in enumerate(lines):
+        item = re.match(r"^( *)- ", line)
+        if item:
+            in_list = len(item[1]) + 2
+            continue
         m = KEY.match(line)
         if not m:
             continue
         indent = len(m["indent"])
+        if in_list is not None and not m["commented"]:
+            if indent >= in_list:
+                continue
+            in_list = None
         if m["commented"]:
             # A commented-out example value at top level (e.g. "# region: eu-west-1").
             if indent == 0 and re.fullmatch(r"# [A-Za-z]\w*: \S+", line):
@@ -109,8 +118,14 @@ def setting_defaults(defaults, path=()):
             yield path + (key,), value
 
 
+def image_ref(image):
+    """An image's {registry, repository, tag} in values.yaml as one reference."""
+    return f"{image['registry']}/{image['repository']}:{image['tag']}"
+
+
 def test_setting_defaults_are_the_policys():
     values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
+    values["sidecar"]["image"] = image_ref(values["sidecar"]["image"])  # the settings get it joined
     drift = []
     for path, default in setting_defaults(policy_defaults()):
         if path in NOT_IN_VALUES or path[:2] in NOT_IN_VALUES:
@@ -136,7 +151,7 @@ def test_schema_declares_every_setting():
 def test_sidecar_image_is_the_policys_default():
     values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
     image = policy_defaults()["sidecar"]["image"]
-    assert values["sidecar"]["image"] == image
+    assert image_ref(values["sidecar"]["image"]) == image
     chart = yaml.safe_load((POLICY_CHART / "Chart.yaml").read_text())
     images = yaml.safe_load(chart["annotations"]["artifacthub.io/images"])
     assert images == [{"name": "credential-helper", "image": image}]
@@ -179,7 +194,8 @@ def test_chart_metadata():
                 "artifacthub.io/changes", "artifacthub.io/images"):
         assert key in meta["annotations"], key
     values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
-    assert values["policy"]["module"] == f"registry://ghcr.io/iamra-sidecar/policies/iamra-sidecar-policy:v{VERSION}"
+    assert values["policy"]["module"] == {"registry": "ghcr.io", "repository": "iamra-sidecar/policies/iamra-sidecar-policy",
+                                          "tag": f"v{VERSION}"}
 
 
 @pytest.mark.parametrize("chart", CHARTS, ids=lambda p: p.name)

@@ -13,6 +13,7 @@ from chartlib import (
     render_policy,
     render_raw,
     merge,
+    NAMESPACE,
     POLICY_CHART,
     VERSION,
 )
@@ -180,7 +181,7 @@ def test_policy_cr_options():
         {
             "policy": {
                 "name": "aws-creds",
-                "module": "registry://registry.example/iamra:v9",
+                "module": {"registry": "registry.example", "repository": "iamra", "tag": "v9"},
                 "timeoutSeconds": 15,
                 "timeoutEvalSeconds": 12,
                 "policyServer": "iamra",
@@ -326,11 +327,11 @@ def test_prometheus_monitor(kind, endpoints, endpoint, server, values):
     objs = render_policy(merge(values, {"prometheus": {"enabled": True, "kind": kind,
                                                        "labels": {"release": "kps"}}}))
     monitor = find(objs, kind)
-    assert monitor["metadata"]["namespace"] == "kubewarden"
+    assert monitor["metadata"]["namespace"] == NAMESPACE  # the release namespace
     assert monitor["metadata"]["labels"]["release"] == "kps"
     assert monitor["spec"]["selector"] == {"matchLabels": {
         "app.kubernetes.io/instance": f"policy-server-{server}", "app.kubernetes.io/part-of": "kubewarden"}}
-    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["kubewarden"]}
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     assert monitor["spec"][endpoints] == [endpoint]
 
 

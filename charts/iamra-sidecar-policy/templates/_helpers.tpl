@@ -18,6 +18,26 @@ app.kubernetes.io/part-of: iamra-sidecar
 {{- end -}}
 
 {{/*
+An image (or OCI artifact) reference from {registry, repository, tag}: the registry is
+global.cattle.systemDefaultRegistry when that is set; a tag that is a digest (sha256:...)
+is joined with @. Argument: dict "root" (the chart context) and "image".
+*/}}
+{{- define "iamra.image" -}}
+{{- $registry := .image.registry -}}
+{{- with ((.root.Values.global).cattle).systemDefaultRegistry }}{{ $registry = . }}{{ end -}}
+{{- $tag := toString .image.tag -}}
+{{- printf "%s%s%s%s" (ternary "" (printf "%s/" (trimSuffix "/" $registry)) (empty $registry)) .image.repository (ternary "@" ":" (hasPrefix "sha256:" $tag)) $tag -}}
+{{- end -}}
+
+{{/*
+The namespace of the PolicyServer's ServiceAccount (where Kubewarden deploys its
+PolicyServers): policyServer.namespace, else the release namespace.
+*/}}
+{{- define "iamra.policyServerNamespace" -}}
+{{- .Values.policyServer.namespace | default .Release.Namespace -}}
+{{- end -}}
+
+{{/*
 The issuer that signs the pods' certificates, as a dict {name, kind, group}: the CA
 ClusterIssuer this chart creates, or the existing issuer from workloadIssuer.
 */}}
@@ -74,7 +94,8 @@ so the guard knows the workload issuer, the annotations and the allowed requeste
 */}}
 {{- define "iamra.settings" -}}
 {{- $v := .root.Values -}}
-{{- $sidecar := merge (dict "resources" (include "iamra.sidecarResources" .root | fromJson)) (deepCopy $v.sidecar) -}}
+{{- $sidecarImage := include "iamra.image" (dict "root" .root "image" $v.sidecar.image) -}}
+{{- $sidecar := merge (dict "image" $sidecarImage "resources" (include "iamra.sidecarResources" .root | fromJson)) (omit (deepCopy $v.sidecar) "image") -}}
 {{- $certificate := merge (dict "issuer" (include "iamra.issuerRef" .root | fromJson)) (deepCopy $v.certificate) -}}
 {{- $settings := dict
   "mode" .mode
@@ -133,7 +154,7 @@ Fields shared by both ClusterAdmissionPolicies. Argument: dict "root", "mode",
 */}}
 {{- define "iamra.policyCommon" -}}
 {{- $p := .root.Values.policy -}}
-module: {{ $p.module | quote }}
+module: {{ printf "registry://%s" (include "iamra.image" (dict "root" .root "image" $p.module)) | quote }}
 mode: {{ .mode }}
 failurePolicy: {{ include "iamra.failurePolicy" (dict "mode" .mode "failurePolicy" .failurePolicy) }}
 policyServer: {{ include "iamra.policyServerName" .root | quote }}
