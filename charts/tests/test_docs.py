@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -198,12 +200,48 @@ def test_chart_metadata():
                                           "tag": f"v{VERSION}"}
 
 
+def test_generated_tables_are_fresh():
+    """Each chart README's values table and docs/reference.md's values and settings tables
+    are what scripts/docs.py (helm-docs) makes of values.yaml and the policy's defaults."""
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "docs.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize("chart", CHARTS, ids=lambda p: p.name)
 def test_readme_lists_every_value_and_the_install_command(chart):
     readme = (chart / "README.md").read_text()
     paths = {path for path, _, _ in value_keys(chart)}
     leaves = [p for p in paths if not any(o[: len(p)] == p and o != p for o in paths)]
     missing = [".".join(p) for p in leaves
-               if not any(f"| `{'.'.join(p[:n])}` |" in readme for n in range(1, len(p) + 1))]
+               if not any(f"| {'.'.join(p[:n])} |" in readme for n in range(1, len(p) + 1))]
     assert not missing, f"values missing from the README's table: {missing}"
     assert f"helm install {chart.name} ./charts/{chart.name}" in readme
+
+
+def test_reference_lists_every_setting():
+    reference = (REPO / "docs" / "reference.md").read_text()
+    missing = [".".join(path) for path, _ in setting_defaults(policy_defaults())
+               if f"| {'.'.join(path if path[-1] != 'resources' else path)} |" not in reference
+               and path[:2] != ("certificate", "issuer")]
+    assert not missing, f"settings missing from docs/reference.md: {missing}"
+
+
+def test_stale_tables_are_caught(tmp_path):
+    # The freshness check fails when values.yaml's comments change but the tables do not.
+    import shutil
+
+    copy = tmp_path / "repo"
+    for part in ("charts", "docs", "scripts", "tools/go/helm-docs"):
+        shutil.copytree(REPO / part, copy / part, ignore=shutil.ignore_patterns("tests"))
+    (copy / "charts" / "tests").mkdir()
+    shutil.copy(REPO / "charts" / "tests" / "policy-settings.json", copy / "charts" / "tests")
+    bin_dir = copy / "tools" / "go" / "bin"
+    shutil.copytree(REPO / "tools" / "go" / "bin", bin_dir)
+    values = copy / "charts" / "iamra-sidecar-policy" / "values.yaml"
+    values.write_text(values.read_text().replace("# -- Name of this cluster, a DNS label.",
+                                                 "# -- The name of this cluster, a DNS label."))
+    done = subprocess.run([sys.executable, str(copy / "scripts" / "docs.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "charts/iamra-sidecar-policy/README.md" in done.stderr and "docs/reference.md" in done.stderr

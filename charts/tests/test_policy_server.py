@@ -284,3 +284,62 @@ def test_images_by_default_and_by_digest():
 def test_policies_carry_kubewardens_severity_and_category(name, severity):
     annotations = find(render_policy(), "ClusterAdmissionPolicy", name)["metadata"]["annotations"]
     assert annotations == {"io.kubewarden.policy.category": "Credentials", "io.kubewarden.policy.severity": severity}
+
+
+def helm_test_pod(values=None):
+    return find(render_policy(values, hooks=True), "Pod", "iamra-helm-test")
+
+
+def init_args(pod):
+    return {c["name"]: c["args"] for c in pod["spec"]["initContainers"]}
+
+
+@pytest.mark.parametrize("mode", ["protect", "monitor"])
+def test_helm_test_checks_both_policies_and_the_guards_match_conditions_in_both_modes(mode):
+    pod = helm_test_pod({"policy": {"mode": mode}})
+    checks = init_args(pod)
+    assert checks["policies-active"] == [
+        "wait", "--for=jsonpath={.status.policyStatus}=active", "--timeout=60s",
+        "clusteradmissionpolicy/iamra-sidecar", "clusteradmissionpolicy/iamra-sidecar-guard"]
+    assert checks["inject-webhook-registered"][:2] == ["get", "mutatingwebhookconfiguration/clusterwide-iamra-sidecar"]
+    # kubectl exits 1 on a missing field or index with --allow-missing-template-keys=false,
+    # so a guard webhook without (both of) its matchConditions fails the test.
+    assert checks["guard-has-match-conditions"] == [
+        "get", "validatingwebhookconfiguration/clusterwide-iamra-sidecar-guard", "--allow-missing-template-keys=false",
+        '--output=jsonpath={.webhooks[0].matchConditions[0].name}{" "}{.webhooks[0].matchConditions[1].name}']
+    guard = find(render_policy({"policy": {"mode": mode}}), "ClusterAdmissionPolicy", "iamra-sidecar-guard")
+    assert len(guard["spec"]["matchConditions"]) == 2  # what the check indexes
+    args = pod["spec"]["containers"][0]["args"]
+    if mode == "protect":
+        assert "--output=jsonpath={.metadata.annotations.iamra\\.aws/injected}" in args
+    else:  # Kubewarden only logs in monitor mode: no injection to look for
+        assert args == ["create", "--dry-run=server", "--filename=/etc/iamra-helm-test/pod.yaml", "--output=name"]
+
+
+def test_helm_test_may_read_only_what_it_checks():
+    objs = render_policy(hooks=True)
+    role = find(objs, "ClusterRole", "iamra-iamra-helm-test")
+    assert role["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert role["rules"] == [
+        {"apiGroups": ["policies.kubewarden.io"], "resources": ["clusteradmissionpolicies"],
+         "resourceNames": ["iamra-sidecar", "iamra-sidecar-guard"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"],
+         "resourceNames": ["clusterwide-iamra-sidecar"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"],
+         "resourceNames": ["clusterwide-iamra-sidecar-guard"], "verbs": ["get", "list", "watch"]}]
+    binding = find(objs, "ClusterRoleBinding", "iamra-iamra-helm-test")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "iamra-helm-test", "namespace": "iamra-helm-test"}]
+
+
+def test_helm_test_without_the_guard_checks_the_inject_policy_only():
+    pod = helm_test_pod({"guard": {"enabled": False}})
+    assert set(init_args(pod)) == {"policies-active", "inject-webhook-registered"}
+    assert init_args(pod)["policies-active"][-1] == "clusteradmissionpolicy/iamra-sidecar"
+
+
+def test_switching_the_policies_off_keeps_the_policy_server_and_its_grant():
+    # The uninstall order's first step: the webhooks go, what they call stays.
+    objs = render_policy({"policy": {"enabled": False}, "guard": {"enabled": False}})
+    assert not [o for o in objs if o["kind"] == "ClusterAdmissionPolicy"]
+    assert find(objs, "PolicyServer", SERVER) and find(objs, "ServiceAccount", ACCOUNT)
+    assert find(objs, "ClusterRoleBinding", ROLE)

@@ -194,7 +194,7 @@ cluster operator can act on.
 {{- /* APIs the cluster must serve */ -}}
 {{- if $v.apiCheck.enabled -}}
 {{- $needed := list (list "cert-manager.io/v1" "cert-manager (https://cert-manager.io) with its csi-driver") -}}
-{{- if or $v.policy.enabled $v.guard.enabled -}}
+{{- if or $v.policy.enabled $v.guard.enabled $v.policyServer.create -}}
 {{- $needed = append $needed (list "policies.kubewarden.io/v1" "Kubewarden 1.35 or later (its admission-controller chart; before Kubewarden 1.37, kubewarden-crds and kubewarden-controller)") -}}
 {{- end -}}
 {{- if $v.prometheus.enabled -}}
@@ -237,7 +237,7 @@ cluster operator can act on.
 {{- end -}}
 {{- /* the ServiceAccount read */ -}}
 {{- $ps := $v.policyServer -}}
-{{- if and $v.policy.enabled $v.readServiceAccounts (not $ps.create) $ps.grantServiceAccountRead (not $ps.serviceAccountName) -}}
+{{- if and $v.readServiceAccounts (not $ps.create) $ps.grantServiceAccountRead (not $ps.serviceAccountName) -}}
 {{- fail (printf "\n%s: policyServer.create=false with readServiceAccounts=true: set policyServer.serviceAccountName to the ServiceAccount of the PolicyServer %q (kubewarden-defaults names it policy-server), so that the chart can grant it get on serviceaccounts; or set policyServer.grantServiceAccountRead=false and grant it yourself." $chart $v.policy.policyServer) -}}
 {{- end -}}
 {{- /* timeouts */ -}}
@@ -259,12 +259,20 @@ cluster operator can act on.
 {{- fail (printf "\n%s: certificate.renewBefore %q must be shorter than certificate.duration %q." $chart $c.renewBefore $c.duration) -}}
 {{- end -}}
 {{- if $w.create -}}
-{{- $ca := $w.ca -}}
+{{- range $which := list "root" "intermediate" -}}
+{{- $ca := get $w $which -}}
 {{- if ge (include "iamra.seconds" $ca.renewBefore | atoi) (include "iamra.seconds" $ca.duration | atoi) -}}
-{{- fail (printf "\n%s: workloadIssuer.ca.renewBefore %q must be shorter than workloadIssuer.ca.duration %q." $chart $ca.renewBefore $ca.duration) -}}
+{{- fail (printf "\n%s: workloadIssuer.%s.renewBefore %q must be shorter than workloadIssuer.%s.duration %q." $chart $which $ca.renewBefore $which $ca.duration) -}}
 {{- end -}}
-{{- if le (include "iamra.seconds" $ca.duration | atoi) $duration -}}
-{{- fail (printf "\n%s: the CA lives %q, not longer than a pod certificate (certificate.duration %q); cert-manager would cut the pod certificates short." $chart $ca.duration $c.duration) -}}
+{{- end -}}
+{{- if le (include "iamra.seconds" $w.intermediate.duration | atoi) $duration -}}
+{{- fail (printf "\n%s: the intermediate CA lives %q, not longer than a pod certificate (certificate.duration %q); cert-manager would cut the pod certificates short." $chart $w.intermediate.duration $c.duration) -}}
+{{- end -}}
+{{- if le (include "iamra.seconds" $w.root.duration | atoi) (include "iamra.seconds" $w.intermediate.duration | atoi) -}}
+{{- fail (printf "\n%s: the root CA lives %q, not longer than the intermediate (workloadIssuer.intermediate.duration %q); cert-manager would cut the intermediate short." $chart $w.root.duration $w.intermediate.duration) -}}
+{{- end -}}
+{{- if eq $w.root.secretName $w.intermediate.secretName -}}
+{{- fail (printf "\n%s: workloadIssuer.root.secretName and workloadIssuer.intermediate.secretName are both %q; the two CAs need their own Secrets." $chart $w.root.secretName) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
