@@ -62,7 +62,7 @@ def test_every_object_is_checked_by_one_validator():
     native = {"Job", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Namespace", "Role",
               "RoleBinding", "ConfigMap", "Pod"}
     assert kinds == native | {"ClusterAdmissionPolicy", "ClusterIssuer", "Issuer", "Certificate", "ServiceMonitor",
-                              "PodMonitor", "PolicyServer"}
+                              "PodMonitor", "PrometheusRule", "PolicyServer"}
     assert {o["kind"] for _, o in NATIVE} == native
 
 
