@@ -464,3 +464,28 @@ def test_notes_for_existing_issuer():
         "create": False, "name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}})))
     assert "existing AWSPCAClusterIssuer pca" in text
     assert "create-trust-anchor" not in text
+
+
+def test_a_second_chain_for_a_root_key_roll_installs_beside_the_first():
+    # docs/operations.md: a second release with its own names, guarded by a second guard
+    # on the first release's PolicyServer; no object of the two may share a name.
+    second = render_policy({
+        "policy": {"enabled": False, "policyServer": "iamra-sidecar"}, "helmTest": {"enabled": False},
+        "readServiceAccounts": False, "policyServer": {"create": False},
+        "guard": {"name": "iamra-sidecar-guard-2"},
+        "workloadIssuer": {"name": "iamra-workload-2", "selfSignedName": "iamra-workload-2-selfsigned",
+                           "root": {"secretName": "iamra-workload-root-2", "commonName": "iamra-workload-root-2"},
+                           "intermediate": {"secretName": "iamra-workload-intermediate-2",
+                                            "commonName": "iamra-workload-intermediate-2"}}})
+    first = render_policy(hooks=True)
+
+    def names(objs):
+        return {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objs}
+
+    assert not names(first) & names(second)
+    guard2 = find(second, "ClusterAdmissionPolicy", "iamra-sidecar-guard-2")
+    assert guard2["spec"]["policyServer"] == "iamra-sidecar"
+    assert guard2["spec"]["settings"]["certificate"]["issuer"]["name"] == "iamra-workload-2"
+    assert [c["metadata"]["name"] for c in chain(second, {"name": "iamra-workload-2", "kind": "ClusterIssuer",
+                                                          "group": "cert-manager.io"})] == [
+        "iamra-workload-intermediate-2", "iamra-workload-root-2"]
