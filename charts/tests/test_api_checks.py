@@ -75,7 +75,7 @@ def test_switch_lets_offline_renderers_through():
     values = merge(REQUIRED, {"apiCheck": {"enabled": False}, "prometheus": {"enabled": True}})
     with helm.Chart.load(POLICY_CHART) as chart:
         objs = objects(chart.render(values, name="iamra"))  # built-in APIs only
-    assert len(objs) == 12
+    assert len(objs) == 13  # with the PrometheusRule
 
 
 def test_switch_does_not_skip_the_other_checks():
