@@ -54,6 +54,7 @@ def render_raw(
     chart: Path,
     values: dict[str, Any] | None,
     api_versions: tuple[str, ...] | list[str] | None = ALL_APIS,
+    namespace: str = NAMESPACE,
 ) -> dict[str, str]:
     """Render like `helm template --api-versions ...` (None: Helm's built-in APIs only,
     as `helm template` without --api-versions and helm-python-sdk's Chart.render see).
@@ -63,8 +64,8 @@ def render_raw(
     """
     with helm.Chart.load(chart) as loaded:
         if api_versions is None:
-            return loaded.render(values, name=RELEASE, namespace=NAMESPACE)
-        opts = {"name": RELEASE, "namespace": NAMESPACE, "api_versions": list(api_versions)}
+            return loaded.render(values, name=RELEASE, namespace=namespace)
+        opts = {"name": RELEASE, "namespace": namespace, "api_versions": list(api_versions)}
         rendered = _native.call_string(
             "helm_render", loaded._raw(), json.dumps(values or {}), json.dumps(opts)
         )
