@@ -98,8 +98,20 @@ chart-test: policy.wasm $(RUNNER) test-deps ## Chart tests with Helm's engine (h
 release-test: policy.wasm test-deps ## One version, ArtifactHub metadata, make dist, registry round trip
 	python3 -m pytest tests -q
 
+.PHONY: cluster-up
+cluster-up: policy.wasm test-deps ## Start a real control plane on loopback, install the chart, wait for active; prints export KUBECONFIG=...
+	@scripts/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop what cluster-up started and remove its state
+	scripts/cluster.sh down
+
+.PHONY: cluster-test
+cluster-test: policy.wasm test-deps ## cluster-up, the tests through kube-apiserver, cluster-down (skipped, saying why, without Go or ../shared/bin)
+	scripts/cluster.sh test
+
 .PHONY: test
-test: lint unit-tests runner-tests e2e-tests e2e-tests-kwctl chart-test release-test ## Every test: lint, unit, runner, e2e (runner and real kwctl), charts and release
+test: lint unit-tests runner-tests e2e-tests e2e-tests-kwctl chart-test release-test cluster-test ## Every test: lint, unit, runner, e2e (runner and real kwctl), charts, release and the cluster
 
 .PHONY: lint
 lint: ## rustfmt and clippy, warnings denied (adds them when missing)

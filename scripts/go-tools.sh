@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
-# go-tools.sh NAME: builds the Go tools of tools/go/NAME (the packages listed in its
-# tools.txt, at the versions its go.mod and go.sum pin) into tools/go/bin, from the Go
-# module proxy; a tool already built from the same go.sum is kept. Prints the bin folder.
-# Needs Go 1.21+ on PATH (it fetches the go.mod's toolchain, 1.24, from the module proxy
-# when older); the project's machines have it in /usr/local/go/bin.
+# Builds the Go test tools of one wrapper module, tools/go/NAME, from the Go module proxy
+# and prints the directory that holds them. In the wrapper: go.mod + go.sum pin the
+# versions, tools.txt names the binaries ("name package" lines), ldflags.txt (optional)
+# adds link flags, cgo.txt (optional, any content) builds with cgo for a tool that needs
+# it. Binaries are cached under the user's cache directory, keyed by a hash of the
+# wrapper's files, so a second run builds nothing.
+# Go is for test infrastructure only: nothing built here is part of the product.
+#   scripts/go-tools.sh k8s        -> ~/.cache/iamra-sidecar/go/k8s-<hash>
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
-name=${1:?usage: go-tools.sh NAME (a folder of tools/go)}
-dir=$repo/tools/go/$name
-bin=$repo/tools/go/bin
-[ -f "$dir/tools.txt" ] || { echo "go-tools.sh: no $dir/tools.txt" >&2; exit 2; }
-export PATH=$PATH:/usr/local/go/bin
-command -v go >/dev/null || { echo "go-tools.sh: Go is not installed (go.dev/doc/install)" >&2; exit 2; }
-mkdir -p "$bin"
-stamp=$bin/.$name.go.sum
-while read -r pkg; do
-  [ -n "$pkg" ] && [ "${pkg:0:1}" != "#" ] || continue
-  tool=$bin/$(basename "$pkg")
-  if [ -x "$tool" ] && cmp -s "$dir/go.sum" "$stamp"; then continue; fi
-  echo "go-tools.sh: building $pkg (tools/go/$name)" >&2
-  (cd "$dir" && GOFLAGS=-mod=readonly go build -trimpath -o "$tool" "$pkg")
-done <"$dir/tools.txt"
-cp "$dir/go.sum" "$stamp"
+name=${1:?usage: go-tools.sh NAME (a directory under tools/go)}
+wrapper="$(cd "$(dirname "$0")/.." && pwd)/tools/go/$name"
+[ -f "$wrapper/go.mod" ] || { echo "go-tools.sh: no $wrapper/go.mod" >&2; exit 2; }
+command -v go >/dev/null || { echo "go-tools.sh: Go is not installed" >&2; exit 3; }
+key=$(cd "$wrapper" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum \
+  | cut -c1-12)
+bin="${XDG_CACHE_HOME:-$HOME/.cache}/iamra-sidecar/go/$name-$key"
+if [ ! -f "$bin/.complete" ]; then
+  mkdir -p "$bin"
+  ldflags="-s -w"
+  [ ! -f "$wrapper/ldflags.txt" ] || ldflags+=" $(grep -v '^#' "$wrapper/ldflags.txt")"
+  cgo=0
+  [ ! -f "$wrapper/cgo.txt" ] || cgo=1
+  grep -v '^#' "$wrapper/tools.txt" | while read -r tool pkg; do
+    [ -n "$tool" ] || continue
+    echo "go-tools.sh: building $tool ($pkg) into $bin" >&2
+    (cd "$wrapper" && CGO_ENABLED=$cgo go build -trimpath \
+      -ldflags "$ldflags" -o "$bin/$tool" "$pkg") >&2
+  done
+  touch "$bin/.complete"
+fi
 echo "$bin"
