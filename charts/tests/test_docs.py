@@ -236,8 +236,6 @@ def test_stale_tables_are_caught(tmp_path):
         shutil.copytree(REPO / part, copy / part, ignore=shutil.ignore_patterns("tests"))
     (copy / "charts" / "tests").mkdir()
     shutil.copy(REPO / "charts" / "tests" / "policy-settings.json", copy / "charts" / "tests")
-    bin_dir = copy / "tools" / "go" / "bin"
-    shutil.copytree(REPO / "tools" / "go" / "bin", bin_dir)
     values = copy / "charts" / "iamra-sidecar-policy" / "values.yaml"
     values.write_text(values.read_text().replace("# -- Name of this cluster, a DNS label.",
                                                  "# -- The name of this cluster, a DNS label."))

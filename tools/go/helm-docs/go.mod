@@ -1,5 +1,5 @@
-// The Go tools of the docs (helm-docs), pinned: scripts/go-tools.sh helm-docs builds the
-// packages listed in tools.txt with exactly these versions (go.sum checks them).
+// helm-docs for the docs' generated tables (scripts/docs.py): scripts/go-tools.sh helm-docs
+// builds it at exactly these versions (go.sum checks them).
 module iamra-sidecar-policy/tools/go/helm-docs
 
 go 1.24
