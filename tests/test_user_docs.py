@@ -37,6 +37,10 @@ def anchors(path: Path) -> set[str]:
 
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
+# Pages shown outside the repository (the README in the module and on ArtifactHub, the
+# charts' READMEs on ArtifactHub) link the repository's files absolutely; these links are
+# checked against the checkout like relative ones.
+BLOB = "https://github.com/iamra-sidecar/iamra-sidecar-policy/blob/main/"
 
 
 def links(path: Path) -> list[str]:
@@ -47,10 +51,12 @@ def links(path: Path) -> list[str]:
 def broken_links(path: Path) -> list[str]:
     out = []
     for link in links(path):
-        if re.match(r"^[a-z]+:", link):
+        own = link.startswith(BLOB)
+        if re.match(r"^[a-z]+:", link) and not own:
             continue  # https:, mailto:
-        target, _, anchor = link.partition("#")
-        file = (path.parent / target).resolve() if target else path
+        target, _, anchor = link.removeprefix(BLOB).partition("#")
+        base = REPO if own else path.parent
+        file = (base / target).resolve() if target else path
         rel = file.relative_to(REPO).as_posix() if file.is_relative_to(REPO) else str(file)
         if rel in PENDING:
             continue
@@ -68,8 +74,16 @@ def test_readme_is_short():
 
 def test_readme_links_every_users_page():
     readme_links = set(links(REPO / "README.md"))
-    missing = [page for page in PAGES if f"docs/{page}.md" not in readme_links]
+    missing = [page for page in PAGES if f"{BLOB}docs/{page}.md" not in readme_links]
     assert not missing, missing
+
+
+@pytest.mark.parametrize("path", ["README.md", "charts/iamra-sidecar-policy/README.md",
+                                  "charts/iamra-example/README.md"])
+def test_pages_shown_outside_the_repository_link_absolutely(path):
+    # ArtifactHub and the module's annotation have no repository to resolve them against.
+    relative = [link for link in links(REPO / path) if not re.match(r"^([a-z]+:|#)", link)]
+    assert not relative, relative
 
 
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda p: p.relative_to(REPO).as_posix())
@@ -81,11 +95,13 @@ def test_the_link_check_catches_a_broken_link(tmp_path):
     page = tmp_path / "page.md"
     (tmp_path / "other.md").write_text("# Other\n\n## A section\n")
     page.write_text("[ok](other.md#a-section) [gone](missing.md) [no heading](other.md#nope)\n"
+                    f"[own ok]({BLOB}other.md) [own gone]({BLOB}docs/gone.md)\n"
                     "```\n[in code](ignored.md)\n```\n")
     global REPO
     saved, REPO = REPO, tmp_path
     try:
-        assert broken_links(page) == ["missing.md (no missing.md)", "other.md#nope (no heading #nope in other.md)"]
+        assert broken_links(page) == ["missing.md (no missing.md)", "other.md#nope (no heading #nope in other.md)",
+                                      f"{BLOB}docs/gone.md (no docs/gone.md)"]
     finally:
         REPO = saved
 
