@@ -437,6 +437,12 @@ def test_notes_wait_until_both_policies_are_active():
     assert "--timeout=5m clusteradmissionpolicy/iamra-sidecar\n" in text
 
 
+def test_notes_offer_helm_test_only_where_it_exists():
+    assert "helm test iamra -n iamra-system" in notes(render_raw(POLICY_CHART, REQUIRED))
+    assert "helm test" not in notes(render_raw(POLICY_CHART, {"policy": {"enabled": False}}))
+    assert "helm test" not in notes(render_raw(POLICY_CHART, merge(REQUIRED, {"helmTest": {"enabled": False}})))
+
+
 def test_notes_never_reuse_values():
     for values in ({}, {"policy": {"enabled": False}}):
         text = notes(render_raw(POLICY_CHART, merge(REQUIRED, values)))
