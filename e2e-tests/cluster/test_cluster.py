@@ -393,6 +393,7 @@ def test_helm_uninstall_leaves_only_what_the_readme_says(cluster: Cluster):
         poll(f"{kind} of the policies gone", lambda kind=kind: not [
             w for w in cluster.get(kind)["items"]
             if w["metadata"]["name"].startswith("clusterwide-iamra")], 60)
-    # kept by design (README, "Uninstalling"): the CA's Secret, with its key
-    assert cluster.kubectl("get", "secret", "-n", "cert-manager", "iamra-workload-ca",
-                           check=False).returncode == 0
+    # kept by design (docs/upgrading.md, "What stays behind"): the CA Secrets, with their keys
+    for secret in ("iamra-workload-root", "iamra-workload-intermediate"):
+        assert cluster.kubectl("get", "secret", "-n", "cert-manager", secret,
+                               check=False).returncode == 0, secret
