@@ -240,7 +240,7 @@ def test_a_certificate_for_another_issuer_is_admitted(cluster: Cluster):
 
 def test_the_issuer_chain_is_ready(cluster: Cluster, manifest):
     for (kind, name), _ in manifest.items():
-        if kind in ("ClusterIssuer", "Certificate"):
+        if kind in ("ClusterIssuer", "Issuer", "Certificate"):
             namespace = manifest[(kind, name)]["metadata"].get("namespace")
             where = ["-n", namespace] if namespace else []
 
