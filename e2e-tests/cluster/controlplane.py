@@ -134,7 +134,7 @@ class Plane:
             "--leader-elect=false", f"--controllers={CONTROLLERS}",
             "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
             f"--service-account-private-key-file={self.pki / 'sa.key'}",
-            f"--root-ca-file={self.pki / 'ca.crt'}", "--use-service-account-credentials=false",
+            f"--root-ca-file={self.pki / 'ca.crt'}", "--use-service-account-credentials=true",
             f"--service-cluster-ip-range={SERVICE_CIDR}"])
         self.crds(api)
         self.kubewarden_prerequisites(api, kubewarden)

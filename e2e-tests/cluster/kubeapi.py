@@ -53,7 +53,10 @@ class Client:
             connection.close()
         if response.status >= 300:
             raise ApiError(response.status, text)
-        return json.loads(text) if text else {}
+        if not text:
+            return {}
+        return json.loads(text) if response.getheader("Content-Type", "").startswith(
+            "application/json") else {"text": text}
 
     def get(self, path: str) -> dict:
         return self.request("GET", path)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
+import json
 import os
 import shutil
 import socket
@@ -35,6 +36,7 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).parent))
 import kubeapi  # noqa: E402
@@ -94,12 +96,12 @@ class Pod:
         if "secret" in volume:
             data = api.get(f"/api/v1/namespaces/{namespace}/secrets/"
                            f"{volume['secret']['secretName']}").get("data", {})
-            self.write(path, {k: base64.b64decode(v) for k, v in data.items()},
+            self.write(path, {k: pkcs8(base64.b64decode(v)) for k, v in data.items()},
                        volume["secret"].get("items"))
         elif "configMap" in volume:
             data = api.get(f"/api/v1/namespaces/{namespace}/configmaps/"
                            f"{volume['configMap']['name']}").get("data", {})
-            self.write(path, {k: v.encode() for k, v in data.items()},
+            self.write(path, {k: policies_1_35(k, v).encode() for k, v in data.items()},
                        volume["configMap"].get("items"))
         return path
 
@@ -199,19 +201,27 @@ class Pod:
         except OSError:
             return False
 
-    def run_hook(self, container: dict) -> None:
-        mounts = self.mounts(container)
-        env = self.environment(container, mounts)
-        env["PATH"] = f"{Path(self.kubelet.kubectl).parent}:{env['PATH']}"
-        argv = [self.localise_argument(a, mounts) for a in
-                container.get("command", ["kubectl"]) + container.get("args", [])]
+    def run_hook(self, _: dict) -> None:
+        """Init containers, then the containers, in order, as a kubelet runs a pod with
+        restartPolicy Never; the first failure fails the pod."""
         self.report(True)
-        log(self.key, "running", argv)
-        result = subprocess.run(argv, env=env, cwd=self.dir, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, timeout=300)
-        (self.dir / f"{container['name']}.log").write_bytes(result.stdout)
-        log(self.key, "exit", result.returncode, result.stdout.decode(errors="replace")[-2000:])
-        self.report(False, exit_code=result.returncode)
+        code = 0
+        for container in self.spec.get("initContainers", []) + self.spec["containers"]:
+            mounts = self.mounts(container)
+            env = self.environment(container, mounts)
+            env["PATH"] = f"{Path(self.kubelet.kubectl).parent}:{env['PATH']}"
+            argv = [self.localise_argument(a, mounts) for a in
+                    container.get("command", ["kubectl"]) + container.get("args", [])]
+            log(self.key, container["name"], "running", argv)
+            result = subprocess.run(argv, env=env, cwd=self.dir, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, timeout=300)
+            (self.dir / f"{container['name']}.log").write_bytes(result.stdout)
+            log(self.key, container["name"], "exit", result.returncode,
+                result.stdout.decode(errors="replace")[-2000:])
+            code = result.returncode
+            if code != 0:
+                break
+        self.report(False, exit_code=code)
 
     # status ---------------------------------------------------------------------------
     def report(self, ready: bool, exit_code: int | None = None, restarted: bool = False):
@@ -236,6 +246,7 @@ class Pod:
                 log(self.key, "status update failed:", error)
 
     def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
         container = self.spec["containers"][0]
         hook = self.meta.get("annotations", {}).get("helm.sh/hook", "")
         target = self.run_hook if "test" in hook.split(",") else self.run_policy_server
@@ -246,7 +257,8 @@ class Pod:
             target(container)
         except Exception as error:  # noqa: BLE001 - one pod's failure is that pod's
             log(self.key, "failed:", repr(error))
-            self.report(False, exit_code=1)
+            hook = target == self.run_hook
+            self.report(False, exit_code=1 if hook else None)
 
     def stop(self) -> None:
         self.stopped.set()
@@ -364,6 +376,42 @@ class Kubelet:
         except Exception as error:  # noqa: BLE001 - one connection's failure is its own
             log("egress:", repr(error))
             client.close()
+
+
+# The version-skew bridge, and the only changes to what a pod is given. The Kubewarden
+# controller the Go module proxy serves is 1.31.0 (1.32.0 to 1.35.0 are refused there);
+# policy-server is 1.35.0 (../shared/bin). Two things 1.31 writes that 1.35 reads
+# differently are given as the 1.35 controller writes them, and nothing else.
+
+
+def policies_1_35(key: str, text: str) -> str:
+    """policies.yml: policy-server 1.35 grants a policy only the host capabilities its
+    entry lists, and the 1.35 controller lists "*" for every cluster-wide policy
+    (hostCapabilitiesForPolicy in policyserver_controller_configmap.go); 1.31 writes no
+    such field."""
+    if key != "policies.yml":
+        return text
+    policies = json.loads(text)
+    for entry in policies.values():
+        if not entry.get("namespacedName", {}).get("Namespace"):
+            entry.setdefault("hostCapabilities", ["*"])
+    return json.dumps(policies)
+
+
+def pkcs8(data: bytes) -> bytes:
+    """The PolicyServer's TLS key: 1.31 writes an EC key in SEC1 form under the PEM label
+    "RSA PRIVATE KEY", which policy-server 1.35 refuses; the 1.35 controller writes
+    PKCS#8. The same key, re-encoded as PKCS#8; the certificate is untouched."""
+    label = b"RSA PRIVATE KEY"
+    if not data.startswith(b"-----BEGIN " + label):
+        return data
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except ValueError:
+        key = serialization.load_pem_private_key(data.replace(label, b"EC PRIVATE KEY"),
+                                                 password=None)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
 
 def splice(source: socket.socket, sink: socket.socket) -> None:
