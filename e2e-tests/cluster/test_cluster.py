@@ -15,6 +15,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
+import install
 from conftest import Cluster, poll
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -389,7 +390,6 @@ def test_without_policy_servers_opted_in_pods_fail_closed_and_the_rest_goes_on(
     poll("both policy-server pods Ready again", lambda: cluster.get(
         "deployment", "-n", "kubewarden", "policy-server-iamra-sidecar")["status"].get(
         "readyReplicas") == 2, 180, 1)
-    import install
     install.wait_active(cluster.plane)
 
 
@@ -401,7 +401,6 @@ def test_helm_test_passes(cluster: Cluster):
 
 def test_helm_upgrade_with_a_changed_setting_rolls_the_policy_server(cluster: Cluster,
                                                                      payments):
-    import install
     before = {p["metadata"]["name"] for p in cluster.get(
         "pods", "-n", "kubewarden", "-l", "kubewarden/policy-server=iamra-sidecar")["items"]}
     cluster.helm("upgrade", "iamra", str(install.chart_archive()), "-n", "kubewarden",
@@ -443,14 +442,25 @@ def test_under_the_requester_binding_a_pod_identity_requests_only_its_own(
     denied(other, GUARD_WEBHOOK)
 
 
-def test_helm_uninstall_leaves_only_what_the_readme_says(cluster: Cluster):
-    cluster.helm("uninstall", "iamra", "-n", "kubewarden", "--wait")
-    for kind in ("clusteradmissionpolicies", "policyservers", "clusterissuers"):
-        assert cluster.get(kind, "-l", "app.kubernetes.io/instance=iamra")["items"] == [], kind
+def test_helm_uninstall_in_the_documented_order_leaves_only_what_the_docs_say(
+        cluster: Cluster, payments):
+    """docs/upgrading.md: the policies off first, their webhooks gone, then uninstall, so
+    that no webhook outlives the PolicyServer and its permissions."""
+    cluster.helm("upgrade", "iamra", str(install.chart_archive()), "-n", "kubewarden",
+                 "--reset-then-reuse-values", "--set", "policy.enabled=false",
+                 "--set", "guard.enabled=false")
     for kind in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
         poll(f"{kind} of the policies gone", lambda kind=kind: not [
             w for w in cluster.get(kind)["items"]
             if w["metadata"]["name"].startswith("clusterwide-iamra")], 60)
+    pod = request_object("pod-plain.json")
+    pod["metadata"]["name"] = "while-uninstalling"
+    stored = json.loads(cluster.create(pod, dry_run=True).stdout)
+    assert f"{PREFIX}/injected" not in stored["metadata"]["annotations"]
+    cluster.helm("uninstall", "iamra", "-n", "kubewarden", "--wait")
+    for kind in ("clusteradmissionpolicies", "policyservers", "clusterissuers",
+                 "clusterroles", "clusterrolebindings"):
+        assert cluster.get(kind, "-l", "app.kubernetes.io/instance=iamra")["items"] == [], kind
     # kept by design (docs/upgrading.md, "What stays behind"): the CA Secrets, with their keys
     for secret in ("iamra-workload-root", "iamra-workload-intermediate"):
         assert cluster.kubectl("get", "secret", "-n", "cert-manager", secret,
