@@ -67,6 +67,17 @@ def _random(alphabet, length):
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+def random_credentials(seconds=3600):
+    """Temporary credentials in the service's shape, valid for SECONDS."""
+    expiration = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+    return {
+        "accessKeyId": "ASIA" + _random(string.ascii_uppercase + string.digits, 16),
+        "expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "secretAccessKey": _random(string.ascii_letters + string.digits + "/+", 40),
+        "sessionToken": base64.b64encode(secrets.token_bytes(96)).decode(),
+    }
+
+
 def _uri_encode(text):
     # SigV4's encoding: everything but the unreserved characters, spaces as %20.
     return urllib.parse.quote(text, safe="-_.~")
@@ -251,7 +262,6 @@ class RolesAnywhereStandIn:
             raise _denied(f"Untrusted signing certificate: {e}") from None
 
     def _credentials(self, query, leaf, duration, role_session_name):
-        now = datetime.datetime.now(datetime.timezone.utc)
         account = query["roleArn"].split(":")[4]
         role_name = query["roleArn"].rsplit("/", 1)[-1]
         session = role_session_name or format(leaf.serial_number, "x")
@@ -263,12 +273,7 @@ class RolesAnywhereStandIn:
                     "arn": f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}",
                     "assumedRoleId": f"{role_id}:{session}",
                 },
-                "credentials": {
-                    "accessKeyId": "ASIA" + _random(string.ascii_uppercase + string.digits, 16),
-                    "expiration": (now + datetime.timedelta(seconds=duration)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "secretAccessKey": _random(string.ascii_letters + string.digits + "/+", 40),
-                    "sessionToken": base64.b64encode(secrets.token_bytes(96)).decode(),
-                },
+                "credentials": random_credentials(duration),
                 "packedPolicySize": 0,
                 "roleArn": query["roleArn"],
                 "sourceIdentity": f"CN={common_names[0].value}" if common_names else "",
