@@ -2,9 +2,22 @@
 # Installs what the e2e, chart and release tests need, when missing: bats, jq,
 # docker-registry (the OCI registry of the publish round trip) and gpg (a throwaway key
 # that signs the charts there) from Debian, the Python
-# packages pinned for the e2e, chart and release tests.
+# packages pinned for the e2e, chart and release tests, and the JavaScript SDK of the
+# SDK suite (e2e-tests/sdk/js, from its package-lock.json). The suite's Go pieces (the
+# real credential helper, the Go SDK probe) are built by e2e-tests/sdk.bats itself
+# through scripts/go-tools.sh, cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/debian-install.sh bats jq docker-registry gpg
 python3 -m pip install -q --disable-pip-version-check \
   -r e2e-tests/requirements.txt -r charts/tests/requirements.txt -r tests/requirements.txt
+if command -v npm >/dev/null; then
+  # Only when the lock changed since the last install: npm ci empties node_modules first.
+  js=e2e-tests/sdk/js
+  if ! cmp -s "$js/package-lock.json" "$js/node_modules/.installed-lock.json"; then
+    (cd "$js" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+    cp "$js/package-lock.json" "$js/node_modules/.installed-lock.json"
+  fi
+else
+  echo "install-test-deps: npm is not installed: the SDK suite skips the JavaScript SDK" >&2
+fi
