@@ -186,7 +186,7 @@ with_app_env() {
   assert_mutated
   for sdk in "${ALL_SDKS[@]}"; do
     sdk "$sdk" app --pki expired
-    assert_refused "cert is not valid at validation time" || return
+    assert_refused "cert is not valid at validation time (encountered processing <Certificate(subject=<Name(CN=ns/payments/sa/payments-api)>" || return
     sdk "$sdk" app --pki wrong-chain
     assert_refused "Untrusted signing certificate" || return
     sdk "$sdk" app --pki wrong-key

@@ -63,7 +63,9 @@ def make_ca(common_name, now, issuer=None, path_length=None):
     """(certificate, key) of a CA: self-signed without ISSUER, else signed by it."""
     key = ec.generate_private_key(ec.SECP384R1())
     signer_cert, signer_key = issuer or (None, key)
-    builder = _builder(_name(common_name), signer_cert, key, now - HOUR, now + 2160 * HOUR)
+    # 90 days, issued 30 days ago: older than any pod certificate it signs.
+    start = now - 720 * HOUR
+    builder = _builder(_name(common_name), signer_cert, key, start, start + 2160 * HOUR)
     builder = (
         builder.add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(_ca_usage(), critical=True)

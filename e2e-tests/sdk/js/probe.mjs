@@ -21,7 +21,8 @@ try {
 }
 try {
   const c = await fromNodeProviderChain()();
-  // The provider that answered is recorded in the credentials' feature flags.
+  // Some providers record themselves in $source; the instance metadata one does not,
+  // so the test tells the sidecar's credentials by their keys.
   report.method = Object.keys(c.$source ?? {}).join(",") || null;
   report.credentials = { access_key: c.accessKeyId, secret_key: c.secretAccessKey, token: c.sessionToken ?? null };
 } catch (e) {
