@@ -294,6 +294,22 @@ proxy_outcomes() {
   [[ $got == "botocore:ok go:ok js:ok" ]] || fail "as patched: $got"
 }
 
+@test "sdk: preset NO_PROXY and no_proxy that differ: both extended, as botocore reads the lowercase one first" {
+  require "${ALL_SDKS[@]}"
+  evaluate_behind_dead_proxy HTTP_PROXY NO_PROXY=.svc no_proxy=.internal
+  [[ $(env_of app NO_PROXY),$(env_of app no_proxy) == .svc,127.0.0.1,.internal,127.0.0.1 ]] ||
+    fail "NO_PROXY and no_proxy were not both extended"
+  local got
+  got=$(proxy_outcomes) || return
+  [[ $got == "botocore:ok go:ok js:ok" ]] || fail "as patched: $got"
+  # The controls: only NO_PROXY extended, botocore goes to the proxy; only no_proxy
+  # extended, it does not.
+  got=$(proxy_outcomes --set no_proxy=.internal) || return
+  [[ $got == "botocore:no go:ok js:ok" ]] || fail "no_proxy as preset: $got"
+  got=$(proxy_outcomes --set NO_PROXY=.svc) || return
+  [[ $got == "botocore:ok go:ok js:ok" ]] || fail "NO_PROXY as preset: $got"
+}
+
 # --- other containers, presets ------------------------------------------------------
 
 @test "sdk: init containers, a classic sidecar and another port get the credentials too" {

@@ -24,7 +24,7 @@ variable is prefixed with that root.
 
 The SDK then runs in a clean environment: the container's variables, plus HOME and PATH
 set to an empty directory so no ~/.aws file or program leaks in. --without VAR drops VAR
-first: a control that shows a test depends on it. --sdk picks the probe: botocore
+first, and --set VAR=VALUE sets one: controls that show a test depends on it. --sdk picks the probe: botocore
 (sdk_probe.py), go ($SDK_PROBE_GO, tools/go/sdk-go), js (e2e-tests/sdk/js/probe.mjs under
 node), or imds (raw IMDS calls to the helper: how it answers without and with a token).
 
@@ -251,6 +251,9 @@ def check(pod, name, args):
     env = container_env(container)
     for var in args.without:
         env.pop(var, None)
+    for assignment in args.set:
+        var, _, value = assignment.partition("=")
+        env[var] = value
     sidecar = find_container(pod, SIDECAR)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = os.path.join(tmp, "empty")
@@ -297,6 +300,8 @@ def main(argv):
     parser.add_argument("--sdk", choices=("botocore", "go", "js", "imds"), default="botocore")
     parser.add_argument("--without", action="append", default=[], metavar="VAR",
                         help="drop VAR from the environment (a control)")
+    parser.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
+                        help="set VAR to VALUE after --without (a control)")
     parser.add_argument("--pki", choices=pki.CASES, default="good",
                         help="the certificate volume's case (pki.py)")
     parser.add_argument("--helper-arg", action="append", default=[], metavar="ARG",
