@@ -148,6 +148,50 @@ with_app_env() {
     --arg ta "$TRUST_ANCHOR" --arg p "$PROFILE" --arg r "$ROLE"
 }
 
+@test "sdk: the stand-in: the helper's own CreateSession passes; the same request with its role, duration or chain altered fails the signature" {
+  require
+  # The helper signs; each replay changes one signed part of what it sent.
+  run python3 - "$TOOLS" "$SIGNING_HELPER" "$TRUST_ANCHOR" "$PROFILE" "$ROLE" <<'PYTHON'
+import http.client, subprocess, sys, tempfile, urllib.parse
+sys.path.insert(0, sys.argv[1])
+import pki
+from rolesanywhere_standin import RolesAnywhereStandIn
+
+helper, anchor, profile, role = sys.argv[2:6]
+other = role.rsplit("/", 1)[0] + "/other"
+with tempfile.TemporaryDirectory() as volume:
+    root = pki.write_volume(volume)
+    with RolesAnywhereStandIn({anchor: root}, {profile: [role, other]}, anchor.split(":")[3]) as standin:
+        subprocess.run([helper, "credential-process", "--certificate", volume + "/tls.crt",
+                        "--private-key", volume + "/tls.key", "--intermediates", volume + "/tls.crt",
+                        "--trust-anchor-arn", anchor, "--profile-arn", profile, "--role-arn", role,
+                        "--endpoint", standin.endpoint], check=True, capture_output=True, timeout=60)
+        method, path, headers, body = standin.raw[0]
+        headers.pop("Content-Length", None)  # http.client sets it for the body sent
+        host = urllib.parse.urlsplit(standin.endpoint)
+
+        def replay(name, path=path, headers=headers, body=body):
+            c = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
+            c.request(method, path, body=body, headers=headers)
+            c.getresponse().read()
+            print(name, standin.sessions[-1]["status"], standin.sessions[-1]["refusal"])
+
+        print("helper", standin.sessions[0]["status"], standin.sessions[0]["refusal"])
+        replay("as-sent")
+        replay("other-role", path=path.replace(urllib.parse.quote(role, safe=""), urllib.parse.quote(other, safe="")))
+        replay("longer", body=body.replace(b'"durationSeconds":3600', b'"durationSeconds":43200'))
+        replay("no-chain", headers={k: v for k, v in headers.items() if k.lower() != "x-amz-x509-chain"})
+PYTHON
+  [[ $status == 0 ]] || fail "$output" || return
+  mismatch="AccessDeniedException: The request signature we calculated does not match the signature you provided"
+  expected="helper 200 None
+as-sent 200 None
+other-role 403 $mismatch
+longer 403 $mismatch
+no-chain 403 $mismatch"
+  [[ $output == "$expected" ]] || fail "the stand-in answered otherwise:" "$output"
+}
+
 @test "sdk: the sidecar as patched works with a single CA, but sends no chain: with the chart's root + intermediate, CreateSession refuses" {
   require
   evaluate "$FIXTURES/pod-plain.json"

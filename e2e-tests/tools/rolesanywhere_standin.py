@@ -23,7 +23,8 @@ It checks what the service checks, in its order, and refuses as the service does
 Then it answers as the service does: credentialSet[0] with credentials (ASIA access key
 id, secret, session token, RFC 3339 expiration after durationSeconds), assumedRoleUser,
 roleArn, sourceIdentity (CN=...) and subjectArn. Every request is recorded (`sessions`):
-the ARNs, algorithm, chain length, status and refusal, and the credentials issued.
+the ARNs, algorithm, chain length, status and refusal, and the credentials issued; and
+as sent (`raw`), so that a test can replay it altered.
 """
 import base64
 import binascii
@@ -106,6 +107,7 @@ class RolesAnywhereStandIn:
         self.profiles = profiles
         self.region = region
         self.sessions = []
+        self.raw = []  # (method, path, headers, body) of each request, for replays
         self._lock = threading.Lock()
         standin = self
 
@@ -139,6 +141,7 @@ class RolesAnywhereStandIn:
     def _handle(self, handler):
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length)
+        self.raw.append((handler.command, handler.path, dict(handler.headers), body))
         record = {"status": 200, "refusal": None}
         try:
             answer = self._create_session(handler, body, record)
