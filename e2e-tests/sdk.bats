@@ -305,13 +305,21 @@ proxy_outcomes() {
   echo "${out[*]}"
 }
 
+# assert_bypassed VAR VALUE: the app container's VAR is VALUE as patched, and every SDK
+# gets the sidecar's credentials past the dead proxy.
+assert_bypassed() {
+  local got
+  got=$(env_of app "$1")
+  [[ $got == "$2" ]] || fail "$1 is \"$got\", expected \"$2\"" || return
+  got=$(proxy_outcomes) || return
+  [[ $got == "botocore:ok go:ok js:ok" ]] || fail "as patched: $got"
+}
+
 @test "sdk: HTTP_PROXY and HTTPS_PROXY at a dead proxy: every SDK gets the credentials (NO_PROXY); without it only botocore fails" {
   require "${ALL_SDKS[@]}"
   evaluate_behind_dead_proxy HTTP_PROXY HTTPS_PROXY
-  [[ $(env_of app NO_PROXY) == 127.0.0.1 ]] || fail "NO_PROXY was not added"
+  assert_bypassed NO_PROXY 127.0.0.1
   local got
-  got=$(proxy_outcomes) || return
-  [[ $got == "botocore:ok go:ok js:ok" ]] || fail "as patched: $got"
   # The control: Go never proxies a loopback address, and the JavaScript SDK's Node
   # HTTP handler reads no proxy variables; botocore alone needs NO_PROXY.
   got=$(proxy_outcomes --without NO_PROXY) || return
@@ -323,29 +331,21 @@ proxy_outcomes() {
 @test "sdk: lowercase http_proxy and https_proxy with a preset no_proxy: extended, every SDK gets the credentials" {
   require "${ALL_SDKS[@]}"
   evaluate_behind_dead_proxy http_proxy https_proxy no_proxy=.svc
-  [[ $(env_of app no_proxy) == .svc,127.0.0.1 ]] || fail "no_proxy was not extended"
-  local got
-  got=$(proxy_outcomes) || return
-  [[ $got == "botocore:ok go:ok js:ok" ]] || fail "as patched: $got"
+  assert_bypassed no_proxy .svc,127.0.0.1
 }
 
 @test "sdk: a preset uppercase NO_PROXY with a lowercase http_proxy: extended, every SDK gets the credentials" {
   require "${ALL_SDKS[@]}"
   evaluate_behind_dead_proxy http_proxy NO_PROXY=.svc
-  [[ $(env_of app NO_PROXY) == .svc,127.0.0.1 ]] || fail "NO_PROXY was not extended"
-  local got
-  got=$(proxy_outcomes) || return
-  [[ $got == "botocore:ok go:ok js:ok" ]] || fail "as patched: $got"
+  assert_bypassed NO_PROXY .svc,127.0.0.1
 }
 
 @test "sdk: preset NO_PROXY and no_proxy that differ: both extended, as botocore reads the lowercase one first" {
   require "${ALL_SDKS[@]}"
   evaluate_behind_dead_proxy HTTP_PROXY NO_PROXY=.svc no_proxy=.internal
-  [[ $(env_of app NO_PROXY),$(env_of app no_proxy) == .svc,127.0.0.1,.internal,127.0.0.1 ]] ||
-    fail "NO_PROXY and no_proxy were not both extended"
+  [[ $(env_of app NO_PROXY) == .svc,127.0.0.1 ]] || fail "NO_PROXY was not extended"
+  assert_bypassed no_proxy .internal,127.0.0.1
   local got
-  got=$(proxy_outcomes) || return
-  [[ $got == "botocore:ok go:ok js:ok" ]] || fail "as patched: $got"
   # The controls: only NO_PROXY extended, botocore goes to the proxy; only no_proxy
   # extended, it does not.
   got=$(proxy_outcomes --set no_proxy=.internal) || return
