@@ -57,7 +57,7 @@ $(RUNNER): $(RUNNER_SOURCES) $(SOURCES)
 runner: $(RUNNER) ## Build the kwctl-compatible runner
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need (bats, jq, Python packages)
+test-deps: ## Install what the tests need (bats, jq, Python packages, the JavaScript SDK of the SDK suite)
 	scripts/install-test-deps.sh
 
 .PHONY: demo
