@@ -3,6 +3,7 @@
 //! extensions and SANs, and the key type. A hand-written walk keeps the module small; the
 //! signature is not verified (the README says what that leaves).
 
+use crate::identity::Identity;
 use crate::problem::quote;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 
@@ -326,9 +327,9 @@ fn alt_name(tag: u8, name: &[u8]) -> Result<AltName, String> {
     })
 }
 
-/// The identity a CSR must name: `spiffe://<cluster>/ns/<namespace>/sa/<account>` and
-/// `CN=ns/<namespace>/sa/<account>`. Without an account (the csi-driver requests for any
-/// pod), the CSR's URI SAN names it, and the subject must agree.
+/// The identity a CSR must name, as its URI SAN and its only subject attribute, the
+/// common name. Without an account (the csi-driver requests for any pod), the CSR's URI
+/// SAN names it, and the subject must agree.
 pub struct Expected<'a> {
     pub cluster: &'a str,
     pub namespace: &'a str,
@@ -338,7 +339,7 @@ pub struct Expected<'a> {
 /// What is wrong with a CSR's identity, one message per field, each naming what was
 /// expected.
 pub fn identity_errors(csr: &Csr, expected: &Expected) -> Vec<String> {
-    let (account, uri_error) = uri_errors(csr, expected);
+    let (identity, uri_error) = uri_errors(csr, expected);
     let mut errors: Vec<String> = uri_error.into_iter().collect();
     let others: Vec<String> = csr
         .alt_names
@@ -352,7 +353,7 @@ pub fn identity_errors(csr: &Csr, expected: &Expected) -> Vec<String> {
             others.join(", ")
         ));
     }
-    let cn = format!("ns/{}/sa/{account}", expected.namespace);
+    let cn = identity.common_name();
     if csr.subject != [(COMMON_NAME.to_owned(), cn.clone())] {
         let found: Vec<String> = csr
             .subject
@@ -369,13 +370,9 @@ pub fn identity_errors(csr: &Csr, expected: &Expected) -> Vec<String> {
     errors
 }
 
-/// The service account the CSR's one URI SAN names (a placeholder when it names none
-/// that fits), and what is wrong with its URI SANs.
-fn uri_errors(csr: &Csr, expected: &Expected) -> (String, Option<String>) {
-    let prefix = format!(
-        "spiffe://{}/ns/{}/sa/",
-        expected.cluster, expected.namespace
-    );
+/// The identity the CSR must name (with a placeholder account when its one URI SAN
+/// names none that fits), and what is wrong with its URI SANs.
+fn uri_errors<'a>(csr: &'a Csr, expected: &Expected<'a>) -> (Identity<'a>, Option<String>) {
     let uris: Vec<&str> = csr
         .alt_names
         .iter()
@@ -384,24 +381,29 @@ fn uri_errors(csr: &Csr, expected: &Expected) -> (String, Option<String>) {
             _ => None,
         })
         .collect();
+    let mut identity = Identity {
+        cluster: expected.cluster,
+        namespace: expected.namespace,
+        account: "<service account>",
+    };
     let account = match expected.service_account {
         Some(account) => Some(account),
         None => uris
             .first()
-            .and_then(|uri| uri.strip_prefix(&prefix))
+            .and_then(|uri| identity.account_in(uri))
             .filter(|a| crate::validation::is_dns_subdomain(a)),
     };
-    let shown = account.unwrap_or("<service account>").to_owned();
-    let uri = format!("{prefix}{shown}");
+    identity.account = account.unwrap_or(identity.account);
+    let uri = identity.uri();
     if uris.len() == 1 && account.is_some() && uris[0] == uri {
-        return (shown, None);
+        return (identity, None);
     }
     let found: Vec<String> = uris.iter().map(|u| quote(u)).collect();
     let error = format!(
         "has URI SANs [{}]; expected exactly one, {uri:?}",
         found.join(", ")
     );
-    (shown, Some(error))
+    (identity, Some(error))
 }
 
 /// cert-manager's csi-driver requests one extension, subjectAltName, and no other

@@ -3,9 +3,7 @@
 //! applies the pod rule to the pods it injects.
 
 use crate::csr;
-use crate::identity::{
-    attr, describe, is_workload_issuer, uri_san_template, COMMON_NAME_TEMPLATE, CSI_DRIVER,
-};
+use crate::identity::{csi_key, describe, is_workload_issuer, Identity, CSI_DRIVER};
 use crate::pod;
 use crate::problem::{quote, Problem, Problems};
 use crate::settings::{Binding, Settings};
@@ -49,7 +47,7 @@ pub fn check_pod_volumes(pod: &Value, settings: &Settings, problems: &mut Proble
             .unwrap_or(&empty);
         let get = |k: &str| {
             attrs
-                .get(&attr(k))
+                .get(&csi_key(k))
                 .and_then(Value::as_str)
                 .unwrap_or_default()
         };
@@ -62,12 +60,8 @@ pub fn check_pod_volumes(pod: &Value, settings: &Settings, problems: &mut Proble
         ) {
             continue;
         }
-        let canonical = canonical.get_or_insert_with(|| {
-            [
-                (attr("uri-sans"), uri_san_template(settings)),
-                (attr("common-name"), COMMON_NAME_TEMPLATE.to_owned()),
-            ]
-        });
+        let canonical = canonical
+            .get_or_insert_with(|| Identity::of_any_pod(&settings.cluster_name).csi_attributes());
         let name = volume
             .get("name")
             .and_then(Value::as_str)
@@ -341,7 +335,7 @@ mod tests {
     }
 
     fn with(mut attrs: Value, key: &str, value: &str) -> Value {
-        attrs[attr(key)] = json!(value);
+        attrs[csi_key(key)] = json!(value);
         attrs
     }
 

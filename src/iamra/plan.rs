@@ -526,7 +526,12 @@ pub fn conflicts(
             )));
         }
     }
-    if let Err(e) = identity::check_common_name(namespace, pod::service_account(pod_value)) {
+    let identity = identity::Identity {
+        cluster: &settings.cluster_name,
+        namespace,
+        account: pod::service_account(pod_value),
+    };
+    if let Err(e) = identity.check_common_name() {
         problems.error(Problem::pod(e));
     }
 }
