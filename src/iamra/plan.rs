@@ -448,6 +448,7 @@ pub fn plan(
             }),
             volumes: vec![template.volume.clone()],
             containers,
+            added: Vec::new(),
             annotations: bookkeeping(pod_value, template, &config_hash),
         },
         config_hash,

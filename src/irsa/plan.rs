@@ -3,7 +3,7 @@
 
 use super::ask::Ask;
 use crate::patch::{env_var, ContainerPatch, Patch};
-use crate::pod::{self, ContainerRef};
+use crate::pod::{self, ContainerList, ContainerRef};
 use crate::problem::{quote, Problem, Problems};
 use serde_json::{json, Value};
 
@@ -162,9 +162,21 @@ fn mount(container: &Value) -> Result<Option<Value>, Problem> {
 
 /// Plans IRSA for `pod_value`. Pure: reads the pod, returns what to change; an empty
 /// patch when the pod already has it all.
-pub fn plan(pod_value: &Value, ask: &Ask, problems: &mut Problems) -> Patch {
+pub fn plan(pod_value: &Value, ask: &Ask, added: Option<Value>, problems: &mut Problems) -> Patch {
     let groups = groups(ask, token_file(pod_value));
+    let apps = pod::list(pod_value, ContainerList::App.key()).len();
+    let added: Vec<Value> = added.into_iter().collect();
+    // A planned container (the VM's token server) gets IRSA as any other, at the index
+    // `Patch::apply` appends it to.
+    let planned = added.iter().enumerate().map(|(i, c)| {
+        let at = ContainerRef {
+            list: ContainerList::App,
+            index: apps + i,
+        };
+        (at, c)
+    });
     let containers = pod::containers(pod_value)
+        .chain(planned)
         .filter(|(_, c)| !ask.skip.contains(pod::name_of(c)))
         .map(|(at, c)| container_change(c, at, &groups, problems))
         .filter(|change| !change.is_empty())
@@ -172,6 +184,7 @@ pub fn plan(pod_value: &Value, ask: &Ask, problems: &mut Problems) -> Patch {
     Patch {
         volumes: token_volume(pod_value, ask, problems).into_iter().collect(),
         containers,
+        added,
         ..Patch::default()
     }
 }
@@ -239,7 +252,7 @@ mod tests {
         let Some(ask) = read(pod_value, account, s, &mut problems) else {
             return Err(problems.errors());
         };
-        let patch = super::plan(pod_value, &ask, &mut problems);
+        let patch = super::plan(pod_value, &ask, None, &mut problems);
         if problems.has_errors() {
             return Err(problems.errors());
         }
