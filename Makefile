@@ -68,9 +68,13 @@ demo: policy.wasm $(RUNNER) test-deps ## Show what the policy does to the bundle
 unit-tests: ## The policy's Rust unit tests (without building wasmtime)
 	cargo test --locked -p iamra-sidecar-policy
 
+.PHONY: miri
+miri: ## The arena's tests under miri with strict provenance (needs nightly with miri, else says so and skips)
+	scripts/miri.sh
+
 .PHONY: runner-tests
 runner-tests: policy.wasm ## The runner's own tests (builds wasmtime), and the module serving many requests in one instance
-	POLICY="$(CURDIR)/policy.wasm" cargo test --locked -p policy-runner
+	POLICY="$(CURDIR)/policy.wasm" cargo test --locked -p policy-runner -- --include-ignored
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
@@ -81,6 +85,8 @@ e2e-tests-kwctl: policy.wasm test-deps ## The bats suite through the real kwctl,
 	@if command -v kwctl >/dev/null; then \
 	  echo "e2e suite under $$(command -v kwctl)"; \
 	  RUST_BACKTRACE=0 KWCTL=kwctl POLICY="$(CURDIR)/policy.wasm" bats e2e-tests; \
+	elif [ -n "$(REQUIRE_KWCTL)" ]; then \
+	  echo "FAILED: REQUIRE_KWCTL is set but kwctl is not on PATH, nor in $(SHARED_BIN)" >&2; exit 1; \
 	else \
 	  echo "SKIPPED: the e2e suite under the real kwctl (kwctl not on PATH, nor in $(SHARED_BIN))"; \
 	fi
@@ -99,7 +105,7 @@ release-test: policy.wasm test-deps ## One version, ArtifactHub metadata, make d
 	python3 -m pytest tests -q
 
 .PHONY: test
-test: lint unit-tests runner-tests e2e-tests e2e-tests-kwctl chart-test release-test ## Every test: lint, unit, runner, e2e (runner and real kwctl), charts and release
+test: lint unit-tests miri runner-tests e2e-tests e2e-tests-kwctl chart-test release-test ## Every test: lint, unit, miri (arena), runner, e2e (runner and real kwctl), charts and release
 
 .PHONY: lint
 lint: ## rustfmt and clippy, warnings denied (adds them when missing)
