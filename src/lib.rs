@@ -36,7 +36,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use wapc_guest::{register_function, CallResult};
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn wapc_init() {
     register_function("validate", validate_payload);
     register_function("validate_settings", validate_settings_payload);
