@@ -518,9 +518,9 @@ mod tests {
     }
 
     #[rstest]
-    #[case::role_arn_containers_name_a_needs_signing_profile(json!({"iamra.aws/role-arn": ROLE}), json!({"containers": [{"name": "a"}]}), "needs iamra.aws/signing-profile-arn")]
-    #[case::role_arn_signing_profile_arn_containers_spec_con(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"containers": []}), "spec.containers must be a non-empty list")]
-    #[case::role_arn_signing_profile_arn_hostnetwork_contain(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
+    #[case::role_without_profile(json!({"iamra.aws/role-arn": ROLE}), json!({"containers": [{"name": "a"}]}), "needs iamra.aws/signing-profile-arn")]
+    #[case::no_containers(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"containers": []}), "spec.containers must be a non-empty list")]
+    #[case::host_network(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
     fn rejections_name_the_field(
         #[case] annotations: Value,
         #[case] spec: Value,
@@ -537,7 +537,7 @@ mod tests {
     #[rstest]
     #[case::json_null(json!(null))]
     #[case::a_pod(json!("a pod"))]
-    #[case::metadata_annotations_role_arn_signing_profile_ar(json!({"metadata": {"annotations": {"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}}}))]
+    #[case::annotations_only(json!({"metadata": {"annotations": {"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}}}))]
     #[case::metadata_x_spec(json!({"metadata": "x", "spec": 1}))]
     fn malformed_objects_never_panic(#[case] object: Value) {
         let _ = evaluate(&request(object), &settings());

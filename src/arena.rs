@@ -636,8 +636,14 @@ mod tests {
             // A realloc that must move and cannot leaves the block as it was.
             assert!(arena.realloc(p, layout(8, 8), 4 * FIRST_CHUNK).is_null());
             assert!(holds(p, 8, 1));
-            assert!(arena.alloc(layout(2 * FIRST_CHUNK, 8)).is_null(), "no new chunk");
-            assert!(arena.realloc(p, layout(8, 8), usize::MAX).is_null(), "no layout");
+            assert!(
+                arena.alloc(layout(2 * FIRST_CHUNK, 8)).is_null(),
+                "no new chunk"
+            );
+            assert!(
+                arena.realloc(p, layout(8, 8), usize::MAX).is_null(),
+                "no layout"
+            );
             arena.end();
         }
         drop(arena);
@@ -668,11 +674,21 @@ mod tests {
     /// One step of an allocator program.
     #[derive(Debug, Clone)]
     enum Step {
-        Alloc { size: usize, align: usize },
-        Realloc { which: usize, size: usize },
-        Free { which: usize },
+        Alloc {
+            size: usize,
+            align: usize,
+        },
+        Realloc {
+            which: usize,
+            size: usize,
+        },
+        Free {
+            which: usize,
+        },
         /// An allocation in `outside`.
-        Keep { size: usize },
+        Keep {
+            size: usize,
+        },
         NextCall,
         EndCall,
         Fail(bool),
@@ -716,9 +732,11 @@ mod tests {
             for step in steps {
                 let active = arena.is_active();
                 let made = match *step {
-                    Step::Alloc { size, align } => {
-                        Some((arena.alloc(layout(size, align)), layout(size, align), active))
-                    }
+                    Step::Alloc { size, align } => Some((
+                        arena.alloc(layout(size, align)),
+                        layout(size, align),
+                        active,
+                    )),
                     Step::Keep { size } => Some((
                         arena.outside(|| arena.alloc(layout(size, 1))),
                         layout(size, 1),
@@ -735,7 +753,12 @@ mod tests {
                             assert!(holds(q, kept, old.seed), "{step:?} lost bytes");
                             let arena_memory = old.arena && active;
                             let new = layout(size, old.layout.align());
-                            live[i] = Block { p: q, layout: new, seed: old.seed, arena: arena_memory };
+                            live[i] = Block {
+                                p: q,
+                                layout: new,
+                                seed: old.seed,
+                                arena: arena_memory,
+                            };
                             fill(q, size, old.seed);
                         }
                         None
@@ -768,7 +791,12 @@ mod tests {
                     } else {
                         seed = seed.wrapping_add(1);
                         fill(p, layout.size(), seed);
-                        live.push(Block { p, layout, seed, arena: arena_memory });
+                        live.push(Block {
+                            p,
+                            layout,
+                            seed,
+                            arena: arena_memory,
+                        });
                     }
                 }
                 for (i, b) in live.iter().enumerate() {

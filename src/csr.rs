@@ -749,15 +749,23 @@ pub mod tests {
         }
         assert_eq!(
             text(0x1e, b"ns"),
-            Err("a subject attribute has string type 0x1e; expected UTF8String, \
+            Err(
+                "a subject attribute has string type 0x1e; expected UTF8String, \
                  PrintableString or IA5String"
-                .into())
+                    .into()
+            )
         );
     }
 
     /// What RustCrypto's `x509-cert` reads of `der`, in this module's terms: the
     /// subject, the attribute and extension ids, the URI SANs and the key's algorithm.
-    type Reading = (Vec<(String, String)>, Vec<String>, Vec<String>, Vec<String>, String);
+    type Reading = (
+        Vec<(String, String)>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        String,
+    );
 
     fn x509_cert_reads(der: &[u8]) -> Result<Reading, der::Error> {
         use der::{Decode, Encode};
@@ -806,7 +814,13 @@ pub mod tests {
             Key::Other(algorithm) => algorithm.clone(),
         };
         let (subject, attributes) = (csr.subject.clone(), csr.attributes.clone());
-        (subject, attributes, csr.extensions.clone(), uris.collect(), key)
+        (
+            subject,
+            attributes,
+            csr.extensions.clone(),
+            uris.collect(),
+            key,
+        )
     }
 
     /// The oracle: this walk and `x509-cert` accept and refuse the same requests, and
@@ -843,7 +857,10 @@ pub mod tests {
         assert_eq!(std::fs::read_dir(dir).unwrap().count(), FIXTURES.len());
         for case in FIXTURES {
             let der = fixture_der(case);
-            assert!(parse_der(&der).is_ok() && x509_cert_reads(&der).is_ok(), "{case}");
+            assert!(
+                parse_der(&der).is_ok() && x509_cert_reads(&der).is_ok(),
+                "{case}"
+            );
             agree(&der, case);
             for len in 0..der.len() {
                 agree(&der[..len], &format!("{case} cut at {len}"));
@@ -869,7 +886,10 @@ pub mod tests {
             ("critical FALSE", rewritten(&der, &encoded_default_critical)),
         ] {
             assert!(parse_der(&edited).is_err(), "{what}");
-            assert!(x509_cert_reads(&edited).is_ok(), "{what}: x509-cert refuses it now");
+            assert!(
+                x509_cert_reads(&edited).is_ok(),
+                "{what}: x509-cert refuses it now"
+            );
         }
     }
 
@@ -908,5 +928,4 @@ pub mod tests {
             }
         }
     }
-
 }

@@ -50,7 +50,11 @@ impl<'a> Identity<'a> {
     /// The account a URI SAN names, when it is an identity of this cluster and
     /// namespace (the account of `self` is not read).
     pub fn account_in<'u>(&self, uri: &'u str) -> Option<&'u str> {
-        let prefix = Identity { account: "", ..*self }.uri();
+        let prefix = Identity {
+            account: "",
+            ..*self
+        }
+        .uri();
         uri.strip_prefix(prefix.as_str())
     }
 
@@ -96,15 +100,15 @@ pub fn volume_attributes(settings: &Settings) -> Map<String, Value> {
     .chain([common_name, uri_sans])
     .chain(
         [
-        ("duration", cert.duration.clone()),
-        ("renew-before", cert.renew_before.clone()),
-        // IAM Roles Anywhere verifies a signature made with the key: digital signature.
-        ("key-usages", "digital signature,client auth".to_owned()),
-        ("key-algorithm", algorithm.to_owned()),
-        ("key-size", cert.key_size.to_string()),
-        // The helper reads PKCS#8 for both key types.
-        ("key-encoding", "PKCS8".to_owned()),
-        ("fs-group", HELPER_UID.to_string()),
+            ("duration", cert.duration.clone()),
+            ("renew-before", cert.renew_before.clone()),
+            // IAM Roles Anywhere verifies a signature made with the key: digital signature.
+            ("key-usages", "digital signature,client auth".to_owned()),
+            ("key-algorithm", algorithm.to_owned()),
+            ("key-size", cert.key_size.to_string()),
+            // The helper reads PKCS#8 for both key types.
+            ("key-encoding", "PKCS8".to_owned()),
+            ("fs-group", HELPER_UID.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (csi_key(k), v)),
@@ -207,7 +211,10 @@ mod tests {
         let id = payments("api");
         assert_eq!(id.uri(), "spiffe://prod/ns/payments/sa/api");
         assert_eq!(id.common_name(), "ns/payments/sa/api");
-        assert_eq!(id.account_in("spiffe://prod/ns/payments/sa/web"), Some("web"));
+        assert_eq!(
+            id.account_in("spiffe://prod/ns/payments/sa/web"),
+            Some("web")
+        );
         assert_eq!(id.account_in("spiffe://prod/ns/billing/sa/web"), None);
         assert_eq!(id.account_in("spiffe://test/ns/payments/sa/web"), None);
     }

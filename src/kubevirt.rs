@@ -82,7 +82,9 @@ pub fn share_token(
     problems: &mut Problems,
 ) -> Option<Value> {
     let has_token = token == Token::Injected || pod::volume(pod_value, VOLUME_NAME).is_some();
-    let has_list = pod_value.pointer("/spec/containers").is_some_and(Value::is_array);
+    let has_list = pod_value
+        .pointer("/spec/containers")
+        .is_some_and(Value::is_array);
     if !settings.kubevirt.share_token_with_guest
         || !is_virt_launcher(pod_value)
         || !has_token

@@ -673,7 +673,7 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case::session_name_payments_role_session_name_payments(&[("iamra.aws/session-name", "payments")], "--role-session-name", Some("payments"))]
+    #[case::session_name(&[("iamra.aws/session-name", "payments")], "--role-session-name", Some("payments"))]
     #[case::token_duration_1h_session_duration_3600(&[("iamra.aws/token-duration", "1h")], "--session-duration", Some("3600"))]
     #[case::region_us_west_2_region_eu_west_1(&[("iamra.aws/region", "us-west-2")], "--region", Some("eu-west-1"))]
     fn annotations_shape_the_sidecar(
@@ -994,14 +994,14 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case::hostnetwork_containers_name_a_spec_hostnetwork_i(json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
-    #[case::os_name_windows_containers_name_a_the_pod_runs_o(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case::nodeselector_kubernetes_io_os_windows_containers(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case::nodeselector_beta_kubernetes_io_os_windows_conta(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case::containers_name_is_reserved_for_the_credentials(json!({"containers": [{"name": SIDECAR_NAME}]}), "is reserved for the credentials sidecar")]
-    #[case::containers_name_a_volumes_name_emptydir_volume_i(json!({"containers": [{"name": "a"}], "volumes": [{"name": VOLUME_NAME, "emptyDir": {}}]}), "volume \"iamra-credentials\" already exists")]
-    #[case::initcontainers_name_i_ports_containerport_contai(json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 9911}]}], "containers": [{"name": "a"}]}), "container \"i\" uses port 9911")]
-    #[case::serviceaccountname_a_very_long_service_account_n(json!({"serviceAccountName": "a-very-long-service-account-name-for-the-payments-api", "containers": [{"name": "a"}]}), "over X.509's limit of 64")]
+    #[case::host_network(json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
+    #[case::windows_by_os_name(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
+    #[case::windows_by_node_selector(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
+    #[case::windows_by_beta_node_selector(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
+    #[case::container_named_as_the_sidecar(json!({"containers": [{"name": SIDECAR_NAME}]}), "is reserved for the credentials sidecar")]
+    #[case::volume_named_as_ours(json!({"containers": [{"name": "a"}], "volumes": [{"name": VOLUME_NAME, "emptyDir": {}}]}), "volume \"iamra-credentials\" already exists")]
+    #[case::init_container_on_the_sidecar_port(json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 9911}]}], "containers": [{"name": "a"}]}), "container \"i\" uses port 9911")]
+    #[case::common_name_over_64_characters(json!({"serviceAccountName": "a-very-long-service-account-name-for-the-payments-api", "containers": [{"name": "a"}]}), "over X.509's limit of 64")]
     fn conflicting_pods_are_named(#[case] spec: Value, #[case] message: &str) {
         let errors = conflicts(&pod(spec), &request(&[]), &settings(), "payments");
         assert!(errors.iter().any(|e| e.contains(message)), "{errors:?}");
