@@ -3,10 +3,12 @@
 //! Planning only reads the pod; `Patch::apply` writes it.
 
 use super::ask::Ask;
+use super::env::{container_env, join_hosts};
+use crate::hash::Hasher;
 use crate::identity;
 use crate::names;
-use crate::patch::{env_var, ContainerPatch, Patch, Placement, Sidecar};
-use crate::pod::{self, ContainerList, ContainerRef};
+use crate::patch::{Patch, Placement, Sidecar};
+use crate::pod::{self, ContainerList};
 use crate::problem::{quote, Problem, Problems};
 use crate::settings::{LogLevel, Resources, Settings};
 use crate::validation;
@@ -21,27 +23,6 @@ const HELPER_BINARY: &str = "/usr/local/bin/aws_signing_helper";
 
 pub const ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 pub const ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
-
-/// Variables that make the AWS SDKs use other credentials than the sidecar's.
-const CREDENTIAL_OVERRIDES: [&str; 10] = [
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_EC2_METADATA_DISABLED",
-    "AWS_SHARED_CREDENTIALS_FILE",
-];
-const PROXIES: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
-/// Both spellings are read: Go's net/http prefers `NO_PROXY`, Python (botocore) `no_proxy`.
-const NO_PROXIES: [&str; 2] = ["NO_PROXY", "no_proxy"];
-const LOOPBACK: &str = "127.0.0.1";
-/// One group: a container that sets either keeps both as written, so that the two never
-/// disagree (SDKs differ in which they read first).
-const REGIONS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
 
 fn file(name: &str) -> String {
     format!("{MOUNT_PATH}/{name}")
@@ -186,163 +167,6 @@ fn app_env(ask: &Ask, template: &Template) -> Vec<(&'static str, String)> {
         vars.push(("AWS_DEFAULT_REGION", region.clone()));
     }
     vars
-}
-
-fn position(env: &[Value], var: &str) -> Option<usize> {
-    env.iter()
-        .position(|e| e.get("name").and_then(Value::as_str) == Some(var))
-}
-
-/// The env change for one container, and the warnings it raises.
-fn container_env(
-    container: &Value,
-    at: ContainerRef,
-    vars: &[(&str, String)],
-    problems: &mut Problems,
-) -> ContainerPatch {
-    let name = quote(pod::name_of(container));
-    let env = pod::env_of(container);
-    let find = |var: &str| position(env, var);
-    let mut change = ContainerPatch::new(at);
-    for (var, value) in vars {
-        let group = if REGIONS.contains(var) {
-            &REGIONS[..]
-        } else {
-            std::slice::from_ref(var)
-        };
-        match find(var) {
-            None if group.iter().all(|v| find(v).is_none()) => {
-                change.append.push(env_var(var, value))
-            }
-            // Its group partner is set: the warning, if any, is about that one.
-            None => {}
-            Some(i) if env[i].get("value").and_then(Value::as_str) == Some(value) => {}
-            Some(_) => {
-                let consequence = if var.starts_with("AWS_EC2_METADATA") {
-                    "it may not use the credentials sidecar"
-                } else {
-                    "the pod's region annotation does not apply to it"
-                };
-                problems.warn(Problem::pod(format!(
-                    "container {name} already sets {var}; left as written, so {consequence}"
-                )));
-            }
-        }
-    }
-    let overrides: Vec<&str> = CREDENTIAL_OVERRIDES
-        .into_iter()
-        .filter(|v| find(v).is_some())
-        .collect();
-    if !overrides.is_empty() {
-        problems.warn(Problem::pod(format!(
-            "container {name} sets {}, which the AWS SDKs prefer over the credentials sidecar",
-            overrides.join(", ")
-        )));
-    }
-    if PROXIES.iter().any(|p| find(p).is_some()) {
-        no_proxy(&name, env, &mut change, problems);
-    }
-    change
-}
-
-/// Keeps the loopback endpoint off the container's proxy: without this the SDK sends
-/// its metadata calls to the proxy. Each spelling the container sets gets 127.0.0.1 in
-/// its `value`, the rest of the entry untouched; with neither, `NO_PROXY` is added.
-fn no_proxy(name: &str, env: &[Value], change: &mut ContainerPatch, problems: &mut Problems) {
-    let set: Vec<(&str, usize)> = NO_PROXIES
-        .into_iter()
-        .filter_map(|var| Some((var, position(env, var)?)))
-        .collect();
-    if set.is_empty() {
-        change.append.push(env_var("NO_PROXY", LOOPBACK));
-    }
-    for (var, i) in set {
-        if env[i].get("valueFrom").is_some() {
-            // Its value is only known at run time, and a second entry of the same name
-            // would be ambiguous: the operator must add the host where the value lives.
-            problems.warn(Problem::pod(format!(
-                "container {name} sets {var} from valueFrom, which the policy cannot extend: \
-                 add {LOOPBACK} to its source, or the AWS SDK sends its credential requests \
-                 to the proxy"
-            )));
-            continue;
-        }
-        let hosts = env[i]
-            .get("value")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !hosts.split(',').any(|h| h.trim() == LOOPBACK) {
-            change.values.push((i, join_hosts(hosts, LOOPBACK)));
-        }
-    }
-}
-
-/// `list` (comma-separated) with `item` after it.
-fn join_hosts(list: &str, host: &str) -> String {
-    if list.trim().is_empty() {
-        host.to_owned()
-    } else {
-        format!("{list},{host}")
-    }
-}
-
-/// A stable, dependency-free hash that takes eight bytes per step (FxHash's mixing):
-/// a change marker, not a security check.
-#[derive(Debug, Clone, Copy)]
-struct Hasher(u64);
-
-impl Hasher {
-    fn word(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-
-    /// A string, length first, so that no two sequences of strings feed the same words.
-    fn text(&mut self, s: &str) {
-        self.word(s.len() as u64);
-        let mut chunks = s.as_bytes().chunks_exact(8);
-        for chunk in chunks.by_ref() {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.word(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.word(u64::from_le_bytes(word));
-        }
-    }
-
-    /// A value by type tag and contents, without serialising it.
-    fn value(&mut self, v: &Value) {
-        match v {
-            Value::Null => self.word(0),
-            Value::Bool(b) => self.word(1 + u64::from(*b)),
-            Value::Number(n) => {
-                self.word(3);
-                self.text(&n.to_string());
-            }
-            Value::String(s) => {
-                self.word(4);
-                self.text(s);
-            }
-            Value::Array(items) => {
-                self.word(5);
-                self.word(items.len() as u64);
-                items.iter().for_each(|i| self.value(i));
-            }
-            Value::Object(map) => self.map(map),
-        }
-    }
-
-    fn map(&mut self, map: &Map<String, Value>) {
-        self.word(6);
-        self.word(map.len() as u64);
-        for (k, v) in map {
-            self.text(k);
-            self.value(v);
-        }
-    }
 }
 
 /// What the injection takes from the settings alone, built once per settings (see
@@ -569,6 +393,7 @@ fn container_conflicts(pod_value: &Value, settings: &Settings, problems: &mut Pr
 pub(crate) mod tests {
     use super::*;
     use crate::iamra::ask::tests::ask as request;
+    use crate::patch::ContainerPatch;
     use crate::testutil::{appended_env, settings, PROFILE, ROLE};
     use rstest::rstest;
     use serde_json::json;
