@@ -10,9 +10,10 @@
 //!
 //! The contract ([`call`]'s `# Safety`): nothing a call allocates is used after the next
 //! call begins. A lazily initialised global first touched inside a call (a `OnceLock`, a
-//! lazy `thread_local!`, stdout's buffer) breaks it; debug builds poison the memory of a
-//! finished call so that such a global fails loudly (`e2e-tests/runner/tests/one_instance.rs`
-//! on a module built with debug assertions) instead of reading a later call's bytes.
+//! lazy `thread_local!`, stdout's buffer) breaks it; debug builds (and feature
+//! `arena-poison`) poison the memory of a finished call so that such a global fails loudly
+//! (`e2e-tests/runner/tests/one_instance.rs` on a module built with the feature) instead
+//! of reading the previous call's bytes as if they were still its own.
 //!
 //! Only the wasm module uses it (one thread, so its cells need no locking); native
 //! builds keep the system allocator, and the tests below drive an [`Arena`] directly,
@@ -151,13 +152,14 @@ impl<A: GlobalAlloc> Arena<A> {
         }
     }
 
-    /// In debug builds, overwrites every chunk's memory past its header, so that what
-    /// still points there after a call reads garbage, not the next call's objects.
+    /// In debug builds (and with feature `arena-poison`), overwrites every chunk's memory
+    /// past its header, so that what still points there after a call reads garbage, not
+    /// the previous call's objects.
     ///
     /// # Safety
     /// Nothing in the arena's chunks is alive.
     unsafe fn poison(&self) {
-        if !cfg!(debug_assertions) {
+        if !cfg!(any(debug_assertions, feature = "arena-poison")) {
             return;
         }
         let mut chunk = self.chunk.load(Relaxed);
