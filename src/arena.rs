@@ -543,14 +543,22 @@ mod tests {
         }
     }
 
+    /// `size` bytes filled from `seed`, allocated in a call that has ended.
+    unsafe fn left_by_a_call(arena: &Arena, size: usize, seed: u8) -> *mut u8 {
+        unsafe {
+            arena.begin();
+            let p = arena.alloc(layout(size, 8));
+            fill(p, size, seed);
+            arena.end();
+            p
+        }
+    }
+
     #[test]
     fn arena_memory_reallocated_after_the_call_leaves_the_arena() {
         let arena = Arena::new();
         unsafe {
-            arena.begin();
-            let p = arena.alloc(layout(8, 8));
-            fill(p, 8, 3);
-            arena.end();
+            let p = left_by_a_call(&arena, 8, 3);
             let q = arena.realloc(p, layout(8, 8), 64);
             assert!(!arena.owns(q));
             assert!(holds(q, 8, 3));
@@ -603,10 +611,7 @@ mod tests {
     fn a_finished_calls_memory_reads_as_poison_in_debug_builds() {
         let arena = Arena::new();
         unsafe {
-            arena.begin();
-            let p = arena.alloc(layout(64, 8));
-            fill(p, 64, 9);
-            arena.end();
+            let p = left_by_a_call(&arena, 64, 9);
             arena.begin();
             // The same chunk, reset: what a dangling global would read.
             assert!((0..64).all(|i| p.add(i).read() == POISON));
