@@ -72,9 +72,16 @@ unit-tests: ## The policy's Rust unit tests (without building wasmtime)
 miri: ## The arena's tests under miri with strict provenance (needs nightly with miri, else says so and skips)
 	scripts/miri.sh
 
+# The one-instance test's module poisons each finished call's memory, so that anything
+# kept from one call into the next (a lazy global) traps instead of passing unseen.
+POISONED := target/policy-arena-poison.wasm
+
+$(POISONED): $(SOURCES) scripts/build-wasm.sh
+	WASM_FEATURES=arena-poison scripts/build-wasm.sh iamra-sidecar-policy $@
+
 .PHONY: runner-tests
-runner-tests: policy.wasm ## The runner's own tests (builds wasmtime), and the module serving many requests in one instance
-	POLICY="$(CURDIR)/policy.wasm" cargo test --locked -p policy-runner -- --include-ignored
+runner-tests: $(POISONED) ## The runner's own tests (builds wasmtime), and the module (arena-poison) serving many requests in one instance
+	POLICY="$(CURDIR)/$(POISONED)" cargo test --locked -p policy-runner -- --include-ignored
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl

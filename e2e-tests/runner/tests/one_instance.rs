@@ -3,8 +3,10 @@
 //! call's memory all at once when the next call starts (src/arena.rs), so memory kept
 //! from one call into the next would show here as a changed answer or a trap.
 //!
-//! The module is `$POLICY`: `make runner-tests` builds it, sets it and runs this test,
-//! which plain `cargo test` leaves out (ignored) and which fails without `$POLICY`.
+//! The module is `$POLICY`: `make runner-tests` builds it with feature `arena-poison`
+//! (a finished call's memory is overwritten, so what dangles into the next call traps),
+//! sets it and runs this test, which plain `cargo test` leaves out (ignored) and which
+//! fails without `$POLICY`.
 
 use std::path::{Path, PathBuf};
 
