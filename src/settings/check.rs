@@ -141,32 +141,30 @@ impl Settings {
     fn certificate_errors(&self, errors: &mut Problems) {
         let cert = &self.certificate;
         let issuer = &cert.issuer;
+        let mut not = |field: &'static str, value: &str, what: &str| {
+            let message = format!("{} is not {what}", quote(value));
+            errors.error(Problem::new(Source::Setting(field), message));
+        };
         if !validation::is_dns_subdomain(&issuer.name) {
-            errors.error(Problem::new(
-                Source::Setting("certificate.issuer.name"),
-                format!(
-                    "{} is not a valid resource name (a DNS subdomain)",
-                    quote(&issuer.name)
-                ),
-            ));
+            not(
+                "certificate.issuer.name",
+                &issuer.name,
+                "a valid resource name (a DNS subdomain)",
+            );
         }
         if issuer.kind.is_empty() || !issuer.kind.chars().all(|c| c.is_ascii_alphanumeric()) {
-            errors.error(Problem::new(
-                Source::Setting("certificate.issuer.kind"),
-                format!(
-                    "{} is not a kind such as ClusterIssuer, Issuer or AWSPCAClusterIssuer",
-                    quote(&issuer.kind)
-                ),
-            ));
+            not(
+                "certificate.issuer.kind",
+                &issuer.kind,
+                "a kind such as ClusterIssuer, Issuer or AWSPCAClusterIssuer",
+            );
         }
         if !validation::is_dns_subdomain(&issuer.group) {
-            errors.error(Problem::new(
-                Source::Setting("certificate.issuer.group"),
-                format!(
-                    "{} is not an API group such as cert-manager.io",
-                    quote(&issuer.group)
-                ),
-            ));
+            not(
+                "certificate.issuer.group",
+                &issuer.group,
+                "an API group such as cert-manager.io",
+            );
         }
         self.lifetime_errors(errors);
         self.key_errors(errors);
