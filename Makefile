@@ -68,9 +68,20 @@ demo: policy.wasm $(RUNNER) test-deps ## Show what the policy does to the bundle
 unit-tests: ## The policy's Rust unit tests (without building wasmtime)
 	cargo test --locked -p iamra-sidecar-policy
 
+.PHONY: miri
+miri: ## The arena's tests under miri with strict provenance (needs nightly with miri, else says so and skips)
+	scripts/miri.sh
+
+# The one-instance test's module poisons each finished call's memory, so that anything
+# kept from one call into the next (a lazy global) traps instead of passing unseen.
+POISONED := target/policy-arena-poison.wasm
+
+$(POISONED): $(SOURCES) scripts/build-wasm.sh
+	WASM_FEATURES=arena-poison scripts/build-wasm.sh iamra-sidecar-policy $@
+
 .PHONY: runner-tests
-runner-tests: policy.wasm ## The runner's own tests (builds wasmtime), and the module serving many requests in one instance
-	POLICY="$(CURDIR)/policy.wasm" cargo test --locked -p policy-runner
+runner-tests: $(POISONED) ## The runner's own tests (builds wasmtime), and the module (arena-poison) serving many requests in one instance
+	POLICY="$(CURDIR)/$(POISONED)" cargo test --locked -p policy-runner -- --include-ignored
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
@@ -81,6 +92,8 @@ e2e-tests-kwctl: policy.wasm test-deps ## The bats suite through the real kwctl,
 	@if command -v kwctl >/dev/null; then \
 	  echo "e2e suite under $$(command -v kwctl)"; \
 	  RUST_BACKTRACE=0 KWCTL=kwctl POLICY="$(CURDIR)/policy.wasm" bats e2e-tests; \
+	elif [ -n "$(REQUIRE_KWCTL)" ]; then \
+	  echo "FAILED: REQUIRE_KWCTL is set but kwctl is not on PATH, nor in $(SHARED_BIN)" >&2; exit 1; \
 	else \
 	  echo "SKIPPED: the e2e suite under the real kwctl (kwctl not on PATH, nor in $(SHARED_BIN))"; \
 	fi
@@ -111,7 +124,7 @@ cluster-test: policy.wasm test-deps ## cluster-up, the tests through kube-apiser
 	scripts/cluster.sh test
 
 .PHONY: test
-test: lint unit-tests runner-tests e2e-tests e2e-tests-kwctl chart-test release-test cluster-test ## Every test: lint, unit, runner, e2e (runner and real kwctl), charts, release and the cluster
+test: lint unit-tests miri runner-tests e2e-tests e2e-tests-kwctl chart-test release-test cluster-test ## Every test: lint, unit, miri (arena), runner, e2e (runner and real kwctl), charts, release and the cluster
 
 .PHONY: lint
 lint: ## rustfmt and clippy, warnings denied (adds them when missing)

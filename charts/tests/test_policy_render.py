@@ -92,7 +92,7 @@ def test_settings_follow_the_contract():
         "annotationPrefix": "iamra.aws",
         "clusterName": "cluster",
         "sidecar": {
-            "image": settings["sidecar"]["image"],  # checked against src/settings.rs elsewhere
+            "image": settings["sidecar"]["image"],  # checked against src/settings/mod.rs elsewhere
             "imagePullPolicy": "IfNotPresent",
             "port": 9911,
             "native": True,
