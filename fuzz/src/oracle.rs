@@ -9,6 +9,10 @@
 //! 6. settings that `validate_settings` accepts can be used: `validate` answers a pod
 //!    under them with oracles 1-5 holding.
 //!
+//! Every oracle reads objects as the API server does ([`stored`]): a null field, of any
+//! type, is the field absent, and a null value in a string map (annotations, labels) is
+//! the empty string.
+//!
 //! Oracle 5 compares the request and the answer as [`tinyjson`] reads them: numbers
 //! through Rust's correctly rounded `f64` parsing, independent of the serde_json build
 //! the policy uses, so a number the policy reads or writes inexactly shows.
@@ -19,6 +23,29 @@ use tinyjson::JsonValue as Json;
 
 /// The payload the settings oracle (6) runs `validate` on, with the settings replaced.
 const SETTINGS_PROBE: &str = include_str!("../corpus/validate/pod-plain.json");
+
+/// The string maps of a pod (by key) whose null values the API server stores as "";
+/// everywhere else a null value is a field left out.
+const STRING_MAPS: &[&str] = &["annotations", "labels", "nodeSelector", "volumeAttributes"];
+
+/// `value` as the API server stores it: without null fields; `map` says `value` is a
+/// string map, whose null values become "". Oracle 4 and the lookup compare through it.
+fn stored(value: &Value, map: bool) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter_map(|(key, v)| match v {
+                    Value::Null if map => Some((key.clone(), Value::from(""))),
+                    Value::Null => None,
+                    _ => Some((key.clone(), stored(v, STRING_MAPS.contains(&key.as_str())))),
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| stored(v, false)).collect()),
+        _ => value.clone(),
+    }
+}
 
 /// Runs `validate` on `payload` and checks oracles 2-5 on its answer.
 pub fn validate(payload: &[u8]) {
@@ -37,8 +64,11 @@ pub fn validate(payload: &[u8]) {
     again["request"]["object"] = object.clone();
     let resent = serde_json::to_vec(&again).expect("a Value serialises");
     let second = call(&resent, Some(&again));
+    // A patch to an object that Kubernetes reads as the same one changes nothing.
+    let further = second.get("mutated_object").filter(|o| !o.is_null());
     assert!(
-        second["accepted"] == true && second.get("mutated_object").is_none_or(Value::is_null),
+        second["accepted"] == true
+            && further.is_none_or(|o| stored(o, false) == stored(object, false)),
         "the mutated object, sent again, was not accepted without a further patch:\n\
          first object: {object}\nsecond answer: {second}"
     );
@@ -89,7 +119,8 @@ fn call(payload: &[u8], parsed: Option<&Value>) -> Value {
     answer
 }
 
-/// The lookup's answer: the annotations of the payload's `serviceAccount`.
+/// The lookup's answer: the annotations of the payload's `serviceAccount` (null: absent),
+/// as the API server would give them.
 fn service_account(
     payload: Option<&Value>,
     namespace: &str,
@@ -97,6 +128,7 @@ fn service_account(
 ) -> Result<Annotations, String> {
     let account = payload
         .and_then(|p| p.get("serviceAccount"))
+        .filter(|a| !a.is_null())
         .ok_or_else(|| {
             format!(
                 "Cannot find v1/ServiceAccount named '{name}' inside of namespace '{namespace}'"
@@ -104,7 +136,9 @@ fn service_account(
         })?;
     match account.pointer("/metadata/annotations") {
         None | Some(Value::Null) => Ok(Annotations::new()),
-        Some(annotations) => serde_json::from_value(annotations.clone()).map_err(|e| e.to_string()),
+        Some(annotations) => {
+            serde_json::from_value(stored(annotations, true)).map_err(|e| e.to_string())
+        }
     }
 }
 
@@ -171,11 +205,12 @@ impl Owned {
 ///   which it may append to (the original entries stay first, in order);
 /// - `spec.initContainers`, which it may prepend to (the original entries stay last);
 /// - the `value` of an original `NO_PROXY` env entry, a list it may add items to; the
-///   entry's other fields stay;
-/// - an absent or null list or annotation map that it creates.
+///   entry's other fields stay.
 ///
-/// Everything else, at any depth, must be there with an equal value (numbers as `f64`).
-/// New keys and entries elsewhere are not judged.
+/// Everything else, at any depth, must be there with an equal value (numbers as `f64`),
+/// as Kubernetes reads it ([`stored`]): a null field is an absent one, so nothing to keep
+/// (the API server never sends one), and a null in a string map is "". New keys and
+/// entries are not judged.
 pub fn kept(
     original: &Json,
     new: &Json,
@@ -183,21 +218,6 @@ pub fn kept(
     owned: &Owned,
 ) -> Result<(), String> {
     let path: Vec<&str> = at.iter().map(String::as_str).collect();
-    let lenient_null = matches!(
-        path.as_slice(),
-        ["metadata" | "spec"]
-            | ["metadata", "annotations"]
-            | ["spec", "containers" | "initContainers" | "volumes"]
-            | [
-                "spec",
-                "containers" | "initContainers",
-                _,
-                "env" | "volumeMounts"
-            ]
-    );
-    if lenient_null && *original == Json::Null {
-        return Ok(());
-    }
     match path.as_slice() {
         ["metadata", "annotations", key] if owned.bookkeeping.iter().any(|b| b == key) => {
             return Ok(())
@@ -213,7 +233,12 @@ pub fn kept(
                 path.as_slice(),
                 ["spec", "containers" | "initContainers", _, "env", _]
             ) && o.get("name") == Some(&Json::String("NO_PROXY".into()));
+            let map = path.last().is_some_and(|key| STRING_MAPS.contains(key));
             for (key, value) in o {
+                if *value == Json::Null && !map {
+                    // A null field is an absent one: nothing to keep.
+                    continue;
+                }
                 let Some(kept_value) = n.get(key) else {
                     return Err(format!("{} was dropped", show(at, key)));
                 };
@@ -254,6 +279,16 @@ pub fn kept(
             Ok(())
         }
         _ if original == new => Ok(()),
+        (Json::Null, Json::String(s)) | (Json::String(s), Json::Null)
+            if s.is_empty()
+                && path
+                    .iter()
+                    .rev()
+                    .nth(1)
+                    .is_some_and(|m| STRING_MAPS.contains(m)) =>
+        {
+            Ok(())
+        }
         _ => Err(format!(
             "{} changed from {} to {}",
             at.join("."),
@@ -263,9 +298,11 @@ pub fn kept(
     }
 }
 
-/// A comma-separated list the policy may add items to: every original item stays.
+/// A comma-separated list the policy may add items to: every original item stays. Null
+/// is the empty list (an absent env value, or a null annotation, which is "").
 fn extended_list(original: &Json, new: &Json, at: &[String]) -> Result<(), String> {
     let items = |v: &Json| match v {
+        Json::Null => Some(Vec::new()),
         Json::String(s) => Some(
             s.split(',')
                 .map(str::trim)
