@@ -76,41 +76,44 @@ impl Reader<'_> {
     }
 
     fn object(&mut self) -> Result<Json, String> {
-        self.at += 1;
         let mut map = HashMap::new();
-        self.space();
-        if self.eat(b'}') {
-            return Ok(Json::Object(map));
-        }
-        loop {
-            self.space();
-            let key = self.string()?;
-            self.space();
-            self.expect(b':')?;
-            let value = self.value()?;
+        self.items(b'}', |reader| {
+            reader.space();
+            let key = reader.string()?;
+            reader.space();
+            reader.expect(b':')?;
             // The last of repeated keys counts, as in serde_json and tinyjson.
-            map.insert(key, value);
-            self.space();
-            if !self.eat(b',') {
-                self.expect(b'}')?;
-                return Ok(Json::Object(map));
-            }
-        }
+            map.insert(key, reader.value()?);
+            Ok(())
+        })?;
+        Ok(Json::Object(map))
     }
 
     fn array(&mut self) -> Result<Json, String> {
-        self.at += 1;
         let mut items = Vec::new();
+        self.items(b']', |reader| {
+            items.push(reader.value()?);
+            Ok(())
+        })?;
+        Ok(Json::Array(items))
+    }
+
+    /// The comma-separated items after an opening bracket, up to `close`.
+    fn items(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), String>,
+    ) -> Result<(), String> {
+        self.at += 1;
         self.space();
-        if self.eat(b']') {
-            return Ok(Json::Array(items));
+        if self.eat(close) {
+            return Ok(());
         }
         loop {
-            items.push(self.value()?);
+            item(self)?;
             self.space();
             if !self.eat(b',') {
-                self.expect(b']')?;
-                return Ok(Json::Array(items));
+                return self.expect(close);
             }
         }
     }
