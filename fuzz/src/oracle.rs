@@ -13,9 +13,10 @@
 //! type, is the field absent, and a null value in a string map (annotations, labels) is
 //! the empty string.
 //!
-//! Oracle 5 compares the request and the answer as [`tinyjson`] reads them: numbers
-//! through Rust's correctly rounded `f64` parsing, independent of the serde_json build
-//! the policy uses, so a number the policy reads or writes inexactly shows.
+//! Oracle 5 compares the request and the answer as [`json::read`] reads them into
+//! [`tinyjson`]'s values: numbers through Rust's correctly rounded `f64` parsing,
+//! independent of the serde_json build the policy uses, so a number the policy reads or
+//! writes inexactly shows.
 
 use crate::json;
 use iamra_sidecar_policy::{validate_settings_payload, validate_with, Annotations};
