@@ -147,12 +147,19 @@ bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours v
 bench-count: policy.wasm $(FLOOR) ## Instructions per validate call through wasmtime (valgrind), ours and the floor's: steady under load
 	e2e-tests/runner/bench-count.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
-# make fuzz FUZZ_SECONDS=600: seconds per fuzz target
+# make fuzz FUZZ_SECONDS=600: seconds per fuzz target; make fuzz-long FUZZ_LONG_SECONDS=7200
+# FUZZ_JOBS=2: seconds per target and libFuzzer fork workers (docs/dev/fuzzing.md)
 FUZZ_SECONDS ?= 120
+FUZZ_LONG_SECONDS ?= 3600
+FUZZ_JOBS ?= 2
 
 .PHONY: fuzz
-fuzz: ## Fuzz validate (raw, structure-aware) and validate_settings, FUZZ_SECONDS each; needs nightly + cargo-fuzz, else says so and skips
+fuzz: ## Fuzz validate (raw, structure-aware) and validate_settings, FUZZ_SECONDS each: reproducers first, fixed seed; needs nightly + cargo-fuzz, else says so and skips
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+.PHONY: fuzz-long
+fuzz-long: ## Hours of fuzzing: each target FUZZ_LONG_SECONDS (3600) on FUZZ_JOBS (2) workers, kept corpus; totals appended to fuzz/long-runs.txt
+	FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh --long
 
 .PHONY: load
 load: policy.wasm test-deps ## Bounded load (2 x 10 s, 127.0.0.1) through the real policy-server: the policy beside a floor module

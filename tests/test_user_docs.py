@@ -12,10 +12,6 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PAGES = ["install", "aws-setup", "usage", "reference", "irsa", "kubevirt", "security", "operations",
          "troubleshooting", "upgrading"]
-# Pages another branch adds (moved from the README's Fuzzing and Performance sections);
-# linked already. test_pending_pages_are_still_pending fails once they exist: then delete
-# them from here, so that their links are checked like every other.
-PENDING = {"docs/dev/fuzzing.md", "docs/dev/performance.md"}
 
 
 def markdown_files() -> list[Path]:
@@ -58,8 +54,6 @@ def broken_links(path: Path) -> list[str]:
         base = REPO if own else path.parent
         file = (base / target).resolve() if target else path
         rel = file.relative_to(REPO).as_posix() if file.is_relative_to(REPO) else str(file)
-        if rel in PENDING:
-            continue
         if not file.exists():
             out.append(f"{link} (no {rel})")
         elif anchor and file.suffix == ".md" and anchor not in anchors(file):
@@ -104,11 +98,6 @@ def test_the_link_check_catches_a_broken_link(tmp_path):
                                       f"{BLOB}docs/gone.md (no docs/gone.md)"]
     finally:
         REPO = saved
-
-
-def test_pending_pages_are_still_pending():
-    landed = [p for p in PENDING if (REPO / p).exists()]
-    assert not landed, f"{landed} exist now: remove them from PENDING in {Path(__file__).name}"
 
 
 def test_no_reuse_values_advice():
