@@ -18,11 +18,6 @@ K8S_SCHEMA_VERSIONS=""
 IRSA="$FIXTURES/irsa"
 IRSA_ROLE=arn:aws:iam::123456789012:role/orders
 SDK="$BATS_TEST_TMPDIR/sdk.json"
-# The sidecar does not pass --intermediates yet, so the helper sends no chain and IAM
-# Roles Anywhere cannot reach the root from the pod certificate (see "the sidecar as
-# patched" below). Until the policy adds it, the SDK cases add it; tls.crt holds the
-# pod certificate and then the intermediate.
-NEEDED_HELPER_ARGS=(--helper-arg=--intermediates --helper-arg=/var/run/secrets/iamra.aws/tls.crt)
 
 setup_file() {
   annotate_policy
@@ -63,19 +58,14 @@ require() {
 
 ALL_SDKS=(botocore go js)
 
-# sdk_run SDK CONTAINER [sdk_check.py options]...: SDK's default chain with CONTAINER's
+# sdk SDK CONTAINER [sdk_check.py options]...: SDK's default chain with CONTAINER's
 # environment from $POD, the helper on the chart's root + intermediate chain; the report
 # in $SDK.
-sdk_run() {
+sdk() {
   local sdk=$1 name=$2
   shift 2
   python3 "$TOOLS/sdk_check.py" "$POD" "$name" --sdk "$sdk" --trust-anchor "$TRUST_ANCHOR" \
     --profile "$PROFILE" --role "$ROLE" "$@" >"$SDK" || fail "sdk_check.py failed on $sdk $name $*"
-}
-
-# sdk SDK CONTAINER [options]...: sdk_run with the args the sidecar needs (see above).
-sdk() {
-  sdk_run "$@" "${NEEDED_HELPER_ARGS[@]}"
 }
 
 # sdk_check DESCRIPTION JQ_FILTER [jq args...]: fails with DESCRIPTION and the report
@@ -192,22 +182,23 @@ no-chain 403 $mismatch"
   [[ $output == "$expected" ]] || fail "the stand-in answered otherwise:" "$output"
 }
 
-@test "sdk: the sidecar as patched works with a single CA, but sends no chain: with the chart's root + intermediate, CreateSession refuses" {
+@test "sdk: the sidecar as patched sends the chain: CreateSession accepts it with the chart's root + intermediate, and with a single CA" {
   require
   evaluate "$FIXTURES/pod-plain.json"
   assert_mutated
-  # The chart's shape before the intermediate: the root signs pod certificates.
-  sdk_run botocore app --pki single-ca
-  sdk_check "with a single CA, the args as patched did not get credentials" \
-    '.error == null and .sessions[-1].status == 200 and .sessions[-1].chain == 0
+  # The helper signs with the first certificate of --certificate and sends every
+  # certificate of --intermediates (tls.crt: the pod's, then the intermediate's) as the chain.
+  [[ $(sidecar_arg --intermediates) == /var/run/secrets/iamra.aws/tls.crt ]] \
+    || fail "the sidecar does not pass --intermediates on tls.crt"
+  sdk botocore app
+  sdk_check "with root + intermediate, the args as patched did not get credentials" \
+    '.error == null and .sessions[-1].status == 200 and .sessions[-1].chain == 2
       and .credentials.access_key == .sessions[-1].issued.accessKeyId'
-  # Root + intermediate: the helper reads only the first certificate of --certificate
-  # and sends X-Amz-X509-Chain only from --intermediates, which the sidecar lacks. When
-  # the policy passes it, this fails: drop NEEDED_HELPER_ARGS and this part.
-  sdk_run botocore app
-  assert_refused "Untrusted signing certificate"
-  sdk_check "the helper sent a chain" 'all(.sessions[]; .chain == 0)'
-  [[ $(sidecar_arg --intermediates) == "" ]] || fail "the sidecar passes --intermediates now: drop NEEDED_HELPER_ARGS"
+  # The chart's shape before the intermediate: the root signs pod certificates.
+  sdk botocore app --pki single-ca
+  sdk_check "with a single CA, the args as patched did not get credentials" \
+    '.error == null and .sessions[-1].status == 200 and .sessions[-1].chain == 1
+      and .credentials.access_key == .sessions[-1].issued.accessKeyId'
 }
 
 @test "sdk: botocore, aws-sdk-go-v2 and the JavaScript SDK get the sidecar's credentials" {

@@ -37,6 +37,11 @@ fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
         &file("tls.crt"),
         "--private-key",
         &file("tls.key"),
+        // The helper sends only the first certificate of --certificate; --intermediates
+        // sends every certificate of tls.crt (the pod's and the intermediate CA's) in
+        // X-Amz-X509-Chain, so IAM Roles Anywhere reaches the root in the trust anchor.
+        "--intermediates",
+        &file("tls.crt"),
         "--trust-anchor-arn",
         &settings.trust_anchor_arn,
         "--profile-arn",
@@ -487,6 +492,10 @@ pub(crate) mod tests {
         assert_eq!(
             flag(&p, "--private-key").as_deref(),
             Some("/var/run/secrets/iamra.aws/tls.key")
+        );
+        assert_eq!(
+            flag(&p, "--intermediates").as_deref(),
+            Some("/var/run/secrets/iamra.aws/tls.crt")
         );
         assert!(!args(&p).contains(&"--debug".to_owned()));
         assert_eq!(
