@@ -60,9 +60,6 @@ class Cluster:
     def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return install.helm(self.plane, *args, check=check)
 
-    def wait(self, what: str, check, seconds: float = 120):
-        return controlplane.wait_for(what, check, seconds)
-
 
 @pytest.fixture(scope="session")
 def cluster() -> Cluster:

@@ -17,6 +17,7 @@ What runs, each built from the Go module proxy (scripts/go-tools.sh) or taken fr
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import shutil
@@ -55,6 +56,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@functools.cache
 def go_tools(name: str) -> Path:
     out = subprocess.run([str(ROOT / "scripts/go-tools.sh"), name], check=True,
                          stdout=subprocess.PIPE, text=True).stdout

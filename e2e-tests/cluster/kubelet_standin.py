@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 
 sys.path.insert(0, str(Path(__file__).parent))
 import kubeapi  # noqa: E402
+from controlplane import free_port  # noqa: E402
 
 log_lock = threading.Lock()
 
@@ -53,10 +54,8 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def is_test_hook(pod_meta: dict) -> bool:
+    return "test" in pod_meta.get("annotations", {}).get("helm.sh/hook", "").split(",")
 
 
 class Pod:
@@ -248,8 +247,7 @@ class Pod:
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         container = self.spec["containers"][0]
-        hook = self.meta.get("annotations", {}).get("helm.sh/hook", "")
-        target = self.run_hook if "test" in hook.split(",") else self.run_policy_server
+        target = self.run_hook if is_test_hook(self.meta) else self.run_policy_server
         threading.Thread(target=self.guarded, args=(target, container), daemon=True).start()
 
     def guarded(self, target, container) -> None:
@@ -277,10 +275,8 @@ class Kubelet:
 
     @staticmethod
     def runs(pod: dict) -> bool:
-        containers = pod["spec"]["containers"]
-        hook = pod["metadata"].get("annotations", {}).get("helm.sh/hook", "")
-        return "test" in hook.split(",") or any(
-            "policy-server" in c.get("image", "") for c in containers)
+        return is_test_hook(pod["metadata"]) or any(
+            "policy-server" in c.get("image", "") for c in pod["spec"]["containers"])
 
     def seen(self, kind: str, pod: dict) -> None:
         key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
