@@ -7,7 +7,7 @@
 What runs, each built from the Go module proxy (scripts/go-tools.sh) or taken from
 ../shared/bin, each logging to STATE/logs/<name>.log:
   etcd 3.6, kube-apiserver and kube-controller-manager 1.35 (RBAC, the admission chain
-  with both webhook plugins; the deployment, replicaset, serviceaccount, namespace and
+  with both webhook plugins; the deployment, replicaset, job, serviceaccount, namespace and
   garbage-collector controllers), the Kubewarden, cert-manager and Prometheus-operator
   CRDs, the Kubewarden controller (out of cluster, with its CA Secret and its own
   defaulting and validating webhooks), cert-manager's controllers, and the kubelet
@@ -41,7 +41,8 @@ WEBHOOK_SERVICE = "kubewarden-controller-webhook-service"
 # cert-manager's --cluster-resource-namespace, as the chart's workloadIssuer.ca.namespace
 CERT_MANAGER_NAMESPACE = "cert-manager"
 SERVICE_CIDR = "10.96.0.0/24"
-CONTROLLERS = ("deployment-controller,replicaset-controller,garbage-collector-controller,"
+CONTROLLERS = ("deployment-controller,replicaset-controller,job-controller,"
+               "garbage-collector-controller,"
                "namespace-controller,serviceaccount-controller,"
                "serviceaccount-token-controller")
 

@@ -47,7 +47,7 @@ def registry(plane: controlplane.Plane) -> str:
 
 def publish(host: str) -> dict[str, str]:
     done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "publish",
-                           f"REGISTRY={host}/iamra", "PLAIN_HTTP=1"],
+                           f"REGISTRY={host}/iamra-sidecar", "PLAIN_HTTP=1"],
                           stdout=subprocess.PIPE, text=True, check=True)
     references = {}
     for line in done.stdout.splitlines():
