@@ -10,8 +10,9 @@ name=${1:?usage: go-tools.sh NAME (a directory under tools/go)}
 wrapper="$(cd "$(dirname "$0")/.." && pwd)/tools/go/$name"
 [ -f "$wrapper/go.mod" ] || { echo "go-tools.sh: no $wrapper/go.mod" >&2; exit 2; }
 command -v go >/dev/null || { echo "go-tools.sh: Go is not installed" >&2; exit 3; }
-key=$(cat "$wrapper"/go.mod "$wrapper"/go.sum "$wrapper"/tools.txt \
-  "$wrapper"/ldflags.txt 2>/dev/null | sha256sum | cut -c1-12)
+# ldflags.txt is optional: its absence must not fail the pipeline (pipefail).
+key=$({ cat "$wrapper"/go.mod "$wrapper"/go.sum "$wrapper"/tools.txt
+  cat "$wrapper"/ldflags.txt 2>/dev/null || true; } | sha256sum | cut -c1-12)
 bin="${XDG_CACHE_HOME:-$HOME/.cache}/iamra-sidecar/go/$name-$key"
 if [ ! -f "$bin/.complete" ]; then
   mkdir -p "$bin"
