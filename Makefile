@@ -7,10 +7,17 @@ SHARED_BIN ?= $(abspath $(CURDIR)/../shared/bin)
 export PATH := $(if $(wildcard $(SHARED_BIN)/kwctl),$(SHARED_BIN):)$(PATH)
 
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
-RUNNER := target/release/policy-runner
+# The runner and its tests share the `runner` profile (Cargo.toml): wasmtime compiles once.
+RUNNER := target/runner/policy-runner
 RUNNER_SOURCES := $(shell find e2e-tests/runner/src -name '*.rs' 2>/dev/null) e2e-tests/runner/Cargo.toml
 # The e2e suite runs with real kwctl too: make e2e-tests KWCTL=kwctl
 KWCTL ?= $(CURDIR)/$(RUNNER)
+# make demo runs Kubewarden's kwctl when found (PATH, which includes SHARED_BIN) and builds the
+# runner, and with it wasmtime, only when not. Searched here: make 4.3's $(shell) does not see
+# the exported PATH above.
+DEMO_KWCTL := $(firstword $(wildcard $(addsuffix /kwctl,$(subst :, ,$(PATH)))))
+# The runner, as a prerequisite only where KWCTL is the runner (KWCTL=kwctl builds no wasmtime)
+KWCTL_RUNNER := $(if $(filter $(CURDIR)/$(RUNNER),$(KWCTL)),$(RUNNER))
 # Where `make publish` publishes (host[:port]/path), e.g. ghcr.io/iamra-sidecar; PLAIN_HTTP=1
 # for a registry on loopback without TLS
 REGISTRY ?=
@@ -51,7 +58,7 @@ registry-set:
 	@test -n "$(REGISTRY)" || { echo "set REGISTRY=<host>/<path>, e.g. REGISTRY=ghcr.io/you" >&2; exit 2; }
 
 $(RUNNER): $(RUNNER_SOURCES) $(SOURCES)
-	cargo build --locked --release -p policy-runner
+	cargo build --locked --profile runner -p policy-runner
 
 .PHONY: runner
 runner: $(RUNNER) ## Build the kwctl-compatible runner
@@ -61,8 +68,8 @@ test-deps: ## Install what the tests need (bats, jq, Python packages)
 	scripts/install-test-deps.sh
 
 .PHONY: demo
-demo: policy.wasm $(RUNNER) test-deps ## Show what the policy does to the bundled example pod
-	scripts/demo.sh "$(KWCTL)" $(EXAMPLE_REQUEST) $(EXAMPLE_SETTINGS)
+demo: policy.wasm $(if $(DEMO_KWCTL),,$(RUNNER)) test-deps ## Show what the policy does to the bundled example pod (kwctl if found, else the runner)
+	RUST_BACKTRACE=0 scripts/demo.sh "$(or $(DEMO_KWCTL),$(CURDIR)/$(RUNNER))" $(EXAMPLE_REQUEST) $(EXAMPLE_SETTINGS)
 
 .PHONY: unit-tests
 unit-tests: ## The policy's Rust unit tests (without building wasmtime)
@@ -70,10 +77,10 @@ unit-tests: ## The policy's Rust unit tests (without building wasmtime)
 
 .PHONY: runner-tests
 runner-tests: policy.wasm ## The runner's own tests (builds wasmtime), and the module serving many requests in one instance
-	POLICY="$(CURDIR)/policy.wasm" cargo test --locked -p policy-runner
+	POLICY="$(CURDIR)/policy.wasm" cargo test --locked --profile runner -p policy-runner
 
 .PHONY: e2e-tests
-e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
+e2e-tests: policy.wasm $(KWCTL_RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" bats e2e-tests
 
 .PHONY: e2e-tests-kwctl
@@ -86,12 +93,12 @@ e2e-tests-kwctl: policy.wasm test-deps ## The bats suite through the real kwctl,
 	fi
 
 .PHONY: golden
-golden: policy.wasm $(RUNNER) test-deps ## Rewrite e2e-tests/fixtures/golden/ from the policy's output (review the diff)
+golden: policy.wasm $(KWCTL_RUNNER) test-deps ## Rewrite e2e-tests/fixtures/golden/ from the policy's output (review the diff)
 	GOLDEN_UPDATE=1 KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" bats e2e-tests/golden.bats
 	@git status --short -- e2e-tests/fixtures/golden | grep . || echo "golden files unchanged"
 
 .PHONY: chart-test
-chart-test: policy.wasm $(RUNNER) test-deps ## Chart tests with Helm's engine (helm-python-sdk)
+chart-test: policy.wasm $(KWCTL_RUNNER) test-deps ## Chart tests with Helm's engine (helm-python-sdk)
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" python3 -m pytest charts/tests -q
 
 .PHONY: release-test
