@@ -24,6 +24,9 @@ REGISTRY ?=
 PLAIN_HTTP ?=
 # `make release VERSION=x.y.z`; without it, the version already in Cargo.toml
 VERSION ?=
+# make publish COSIGN_KEY=cosign.key signs the module with that cosign key pair (password in
+# $COSIGN_PASSWORD) and attaches the SBOM as a signed attestation, offline (no Rekor upload)
+COSIGN_KEY ?=
 # make dist/publish SIGN_KEY=<PGP key name> signs the charts (Helm provenance) with that key
 # from KEYRING, a secret keyring (gpg --export-secret-keys >secring.gpg)
 SIGN_KEY ?=
@@ -50,8 +53,8 @@ dist: policy.wasm test-deps ## dist/: annotated module, both charts (.tgz), Cycl
 	SIGN_KEY="$(SIGN_KEY)" KEYRING="$(KEYRING)" scripts/dist.sh
 
 .PHONY: publish
-publish: registry-set dist ## Push dist/ to an OCI registry: make publish REGISTRY=ghcr.io/you [PLAIN_HTTP=1] [SIGN_KEY=...]
-	scripts/publish.py $(REGISTRY) $(if $(PLAIN_HTTP),--plain-http)
+publish: registry-set dist ## Push dist/ to an OCI registry: make publish REGISTRY=ghcr.io/you [PLAIN_HTTP=1] [COSIGN_KEY=cosign.key] [SIGN_KEY=...]
+	scripts/publish.py $(REGISTRY) $(if $(PLAIN_HTTP),--plain-http) $(if $(COSIGN_KEY),--cosign-key $(COSIGN_KEY))
 
 .PHONY: registry-set
 registry-set:
@@ -98,7 +101,7 @@ golden: policy.wasm $(KWCTL_RUNNER) test-deps ## Rewrite e2e-tests/fixtures/gold
 	@git status --short -- e2e-tests/fixtures/golden | grep . || echo "golden files unchanged"
 
 .PHONY: chart-test
-chart-test: policy.wasm $(KWCTL_RUNNER) test-deps ## Chart tests with Helm's engine (helm-python-sdk)
+chart-test: policy.wasm $(KWCTL_RUNNER) test-deps ## Chart tests: the helm CLI renders and lints, kubeconform validates (Go module proxy)
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" python3 -m pytest charts/tests -q
 
 .PHONY: release-test
