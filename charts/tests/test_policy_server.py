@@ -80,9 +80,9 @@ def test_the_grant_to_an_existing_policy_server_can_be_left_to_the_operator():
 
 
 def test_an_existing_policy_server_needs_its_account_named():
-    import helm_python as helm
+    from chartlib import HelmRenderError
 
-    with pytest.raises(helm.HelmRenderError) as err:
+    with pytest.raises(HelmRenderError) as err:
         render_policy({"policyServer": {"create": False, "serviceAccountName": ""}})
     assert "set policyServer.serviceAccountName to the ServiceAccount of the PolicyServer" in str(err.value)
 
