@@ -67,7 +67,7 @@ $(RUNNER): $(RUNNER_SOURCES) $(SOURCES)
 runner: $(RUNNER) ## Build the kwctl-compatible runner
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need (bats, jq, Python packages)
+test-deps: ## Install what the tests need (bats, jq, Python packages, the JavaScript SDK of the SDK suite)
 	scripts/install-test-deps.sh
 
 .PHONY: demo
@@ -78,9 +78,20 @@ demo: policy.wasm $(if $(DEMO_KWCTL),,$(RUNNER)) test-deps ## Show what the poli
 unit-tests: ## The policy's Rust unit tests (without building wasmtime)
 	cargo test --locked -p iamra-sidecar-policy
 
+.PHONY: miri
+miri: ## The arena's tests under miri with strict provenance (needs nightly with miri, else says so and skips)
+	scripts/miri.sh
+
+# The one-instance test's module poisons each finished call's memory, so that anything
+# kept from one call into the next (a lazy global) traps instead of passing unseen.
+POISONED := target/policy-arena-poison.wasm
+
+$(POISONED): $(SOURCES) scripts/build-wasm.sh
+	WASM_FEATURES=arena-poison scripts/build-wasm.sh iamra-sidecar-policy $@
+
 .PHONY: runner-tests
-runner-tests: policy.wasm ## The runner's own tests (builds wasmtime), and the module serving many requests in one instance
-	POLICY="$(CURDIR)/policy.wasm" cargo test --locked --profile runner -p policy-runner
+runner-tests: $(POISONED) ## The runner's own tests (builds wasmtime), and the module (arena-poison) serving many requests in one instance
+	POLICY="$(CURDIR)/$(POISONED)" cargo test --locked --profile runner -p policy-runner -- --include-ignored
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm $(KWCTL_RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
@@ -91,6 +102,8 @@ e2e-tests-kwctl: policy.wasm test-deps ## The bats suite through the real kwctl,
 	@if command -v kwctl >/dev/null; then \
 	  echo "e2e suite under $$(command -v kwctl)"; \
 	  RUST_BACKTRACE=0 KWCTL=kwctl POLICY="$(CURDIR)/policy.wasm" bats e2e-tests; \
+	elif [ -n "$(REQUIRE_KWCTL)" ]; then \
+	  echo "FAILED: REQUIRE_KWCTL is set but kwctl is not on PATH, nor in $(SHARED_BIN)" >&2; exit 1; \
 	else \
 	  echo "SKIPPED: the e2e suite under the real kwctl (kwctl not on PATH, nor in $(SHARED_BIN))"; \
 	fi
@@ -108,8 +121,20 @@ chart-test: policy.wasm $(KWCTL_RUNNER) test-deps ## Chart tests: the helm CLI r
 release-test: policy.wasm test-deps ## One version, ArtifactHub metadata, make dist, registry round trip
 	python3 -m pytest tests -q
 
+.PHONY: cluster-up
+cluster-up: policy.wasm test-deps ## Start a real control plane on loopback, install the chart, wait for active; prints export KUBECONFIG=...
+	@scripts/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop what cluster-up started and remove its state
+	scripts/cluster.sh down
+
+.PHONY: cluster-test
+cluster-test: policy.wasm test-deps ## cluster-up, the tests through kube-apiserver, cluster-down (skipped, saying why, without Go or ../shared/bin)
+	scripts/cluster.sh test
+
 .PHONY: test
-test: lint unit-tests runner-tests e2e-tests e2e-tests-kwctl chart-test release-test ## Every test: lint, unit, runner, e2e (runner and real kwctl), charts and release
+test: lint unit-tests miri runner-tests e2e-tests e2e-tests-kwctl chart-test release-test cluster-test ## Every test: lint, unit, miri (arena), runner, e2e (runner and real kwctl), charts, release and the cluster
 
 .PHONY: lint
 lint: ## rustfmt and clippy, warnings denied (adds them when missing)
@@ -132,12 +157,19 @@ bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours v
 bench-count: policy.wasm $(FLOOR) ## Instructions per validate call through wasmtime (valgrind), ours and the floor's: steady under load
 	e2e-tests/runner/bench-count.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
-# make fuzz FUZZ_SECONDS=600: seconds per fuzz target
+# make fuzz FUZZ_SECONDS=600: seconds per fuzz target; make fuzz-long FUZZ_LONG_SECONDS=7200
+# FUZZ_JOBS=2: seconds per target and libFuzzer fork workers (docs/dev/fuzzing.md)
 FUZZ_SECONDS ?= 120
+FUZZ_LONG_SECONDS ?= 3600
+FUZZ_JOBS ?= 2
 
 .PHONY: fuzz
-fuzz: ## Fuzz validate (raw, structure-aware) and validate_settings, FUZZ_SECONDS each; needs nightly + cargo-fuzz, else says so and skips
+fuzz: ## Fuzz validate (raw, structure-aware) and validate_settings, FUZZ_SECONDS each: reproducers first, fixed seed; needs nightly + cargo-fuzz, else says so and skips
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+.PHONY: fuzz-long
+fuzz-long: ## Hours of fuzzing: each target FUZZ_LONG_SECONDS (3600) on FUZZ_JOBS (2) workers, kept corpus; totals appended to fuzz/long-runs.txt
+	FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh --long
 
 .PHONY: load
 load: policy.wasm test-deps ## Bounded load (2 x 10 s, 127.0.0.1) through the real policy-server: the policy beside a floor module

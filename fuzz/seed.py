@@ -8,6 +8,7 @@ target starts from the same files (embedded in file name order by fuzz/build.rs)
 seed i is the one byte i, which picks payload i with no edits. Run this after changing a
 fixture: python3 fuzz/seed.py
 """
+import base64
 import json
 import pathlib
 
@@ -59,6 +60,13 @@ def main():
     write("validate", "pod-plain-proxy", proxied)
     for fixture in sorted((FIXTURES / "guard").glob("*.json")):
         write("validate", f"guard-{fixture.stem}", payload(f"guard/{fixture.name}", GUARD))
+    # Real CSRs (the guard fixture's is a stub): seeds for csr.rs, and the corpus of its
+    # oracle test against x509-cert.
+    for csr in ["good-p256", "good-rsa2048", "extra-subject"]:
+        request = payload("guard/certificaterequest.json", GUARD)
+        pem = (FIXTURES / "guard" / "csr" / f"{csr}.pem").read_bytes()
+        request["request"]["object"]["spec"]["request"] = base64.b64encode(pem).decode()
+        write("validate", f"guard-csr-{csr}", request)
     irsa = settings("irsa/settings.yaml")
     for session in sorted((FIXTURES / "irsa").glob("sa-*.yml")):
         write("validate", f"irsa-{session.stem}", payload("irsa/pod.json", irsa, service_account(session.name)))

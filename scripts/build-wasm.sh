@@ -6,6 +6,7 @@
 # wasi-libc, installed on demand. WASM_TOOLCHAIN=rustup|debian forces one of them.
 # Usage: scripts/build-wasm.sh [PACKAGE OUTPUT]   default: iamra-sidecar-policy policy.wasm
 # (make bench builds its floor with: scripts/build-wasm.sh bench-floor target/bench-floor.wasm)
+# WASM_FEATURES=a,b builds with those cargo features (make runner-tests: arena-poison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,8 @@ target=wasm32-wasip1
 package=${1:-iamra-sidecar-policy}
 output=${2:-policy.wasm}
 crate=${package//-/_}
+features=()
+[ -n "${WASM_FEATURES:-}" ] && features=(--features "$WASM_FEATURES")
 choice=${WASM_TOOLCHAIN:-auto}
 
 rustup_ready() {
@@ -25,7 +28,7 @@ rustup_ready() {
 if [ "$choice" = rustup ] || { [ "$choice" = auto ] && rustup_ready; }; then
   [ "$choice" = rustup ] && rustup_ready
   echo "build-wasm: rustup toolchain" >&2
-  cargo build --locked --release --target "$target" -p "$package" --lib
+  cargo build --locked --release --target "$target" -p "$package" --lib "${features[@]}"
   out=target/$target/release/$crate.wasm
 else
   scripts/debian-install.sh rustc-web cargo-web rust-web-src lld wasi-libc
@@ -35,7 +38,7 @@ else
     CARGO_TARGET_WASM32_WASIP1_LINKER=wasm-ld \
     CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="-Clink-self-contained=no -L/usr/lib/wasm32-wasi" \
     /usr/bin/cargo build --locked -Zbuild-std=std,panic_abort --release \
-    --target "$target" --target-dir target/debian -p "$package" --lib
+    --target "$target" --target-dir target/debian -p "$package" --lib "${features[@]}"
   out=target/debian/$target/release/$crate.wasm
 fi
 

@@ -8,10 +8,12 @@ that names the release version is checked against it and rewritten by `bump`.
                                     roll CHANGELOG.md's Unreleased entries into X.Y.Z, feed
                                     the charts' artifacthub.io/changes and regenerate
                                     artifacthub-pkg.yml
-    release.py artifacthub [--own] [-o FILE]
+    release.py artifacthub [--own] [--scaffold] [-o FILE]
                                     artifacthub-pkg.yml from metadata.yml: with kwctl's
                                     `scaffold artifacthub` when kwctl is on PATH, else (or
-                                    with --own) with this script's generator
+                                    with --own) with this script's generator; then the
+                                    project's install text and recommendations (not with
+                                    --scaffold)
 
 Needs PyYAML (charts/tests/requirements.txt installs it).
 """
@@ -41,7 +43,8 @@ V = rf"(?P<v>{SEMVER})"
 PLACES: list[tuple[str, str]] = [
     ("metadata.yml", rf"^  io\.kubewarden\.policy\.version: {V}$"),
     ("Cargo.lock", rf'^name = "iamra-sidecar-policy"\nversion = "{V}"$'),
-    ("charts/iamra-sidecar-policy/values.yaml", rf"^  module: registry://\S+:v{V}$"),
+    ("charts/iamra-sidecar-policy/values.yaml",
+     rf"^    repository: iamra-sidecar/policies/iamra-sidecar-policy\n(?:    #.*\n)*    tag: v{V}$"),
     ("charts/iamra-sidecar-policy/README.md", rf"registry://\S+:v{V}"),
     ("README.md", rf"oci://\S+ --version {V}"),
     ("README.md", rf"/iamra-sidecar-policy:v{V}"),
@@ -282,25 +285,61 @@ def artifacthub_pkg(metadata: dict[str, Any], created_at: str) -> dict[str, Any]
     return pkg
 
 
-def own_artifacthub(created_at: str) -> str:
+# What the scaffold cannot know: install through the bundle chart (the policy needs its
+# CA chain, its PolicyServer and the ServiceAccount read), and what to install first.
+RECOMMENDATIONS = [
+    {"url": "https://artifacthub.io/packages/helm/kubewarden/admission-controller"},
+    {"url": "https://artifacthub.io/packages/helm/cert-manager/cert-manager"},
+    {"url": "https://artifacthub.io/packages/helm/cert-manager/cert-manager-csi-driver"},
+]
+
+
+def project_fields(pkg: dict[str, Any]) -> dict[str, Any]:
+    release = pkg["version"]
+    chart = "oci://ghcr.io/iamra-sidecar/charts/iamra-sidecar-policy"
+    out = dict(pkg)
+    out["install"] = (
+        "Install the policy with its Helm chart, which brings the cert-manager CA chain, a\n"
+        "PolicyServer that may read ServiceAccounts, and both ClusterAdmissionPolicies (inject\n"
+        "and guard). It needs Kubewarden, cert-manager and the cert-manager csi-driver. First\n"
+        "the CA chain, then the inject policy once an IAM Roles Anywhere trust anchor trusts\n"
+        "the chart's root CA (the release notes print the commands):\n"
+        f"```console\nhelm install iamra-sidecar-policy {chart} --version {release} \\\n"
+        "  -n kubewarden --set policy.enabled=false --wait\n"
+        f"helm upgrade iamra-sidecar-policy {chart} --version {release} \\\n"
+        "  -n kubewarden --reset-then-reuse-values --wait --set policy.enabled=true \\\n"
+        "  --set trustAnchorArn=<trust anchor ARN> --set region=<its region>\n"
+        "kubectl wait --for=jsonpath='{.status.policyStatus}'=active --timeout=5m \\\n"
+        "  clusteradmissionpolicy/iamra-sidecar clusteradmissionpolicy/iamra-sidecar-guard\n```\n"
+        "Every step, and running on an existing PolicyServer or issuer: "
+        "https://github.com/iamra-sidecar/iamra-sidecar-policy/blob/main/docs/install.md\n"
+    )
+    out["recommendations"] = RECOMMENDATIONS
+    return out
+
+
+def own_artifacthub(created_at: str, scaffold: bool = False) -> str:
     metadata = yaml.safe_load((REPO / "metadata.yml").read_text())
-    return ARTIFACTHUB_HEADER + _dump(artifacthub_pkg(metadata, created_at))
+    pkg = artifacthub_pkg(metadata, created_at)
+    return ARTIFACTHUB_HEADER + _dump(pkg if scaffold else project_fields(pkg))
 
 
 def without_created_at(text: str) -> str:
     return re.sub(r"^createdAt: .*\n", "", text, flags=re.M)
 
 
-def write_artifacthub(output: Path, own: bool = False) -> str:
+def write_artifacthub(output: Path, own: bool = False, scaffold: bool = False) -> str:
     """Write artifacthub-pkg.yml; returns which generator wrote it."""
     kwctl = None if own else shutil.which("kwctl")
     if kwctl:
         subprocess.run([kwctl, "scaffold", "artifacthub", "-m", str(REPO / "metadata.yml"),
                         "-o", str(output)], check=True, env={**os.environ, "RUST_BACKTRACE": "0"},
                        stderr=subprocess.DEVNULL)
+        if not scaffold:
+            output.write_text(ARTIFACTHUB_HEADER + _dump(project_fields(yaml.safe_load(output.read_text()))))
         return "kwctl scaffold artifacthub"
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    output.write_text(own_artifacthub(now))
+    output.write_text(own_artifacthub(now, scaffold))
     return "scripts/release.py"
 
 
@@ -361,12 +400,12 @@ def main(argv: list[str]) -> int:
             case ["bump"] | ["bump", _]:
                 bump(argv[1] if len(argv) > 1 else None)
             case ["artifacthub", *rest]:
-                own = "--own" in rest
-                rest = [a for a in rest if a != "--own"]
+                own, scaffold = "--own" in rest, "--scaffold" in rest
+                rest = [a for a in rest if a not in ("--own", "--scaffold")]
                 output = Path(rest[1]) if rest[:1] == ["-o"] and len(rest) == 2 else None
                 if rest and output is None:
                     raise ReleaseError(__doc__ or "")
-                print(write_artifacthub(output or REPO / "artifacthub-pkg.yml", own))
+                print(write_artifacthub(output or REPO / "artifacthub-pkg.yml", own, scaffold))
             case _:
                 print(__doc__, file=sys.stderr)
                 return 2

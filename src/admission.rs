@@ -6,7 +6,7 @@ use crate::credentials::{self, Credentials, Lookup};
 use crate::guard::{self, CertKind};
 use crate::iamra;
 use crate::irsa;
-use crate::kubevirt;
+use crate::kubevirt::{self, Token};
 use crate::patch::Patch;
 use crate::pod::{self, Account, Annotations};
 use crate::problem::Problems;
@@ -148,22 +148,24 @@ fn inject(pod: Value, namespace: &str, policy: &Policy, lookup: Lookup) -> Decis
     if problems.has_errors() {
         return Decision::reject(&problems);
     }
-    let credentials = match credentials::resolve(&pod, namespace, settings, lookup, &mut problems) {
-        None => return Decision::reject(&problems),
-        Some(Credentials::None) => return guest_share_only(pod, settings, problems),
-        Some(credentials) => credentials,
-    };
-    if let Err(e) = pod::check_shape(&pod) {
-        problems.error(e);
+    let Some(credentials) = credentials::resolve(&pod, namespace, settings, lookup, &mut problems)
+    else {
         return Decision::reject(&problems);
+    };
+    // Only a pod that gets credentials must have the shape their edits assume.
+    if credentials != Credentials::None {
+        if let Err(e) = pod::check_shape(&pod) {
+            problems.error(e);
+            return Decision::reject(&problems);
+        }
     }
     match credentials {
+        Credentials::None => guest_share_only(pod, settings, problems),
         Credentials::RolesAnywhere(ask) => roles_anywhere(pod, &ask, namespace, policy, problems),
         Credentials::Irsa {
             account,
             annotations,
         } => irsa(pod, &account, &annotations, settings, problems),
-        Credentials::None => Decision::accept_with(problems),
     }
 }
 
@@ -188,7 +190,7 @@ fn roles_anywhere(
 /// IRSA into a pod of the right shape, as pod-identity-webhook does it; no change for a
 /// pod that already has it.
 fn irsa(
-    mut pod: Value,
+    pod: Value,
     account: &str,
     annotations: &Annotations,
     settings: &Settings,
@@ -201,10 +203,10 @@ fn irsa(
     let Some(ask) = irsa::ask::read(&pod, account, settings, &mut problems) else {
         return Decision::reject(&problems);
     };
-    // Before the plan, which then gives the VM's token server IRSA as any container.
-    let shared = kubevirt::share_token(&mut pod, true, settings, &mut problems);
-    let patch = irsa::plan::plan(&pod, &ask, &mut problems);
-    if !problems.has_errors() && patch.is_empty() && !shared {
+    // The plan gives the VM's token server IRSA as any container.
+    let added = kubevirt::share_token(&pod, Token::Injected, settings, &mut problems);
+    let patch = irsa::plan::plan(&pod, &ask, added, &mut problems);
+    if !problems.has_errors() && patch.is_empty() {
         return Decision::accept_with(problems);
     }
     mutate(pod, patch, problems)
@@ -212,11 +214,17 @@ fn irsa(
 
 /// No credentials from us: a VM's pod that already has an IRSA token (from
 /// pod-identity-webhook) may still share it with the guest.
-fn guest_share_only(mut pod: Value, settings: &Settings, mut problems: Problems) -> Decision {
-    if kubevirt::share_token(&mut pod, false, settings, &mut problems) {
-        return mutate(pod, Patch::default(), problems);
+fn guest_share_only(pod: Value, settings: &Settings, mut problems: Problems) -> Decision {
+    match kubevirt::share_token(&pod, Token::Existing, settings, &mut problems) {
+        Some(server) => {
+            let patch = Patch {
+                added: vec![server],
+                ..Patch::default()
+            };
+            mutate(pod, patch, problems)
+        }
+        None => Decision::accept_with(problems),
     }
-    Decision::accept_with(problems)
 }
 
 /// Applies `patch` to the pod, unless `problems` holds errors.
@@ -510,9 +518,9 @@ mod tests {
     }
 
     #[rstest]
-    #[case::role_arn_containers_name_a_needs_signing_profile(json!({"iamra.aws/role-arn": ROLE}), json!({"containers": [{"name": "a"}]}), "needs iamra.aws/signing-profile-arn")]
-    #[case::role_arn_signing_profile_arn_containers_spec_con(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"containers": []}), "spec.containers must be a non-empty list")]
-    #[case::role_arn_signing_profile_arn_hostnetwork_contain(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
+    #[case::role_without_profile(json!({"iamra.aws/role-arn": ROLE}), json!({"containers": [{"name": "a"}]}), "needs iamra.aws/signing-profile-arn")]
+    #[case::no_containers(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"containers": []}), "spec.containers must be a non-empty list")]
+    #[case::host_network(json!({"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}), json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
     fn rejections_name_the_field(
         #[case] annotations: Value,
         #[case] spec: Value,
@@ -529,7 +537,7 @@ mod tests {
     #[rstest]
     #[case::json_null(json!(null))]
     #[case::a_pod(json!("a pod"))]
-    #[case::metadata_annotations_role_arn_signing_profile_ar(json!({"metadata": {"annotations": {"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}}}))]
+    #[case::annotations_only(json!({"metadata": {"annotations": {"iamra.aws/role-arn": ROLE, "iamra.aws/signing-profile-arn": PROFILE}}}))]
     #[case::metadata_x_spec(json!({"metadata": "x", "spec": 1}))]
     fn malformed_objects_never_panic(#[case] object: Value) {
         let _ = evaluate(&request(object), &settings());

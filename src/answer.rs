@@ -5,6 +5,8 @@
 //! appends each fragment through `io::Write`. Here a string is checked eight bytes
 //! per step and copied whole when nothing in it needs escaping, which is the rule in
 //! a pod.
+//! Measured only together with the settings-time template and the payload's one UTF-8
+//! check: 365k -> 248k instructions per 1-container call (b51b77e, callgrind).
 
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::Value;

@@ -33,7 +33,7 @@
 
 use crate::iamra::ask::{self as iamra, Sources};
 use crate::irsa::ask as irsa;
-use crate::kubevirt;
+use crate::kubevirt::{self, Instead};
 use crate::names;
 use crate::pod::{self, Account, Annotations};
 use crate::problem::{cut, Problem, Problems, Source};
@@ -136,7 +136,8 @@ pub fn resolve(
     choose(pod_value, account, annotations, settings, problems)
 }
 
-/// The choice between IAM Roles Anywhere and IRSA once the ServiceAccount is read.
+/// The choice between IAM Roles Anywhere and IRSA once the ServiceAccount is read: the
+/// module's table, one arm per row.
 fn choose(
     pod_value: &Value,
     account: String,
@@ -150,34 +151,48 @@ fn choose(
         annotations: &annotations,
     };
     let sources = Sources::new(pod_value, Some(on_account), prefix);
-    let irsa = irsa::is_requested(&annotations, settings) && !irsa::is_skipped(pod_value, settings);
-    if !irsa {
-        let credentials = roles_anywhere(pod_value, &sources, settings, problems);
-        warn_pod_irsa_role(pod_value, settings, problems);
-        return credentials;
-    }
     let vm = kubevirt::is_virt_launcher(pod_value);
-    if !sources.pod_asks() || vm {
-        if sources.asks() && vm {
-            let role = irsa_role(settings);
-            problems.warn(kubevirt::roles_anywhere_set_aside(&role, true));
-        } else if sources.asks() {
+    // A virt-launcher pod's IAM Roles Anywhere annotations count as absent (`kubevirt`).
+    let (on_pod, on_account) = if vm {
+        (false, false)
+    } else {
+        (sources.pod_asks(), sources.asks())
+    };
+    let irsa = irsa::is_requested(&annotations, settings);
+    let skip = irsa::is_skipped(pod_value, settings);
+    let read = |problems: &mut Problems| roles_anywhere(pod_value, &sources, settings, problems);
+    // `on_account` reads "the pod or its ServiceAccount asks": the rows where it
+    // matters have the pod not asking.
+    let (credentials, irsa_passed_over) = match (on_pod, on_account, irsa, skip) {
+        (true, _, irsa, skip) => (read(problems), irsa && !skip),
+        (false, true, false, _) => (read(problems), false),
+        (false, true, true, true) => (read(problems), false),
+        (false, true, true, false) => {
             problems.error(ambiguous(&account, settings));
             return None;
         }
-        warn_pod_irsa_role(pod_value, settings, problems);
-        return Some(Credentials::Irsa {
-            account,
-            annotations,
-        });
-    }
-    let credentials = roles_anywhere(pod_value, &sources, settings, problems);
+        (false, false, true, false) => {
+            if vm && sources.asks() {
+                let role = irsa_role(settings);
+                problems.warn(kubevirt::roles_anywhere_set_aside(&role, Instead::Irsa));
+            }
+            let irsa = Credentials::Irsa {
+                account: account.clone(),
+                annotations: annotations.clone(),
+            };
+            (Some(irsa), false)
+        }
+        // Nothing, though an unknown annotation still has its warning.
+        (false, false, true, true) | (false, false, false, _) => (read(problems), false),
+    };
     warn_pod_irsa_role(pod_value, settings, problems);
-    problems.warn(Problem::pod(format!(
-        "ServiceAccount {account} also carries {}; the pod's IAM Roles Anywhere \
-         annotations take precedence, so IRSA is not injected",
-        irsa_role(settings)
-    )));
+    if irsa_passed_over {
+        problems.warn(Problem::pod(format!(
+            "ServiceAccount {account} also carries {}; the pod's IAM Roles Anywhere \
+             annotations take precedence, so IRSA is not injected",
+            irsa_role(settings)
+        )));
+    }
     credentials
 }
 
@@ -190,7 +205,7 @@ fn roles_anywhere(
     if kubevirt::is_virt_launcher(pod_value) {
         if sources.asks() {
             let role = irsa_role(settings);
-            problems.warn(kubevirt::roles_anywhere_set_aside(&role, false));
+            problems.warn(kubevirt::roles_anywhere_set_aside(&role, Instead::Nothing));
         }
         return Some(Credentials::None);
     }
@@ -483,10 +498,70 @@ mod tests {
         );
     }
 
+    /// What `choose` decided, in the documented table's words.
+    #[derive(Debug, PartialEq)]
+    enum Outcome {
+        RolesAnywhere,
+        /// IAM Roles Anywhere, with the warning that IRSA is not injected.
+        RolesAnywhereOverIrsa,
+        Rejected,
+        Irsa,
+        Nothing,
+    }
+
+    fn outcome(result: Result<Resolved, Vec<String>>) -> Outcome {
+        match result {
+            Err(_) => Outcome::Rejected,
+            Ok(Resolved::Irsa { .. }) => Outcome::Irsa,
+            Ok(Resolved::RolesAnywhere(Parsed { request: None, .. })) => Outcome::Nothing,
+            Ok(Resolved::RolesAnywhere(Parsed { warnings, .. })) => {
+                if warnings.iter().any(|w| w.contains("IRSA is not injected")) {
+                    Outcome::RolesAnywhereOverIrsa
+                } else {
+                    Outcome::RolesAnywhere
+                }
+            }
+        }
+    }
+
+    /// The module's table, one case per row, columns in its order: the pod asks, the
+    /// ServiceAccount asks, the ServiceAccount has IRSA's role, the pod has the skip label.
     #[rstest]
-    #[case::iamra_0_iamra_1_json(&[IAMRA[0], IAMRA[1]], json!({}))]
-    #[case::iamra_0_json(&[IAMRA[0]], json!({}))]
-    #[case::skip_pod_identity_webhook_true(&[IAMRA[0], IAMRA[1]], json!({"eks.amazonaws.com/skip-pod-identity-webhook": "true"}))]
+    #[case::the_pod_asks(true, true, true, false, Outcome::RolesAnywhereOverIrsa)]
+    #[case::the_account_asks_without_irsa(false, true, false, false, Outcome::RolesAnywhere)]
+    #[case::the_account_asks_irsa_skipped(false, true, true, true, Outcome::RolesAnywhere)]
+    #[case::the_account_asks_for_both(false, true, true, false, Outcome::Rejected)]
+    #[case::irsa_alone(false, false, true, false, Outcome::Irsa)]
+    #[case::irsa_skipped(false, false, true, true, Outcome::Nothing)]
+    #[case::nothing_asks(false, false, false, true, Outcome::Nothing)]
+    fn choose_follows_the_documented_table(
+        #[case] pod_asks: bool,
+        #[case] account_asks: bool,
+        #[case] irsa: bool,
+        #[case] skip: bool,
+        #[case] expected: Outcome,
+    ) {
+        let on_pod: &[(&str, &str)] = if pod_asks { &IAMRA } else { &[] };
+        let labels = if skip {
+            json!({"eks.amazonaws.com/skip-pod-identity-webhook": "true"})
+        } else {
+            json!({})
+        };
+        let mut sa: Vec<(&str, &str)> = Vec::new();
+        if account_asks {
+            sa.extend(IAMRA);
+        }
+        if irsa {
+            sa.extend(IRSA);
+        }
+        let result = resolve_with(&pod(on_pod, labels), &sa);
+        assert_eq!(outcome(result), expected);
+    }
+
+    #[rstest]
+    #[case::role_and_profile_on_the_pod(&[IAMRA[0], IAMRA[1]], json!({}))]
+    #[case::role_on_the_pod_profile_inherited(&[IAMRA[0]], json!({}))]
+    #[case::skip_label_silences_the_warning(&[IAMRA[0], IAMRA[1]], json!({"eks.amazonaws.com/skip-pod-identity-webhook": "true"}))]
     fn the_pods_roles_anywhere_annotations_win_over_irsa(
         #[case] on_pod: &[(&str, &str)],
         #[case] labels: Value,

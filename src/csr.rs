@@ -3,6 +3,7 @@
 //! extensions and SANs, and the key type. A hand-written walk keeps the module small; the
 //! signature is not verified (the README says what that leaves).
 
+use crate::identity::Identity;
 use crate::problem::quote;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 
@@ -108,6 +109,11 @@ impl<'a> Der<'a> {
                     return Err("an element has an unsupported length".into());
                 }
                 let len = rest[..n].iter().fold(0, |a, b| a << 8 | usize::from(*b));
+                // DER's shortest form (X.690 10.1): the long form only from 128 on, and
+                // no leading zero byte.
+                if len < 0x80 || rest[0] == 0 {
+                    return Err("an element's length is not in DER's shortest form".into());
+                }
                 (len, &rest[n..])
             }
         };
@@ -146,6 +152,10 @@ fn oid_string(bytes: &[u8]) -> Option<String> {
     let mut arcs = Vec::new();
     let mut value: u64 = 0;
     for (i, b) in bytes.iter().enumerate() {
+        // A leading 0x80 pads an arc, which DER forbids (X.690 8.19.2).
+        if value == 0 && *b == 0x80 {
+            return None;
+        }
         value = value.checked_mul(128)? | u64::from(b & 0x7f);
         if b & 0x80 == 0 {
             arcs.push(value);
@@ -171,13 +181,19 @@ fn text(tag: u8, content: &[u8]) -> Result<String, String> {
             .map(str::to_owned)
             .map_err(|_| "a subject attribute is not valid text".into()),
         other => Err(format!(
-            "a subject attribute has string type {other:#04x}; expected UTF8String or PrintableString"
+            "a subject attribute has string type {other:#04x}; expected UTF8String, PrintableString \
+             or IA5String"
         )),
     }
 }
 
 /// `spec.request` as cert-manager stores it: base64 of a PEM `CERTIFICATE REQUEST`.
 pub fn parse(request: &str) -> Result<Csr, String> {
+    parse_der(&der_of(request)?).map_err(|e| format!("is not a well-formed PKCS#10 request: {e}"))
+}
+
+/// The DER of `spec.request`'s PEM block.
+fn der_of(request: &str) -> Result<Vec<u8>, String> {
     let pem = STANDARD
         .decode(request.trim())
         .map_err(|_| "is not base64".to_owned())?;
@@ -188,10 +204,9 @@ pub fn parse(request: &str) -> Result<Csr, String> {
         .and_then(|b| b.strip_suffix("-----END CERTIFICATE REQUEST-----"))
         .ok_or("is not one PEM block of type CERTIFICATE REQUEST")?;
     let body: String = body.split_whitespace().collect();
-    let der = STANDARD
+    STANDARD
         .decode(body)
-        .map_err(|_| "holds a PEM block that is not base64".to_owned())?;
-    parse_der(&der).map_err(|e| format!("is not a well-formed PKCS#10 request: {e}"))
+        .map_err(|_| "holds a PEM block that is not base64".to_owned())
 }
 
 fn parse_der(der: &[u8]) -> Result<Csr, String> {
@@ -283,6 +298,13 @@ fn extension(content: &[u8], csr: &mut Csr) -> Result<(), String> {
     let oid = extension.oid("an extension id")?;
     let (mut tag, mut value) = extension.next()?;
     if tag == BOOLEAN {
+        // `critical` is DEFAULT FALSE, so DER encodes it only as TRUE, which is 0xff.
+        if value != [0xff] {
+            return Err(format!(
+                "extension {} encodes critical as {value:02x?}; DER encodes only TRUE, as [ff]",
+                named(&oid)
+            ));
+        }
         (tag, value) = extension.next()?;
     }
     extension.end("an extension")?;
@@ -326,9 +348,9 @@ fn alt_name(tag: u8, name: &[u8]) -> Result<AltName, String> {
     })
 }
 
-/// The identity a CSR must name: `spiffe://<cluster>/ns/<namespace>/sa/<account>` and
-/// `CN=ns/<namespace>/sa/<account>`. Without an account (the csi-driver requests for any
-/// pod), the CSR's URI SAN names it, and the subject must agree.
+/// The identity a CSR must name, as its URI SAN and its only subject attribute, the
+/// common name. Without an account (the csi-driver requests for any pod), the CSR's URI
+/// SAN names it, and the subject must agree.
 pub struct Expected<'a> {
     pub cluster: &'a str,
     pub namespace: &'a str,
@@ -338,7 +360,7 @@ pub struct Expected<'a> {
 /// What is wrong with a CSR's identity, one message per field, each naming what was
 /// expected.
 pub fn identity_errors(csr: &Csr, expected: &Expected) -> Vec<String> {
-    let (account, uri_error) = uri_errors(csr, expected);
+    let (identity, uri_error) = uri_errors(csr, expected);
     let mut errors: Vec<String> = uri_error.into_iter().collect();
     let others: Vec<String> = csr
         .alt_names
@@ -352,7 +374,7 @@ pub fn identity_errors(csr: &Csr, expected: &Expected) -> Vec<String> {
             others.join(", ")
         ));
     }
-    let cn = format!("ns/{}/sa/{account}", expected.namespace);
+    let cn = identity.common_name();
     if csr.subject != [(COMMON_NAME.to_owned(), cn.clone())] {
         let found: Vec<String> = csr
             .subject
@@ -369,13 +391,9 @@ pub fn identity_errors(csr: &Csr, expected: &Expected) -> Vec<String> {
     errors
 }
 
-/// The service account the CSR's one URI SAN names (a placeholder when it names none
-/// that fits), and what is wrong with its URI SANs.
-fn uri_errors(csr: &Csr, expected: &Expected) -> (String, Option<String>) {
-    let prefix = format!(
-        "spiffe://{}/ns/{}/sa/",
-        expected.cluster, expected.namespace
-    );
+/// The identity the CSR must name (with a placeholder account when its one URI SAN
+/// names none that fits), and what is wrong with its URI SANs.
+fn uri_errors<'a>(csr: &'a Csr, expected: &Expected<'a>) -> (Identity<'a>, Option<String>) {
     let uris: Vec<&str> = csr
         .alt_names
         .iter()
@@ -384,24 +402,29 @@ fn uri_errors(csr: &Csr, expected: &Expected) -> (String, Option<String>) {
             _ => None,
         })
         .collect();
+    let mut identity = Identity {
+        cluster: expected.cluster,
+        namespace: expected.namespace,
+        account: "<service account>",
+    };
     let account = match expected.service_account {
         Some(account) => Some(account),
         None => uris
             .first()
-            .and_then(|uri| uri.strip_prefix(&prefix))
+            .and_then(|uri| identity.account_in(uri))
             .filter(|a| crate::validation::is_dns_subdomain(a)),
     };
-    let shown = account.unwrap_or("<service account>").to_owned();
-    let uri = format!("{prefix}{shown}");
+    identity.account = account.unwrap_or(identity.account);
+    let uri = identity.uri();
     if uris.len() == 1 && account.is_some() && uris[0] == uri {
-        return (shown, None);
+        return (identity, None);
     }
     let found: Vec<String> = uris.iter().map(|u| quote(u)).collect();
     let error = format!(
         "has URI SANs [{}]; expected exactly one, {uri:?}",
         found.join(", ")
     );
-    (shown, Some(error))
+    (identity, Some(error))
 }
 
 /// cert-manager's csi-driver requests one extension, subjectAltName, and no other
@@ -591,5 +614,318 @@ pub mod tests {
             Some(EXTENSION_REQUEST)
         );
         assert_eq!(oid_string(&[0x2a, 0x86]), None);
+    }
+
+    /// `der` with its outer length in four bytes instead of two: a length DER forbids.
+    fn overlong_outer_length(der: &[u8]) -> Vec<u8> {
+        assert_eq!(der[..2], [SEQUENCE, 0x82]);
+        [&[SEQUENCE, 0x83, 0x00][..], &der[2..]].concat()
+    }
+
+    /// A DER element, its content split into elements when it is constructed.
+    enum Tlv {
+        Leaf(u8, Vec<u8>),
+        Node(u8, Vec<Tlv>),
+    }
+
+    fn tlvs(mut der: Der) -> Vec<Tlv> {
+        let mut out = Vec::new();
+        while !der.0.is_empty() {
+            let (tag, content) = der.next().unwrap();
+            out.push(if tag & 0x20 != 0 {
+                Tlv::Node(tag, tlvs(Der(content)))
+            } else {
+                Tlv::Leaf(tag, content.to_vec())
+            });
+        }
+        out
+    }
+
+    /// The elements in DER, lengths in their shortest form.
+    fn encode(elements: &[Tlv]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for element in elements {
+            let (tag, content) = match element {
+                Tlv::Leaf(tag, content) => (*tag, content.clone()),
+                Tlv::Node(tag, children) => (*tag, encode(children)),
+            };
+            out.push(tag);
+            let len = content.len().to_be_bytes();
+            match content.len() {
+                short @ 0..0x80 => out.push(short as u8),
+                _ => {
+                    let skip = len.iter().take_while(|b| **b == 0).count();
+                    out.push(0x80 | (len.len() - skip) as u8);
+                    out.extend_from_slice(&len[skip..]);
+                }
+            }
+            out.extend(content);
+        }
+        out
+    }
+
+    /// `der` with `edit` applied to every element list, innermost first.
+    fn rewritten(der: &[u8], edit: &dyn Fn(&mut Vec<Tlv>)) -> Vec<u8> {
+        fn walk(elements: &mut Vec<Tlv>, edit: &dyn Fn(&mut Vec<Tlv>)) {
+            for element in elements.iter_mut() {
+                if let Tlv::Node(_, children) = element {
+                    walk(children, edit);
+                }
+            }
+            edit(elements);
+        }
+        let mut elements = tlvs(Der(der));
+        walk(&mut elements, edit);
+        encode(&elements)
+    }
+
+    fn fixture_der(case: &str) -> Vec<u8> {
+        der_of(&request(case)).unwrap()
+    }
+
+    /// The common name's type as `2.5.(0x80 0x04).3`: an arc padded with a leading 0x80.
+    fn padded_oid_arc(elements: &mut Vec<Tlv>) {
+        for element in elements {
+            if let Tlv::Leaf(OID, content) = element {
+                if content == &[0x55, 0x04, 0x03] {
+                    *content = vec![0x55, 0x80, 0x04, 0x03];
+                }
+            }
+        }
+    }
+
+    /// `critical FALSE` encoded after the subjectAltName extension's id.
+    fn encoded_default_critical(elements: &mut Vec<Tlv>) {
+        if matches!(elements.first(), Some(Tlv::Leaf(OID, id)) if id == &[0x55, 0x1d, 0x11]) {
+            elements.insert(1, Tlv::Leaf(BOOLEAN, vec![0x00]));
+        }
+    }
+
+    /// `critical TRUE`, which DER encodes, after the subjectAltName extension's id.
+    fn critical_true(elements: &mut Vec<Tlv>) {
+        if matches!(elements.first(), Some(Tlv::Leaf(OID, id)) if id == &[0x55, 0x1d, 0x11]) {
+            elements.insert(1, Tlv::Leaf(BOOLEAN, vec![0xff]));
+        }
+    }
+
+    #[test]
+    fn the_rewriter_reproduces_a_fixture_byte_for_byte() {
+        let der = fixture_der("good-p256");
+        assert_eq!(rewritten(&der, &|_| {}), der);
+    }
+
+    #[rstest]
+    #[case::length_with_a_leading_zero_byte(
+        overlong_outer_length(&fixture_der("good-p256")),
+        "an element's length is not in DER's shortest form"
+    )]
+    #[case::a_short_length_in_the_long_form(
+        [&[SEQUENCE, 0x81, 0x03][..], &[INTEGER, 0x01, 0x00]].concat(),
+        "an element's length is not in DER's shortest form"
+    )]
+    #[case::an_oid_arc_padded_with_0x80(
+        rewritten(&fixture_der("good-p256"), &padded_oid_arc),
+        "a subject attribute type is not a valid OID"
+    )]
+    #[case::critical_false_encoded(
+        rewritten(&fixture_der("good-p256"), &encoded_default_critical),
+        "extension 2.5.29.17 encodes critical as [00]; DER encodes only TRUE, as [ff]"
+    )]
+    fn encodings_der_forbids_are_refused(#[case] der: Vec<u8>, #[case] message: &str) {
+        let err = parse_der(&der).unwrap_err();
+        assert!(err.ends_with(message), "{err}");
+    }
+
+    #[test]
+    fn a_critical_extension_encoded_as_der_does_is_read() {
+        let csr = parse_der(&rewritten(&fixture_der("good-p256"), &critical_true)).unwrap();
+        assert_eq!(csr, parse_der(&fixture_der("good-p256")).unwrap());
+    }
+
+    #[test]
+    fn every_string_type_the_message_names_is_read_and_no_other() {
+        for tag in [0x0c, 0x13, 0x16] {
+            assert_eq!(text(tag, b"ns"), Ok("ns".into()));
+        }
+        assert_eq!(
+            text(0x1e, b"ns"),
+            Err(
+                "a subject attribute has string type 0x1e; expected UTF8String, \
+                 PrintableString or IA5String"
+                    .into()
+            )
+        );
+    }
+
+    /// What RustCrypto's `x509-cert` reads of `der`, in this module's terms: the
+    /// subject, the attribute and extension ids, the URI SANs and the key's algorithm.
+    type Reading = (
+        Vec<(String, String)>,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        String,
+    );
+
+    fn x509_cert_reads(der: &[u8]) -> Result<Reading, der::Error> {
+        use der::{Decode, Encode};
+        use x509_cert::ext::pkix::{name::GeneralName, SubjectAltName};
+        let request = x509_cert::request::CertReq::from_der(der)?;
+        let info = request.info;
+        let mut subject = Vec::new();
+        for rdn in info.subject.0.iter() {
+            for atv in rdn.0.iter() {
+                let value = String::from_utf8_lossy(atv.value.value()).into_owned();
+                subject.push((atv.oid.to_string(), value));
+            }
+        }
+        let (mut attributes, mut extensions, mut uris) = (Vec::new(), Vec::new(), Vec::new());
+        for attribute in info.attributes.iter() {
+            if attribute.oid.to_string() != EXTENSION_REQUEST {
+                attributes.push(attribute.oid.to_string());
+                continue;
+            }
+            for value in attribute.values.iter() {
+                for extension in x509_cert::ext::Extensions::from_der(&value.to_der()?)? {
+                    if extension.extn_id.to_string() == SUBJECT_ALT_NAME {
+                        let names = SubjectAltName::from_der(extension.extn_value.as_bytes())?;
+                        for name in names.0 {
+                            if let GeneralName::UniformResourceIdentifier(uri) = name {
+                                uris.push(uri.to_string());
+                            }
+                        }
+                    }
+                    extensions.push(extension.extn_id.to_string());
+                }
+            }
+        }
+        let key = info.public_key.algorithm.oid.to_string();
+        Ok((subject, attributes, extensions, uris, key))
+    }
+
+    fn our_reading(csr: &Csr) -> Reading {
+        let uris = csr.alt_names.iter().filter_map(|n| match n {
+            AltName::Uri(uri) => Some(uri.clone()),
+            _ => None,
+        });
+        let key = match &csr.key {
+            Key::Ec(_) => EC_PUBLIC_KEY.to_owned(),
+            Key::Rsa(_) => RSA_ENCRYPTION.to_owned(),
+            Key::Other(algorithm) => algorithm.clone(),
+        };
+        let (subject, attributes) = (csr.subject.clone(), csr.attributes.clone());
+        (
+            subject,
+            attributes,
+            csr.extensions.clone(),
+            uris.collect(),
+            key,
+        )
+    }
+
+    /// The oracle: this walk and `x509-cert` accept and refuse the same requests, and
+    /// read the same fields from those they accept.
+    fn agree(der: &[u8], what: &str) {
+        match (parse_der(der), x509_cert_reads(der)) {
+            (Ok(ours), Ok(theirs)) => assert_eq!(our_reading(&ours), theirs, "{what}"),
+            (Err(_), Err(_)) => {}
+            (ours, theirs) => panic!("{what}: csr.rs says {ours:?}, x509-cert {theirs:?}"),
+        }
+    }
+
+    const FIXTURES: [&str; 15] = [
+        "ca-extension",
+        "ed25519",
+        "extra-dns",
+        "extra-email",
+        "extra-ip",
+        "extra-subject",
+        "extra-uri",
+        "good-p256",
+        "good-p384",
+        "good-rsa2048",
+        "mixed-identity",
+        "no-san",
+        "other-account",
+        "other-namespace",
+        "rsa1024",
+    ];
+
+    #[test]
+    fn x509_cert_reads_every_fixture_and_each_truncation_as_the_walk_does() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/e2e-tests/fixtures/guard/csr");
+        assert_eq!(std::fs::read_dir(dir).unwrap().count(), FIXTURES.len());
+        for case in FIXTURES {
+            let der = fixture_der(case);
+            assert!(
+                parse_der(&der).is_ok() && x509_cert_reads(&der).is_ok(),
+                "{case}"
+            );
+            agree(&der, case);
+            for len in 0..der.len() {
+                agree(&der[..len], &format!("{case} cut at {len}"));
+            }
+        }
+    }
+
+    #[test]
+    fn x509_cert_reads_the_der_encodings_as_the_walk_does() {
+        let der = fixture_der("good-p256");
+        agree(&overlong_outer_length(&der), "overlong length");
+        agree(&rewritten(&der, &critical_true), "critical TRUE");
+    }
+
+    /// Where the walk is stricter than `x509-cert` 0.2, as strict as Go's parser, which
+    /// the issuer uses: `const-oid` 0.9 reads an arc padded with 0x80, and `der` 0.7 an
+    /// encoded DEFAULT.
+    #[test]
+    fn the_walk_refuses_what_x509_cert_lets_through() {
+        let der = fixture_der("good-p256");
+        for (what, edited) in [
+            ("padded arc", rewritten(&der, &padded_oid_arc)),
+            ("critical FALSE", rewritten(&der, &encoded_default_critical)),
+        ] {
+            assert!(parse_der(&edited).is_err(), "{what}");
+            assert!(
+                x509_cert_reads(&edited).is_ok(),
+                "{what}: x509-cert refuses it now"
+            );
+        }
+    }
+
+    /// Every string of the fuzz corpus that holds a CSR.
+    fn corpus_requests(dir: &std::path::Path, out: &mut Vec<Vec<u8>>) {
+        fn strings(v: &serde_json::Value, out: &mut Vec<Vec<u8>>) {
+            match v {
+                serde_json::Value::String(s) => out.extend(der_of(s).ok()),
+                serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+                _ => {}
+            }
+        }
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                corpus_requests(&path, out);
+            } else if let Ok(json) = serde_json::from_slice(&std::fs::read(&path).unwrap()) {
+                strings(&json, out);
+            }
+        }
+    }
+
+    #[test]
+    fn x509_cert_reads_the_fuzz_corpus_requests_as_the_walk_does() {
+        let mut found = Vec::new();
+        corpus_requests(
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus")),
+            &mut found,
+        );
+        assert!(!found.is_empty(), "the corpus holds a CertificateRequest");
+        for (i, der) in found.iter().enumerate() {
+            agree(der, &format!("corpus request {i}"));
+            for len in 0..der.len() {
+                agree(&der[..len], &format!("corpus request {i} cut at {len}"));
+            }
+        }
     }
 }

@@ -3,9 +3,7 @@
 //! applies the pod rule to the pods it injects.
 
 use crate::csr;
-use crate::identity::{
-    attr, describe, is_workload_issuer, uri_san_template, COMMON_NAME_TEMPLATE, CSI_DRIVER,
-};
+use crate::identity::{csi_key, describe, is_workload_issuer, Identity, CSI_DRIVER};
 use crate::pod;
 use crate::problem::{quote, Problem, Problems};
 use crate::settings::{Binding, Settings};
@@ -49,7 +47,7 @@ pub fn check_pod_volumes(pod: &Value, settings: &Settings, problems: &mut Proble
             .unwrap_or(&empty);
         let get = |k: &str| {
             attrs
-                .get(&attr(k))
+                .get(&csi_key(k))
                 .and_then(Value::as_str)
                 .unwrap_or_default()
         };
@@ -62,12 +60,8 @@ pub fn check_pod_volumes(pod: &Value, settings: &Settings, problems: &mut Proble
         ) {
             continue;
         }
-        let canonical = canonical.get_or_insert_with(|| {
-            [
-                (attr("uri-sans"), uri_san_template(settings)),
-                (attr("common-name"), COMMON_NAME_TEMPLATE.to_owned()),
-            ]
-        });
+        let canonical = canonical
+            .get_or_insert_with(|| Identity::of_any_pod(&settings.cluster_name).csi_attributes());
         let name = volume
             .get("name")
             .and_then(Value::as_str)
@@ -180,39 +174,66 @@ struct WorkloadRequest<'a> {
     settings: &'a Settings,
 }
 
-impl WorkloadRequest<'_> {
+/// Whose identity a requester may ask for.
+enum Entitled<'a> {
+    /// An allowed requester (the csi-driver): any ServiceAccount's, which the CSR names.
+    AnyAccount,
+    /// A ServiceAccount: its own.
+    OwnAccount(&'a str),
+}
+
+impl<'a> WorkloadRequest<'a> {
     fn check(&self, problems: &mut Problems) {
+        match self.entitled() {
+            Err(message) => self.error(problems, message),
+            Ok(entitled) => {
+                let account = match entitled {
+                    Entitled::AnyAccount => None,
+                    Entitled::OwnAccount(account) => {
+                        // Only here: the driver's account also serves hand-written
+                        // volumes, whose duration and key usages the pod rule leaves to
+                        // them.
+                        self.spec_errors(problems);
+                        Some(account)
+                    }
+                };
+                self.judge_csr(account, problems);
+            }
+        }
+    }
+
+    /// The requester's entitlement under the settings' binding, or why it has none.
+    fn entitled(&self) -> Result<Entitled<'a>, String> {
         let Requester {
             username,
             namespace,
         } = *self.requester;
-        let account = match self.settings.certificate_requests.binding {
+        match self.settings.certificate_requests.binding {
             Binding::AllowedRequesters => {
                 let allowed = &self.settings.allowed_requesters;
-                if !allowed.iter().any(|u| u == username) {
-                    let message = format!(
+                if allowed.iter().any(|u| u == username) {
+                    Ok(Entitled::AnyAccount)
+                } else {
+                    Err(format!(
                         "only {} may request workload certificates",
                         allowed.join(", ")
-                    );
-                    return self.error(problems, message);
+                    ))
                 }
-                None
             }
-            Binding::Requester => {
-                let Some(account) = own_account(username, namespace) else {
-                    let message = format!(
+            Binding::Requester => own_account(username, namespace)
+                .map(Entitled::OwnAccount)
+                .ok_or_else(|| {
+                    format!(
                         "only a ServiceAccount of namespace {namespace:?} may request a \
                          workload certificate there, for its own identity \
                          (certificateRequests.binding: requester)"
-                    );
-                    return self.error(problems, message);
-                };
-                // Only here: the driver's account also serves hand-written volumes,
-                // whose duration and key usages the pod rule leaves to them.
-                self.spec_errors(problems);
-                Some(account)
-            }
-        };
+                    )
+                }),
+        }
+    }
+
+    /// The CSR against the identity it may name: `account`'s, or any account's.
+    fn judge_csr(&self, account: Option<&str>, problems: &mut Problems) {
         let request = self
             .spec
             .get("request")
@@ -223,7 +244,7 @@ impl WorkloadRequest<'_> {
                 &csr,
                 &csr::Expected {
                     cluster: &self.settings.cluster_name,
-                    namespace,
+                    namespace: self.requester.namespace,
                     service_account: account,
                 },
             ),
@@ -341,7 +362,7 @@ mod tests {
     }
 
     fn with(mut attrs: Value, key: &str, value: &str) -> Value {
-        attrs[attr(key)] = json!(value);
+        attrs[csi_key(key)] = json!(value);
         attrs
     }
 

@@ -11,39 +11,74 @@ pub const CSI_DRIVER: &str = "csi.cert-manager.io";
 /// The helper's user and group in AWS's image; the key file is made readable to it.
 pub const HELPER_UID: i64 = 65532;
 
-pub fn attr(name: &str) -> String {
+/// A csi-driver volume attribute's key.
+pub fn csi_key(name: &str) -> String {
     [CSI_DRIVER, "/", name].concat()
 }
 
-/// `spiffe://<cluster>/ns/<ns>/sa/<sa>` with csi-driver's variables.
-pub fn uri_san_template(settings: &Settings) -> String {
-    format!(
-        "spiffe://{}/ns/${{POD_NAMESPACE}}/sa/${{SERVICE_ACCOUNT_NAME}}",
-        settings.cluster_name
-    )
+/// A workload identity: who a pod's certificate names. This is the one place that
+/// knows how an identity is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    pub cluster: &'a str,
+    pub namespace: &'a str,
+    pub account: &'a str,
 }
 
-/// The common name carries the same path as the URI SAN, short enough for X.509's
-/// 64-character limit in most clusters.
-pub const COMMON_NAME_TEMPLATE: &str = "ns/${POD_NAMESPACE}/sa/${SERVICE_ACCOUNT_NAME}";
+impl<'a> Identity<'a> {
+    /// The identity of every pod, as csi-driver's variables: the node fills them in
+    /// from the pod itself.
+    pub fn of_any_pod(cluster: &'a str) -> Self {
+        Identity {
+            cluster,
+            namespace: "${POD_NAMESPACE}",
+            account: "${SERVICE_ACCOUNT_NAME}",
+        }
+    }
 
-/// The identity as it will read once the node expands the templates.
-pub fn common_name(namespace: &str, service_account: &str) -> String {
-    format!("ns/{namespace}/sa/{service_account}")
-}
+    /// The common name: the same path as the URI SAN, short enough for X.509's
+    /// 64-character limit in most clusters.
+    pub fn common_name(&self) -> String {
+        ["ns/", self.namespace, "/sa/", self.account].concat()
+    }
 
-/// X.509 limits a subject common name to 64 characters (RFC 5280 ub-common-name).
-pub fn check_common_name(namespace: &str, service_account: &str) -> Result<(), String> {
-    let cn = common_name(namespace, service_account);
-    if cn.len() <= 64 {
-        Ok(())
-    } else {
-        Err(format!(
-            "the certificate's common name {} would be {} characters, over X.509's limit of 64; \
-             use a shorter service account name",
-            quote(&cn),
-            cn.len()
-        ))
+    /// The URI SAN, `spiffe://<cluster>/ns/<namespace>/sa/<account>`.
+    pub fn uri(&self) -> String {
+        ["spiffe://", self.cluster, "/", &self.common_name()].concat()
+    }
+
+    /// The account a URI SAN names, when it is an identity of this cluster and
+    /// namespace (the account of `self` is not read).
+    pub fn account_in<'u>(&self, uri: &'u str) -> Option<&'u str> {
+        let prefix = Identity {
+            account: "",
+            ..*self
+        }
+        .uri();
+        uri.strip_prefix(prefix.as_str())
+    }
+
+    /// The csi volume attributes that request this identity.
+    pub fn csi_attributes(&self) -> [(String, String); 2] {
+        [
+            (csi_key("uri-sans"), self.uri()),
+            (csi_key("common-name"), self.common_name()),
+        ]
+    }
+
+    /// X.509 limits a subject common name to 64 characters (RFC 5280 ub-common-name).
+    pub fn check_common_name(&self) -> Result<(), String> {
+        let cn = self.common_name();
+        if cn.len() <= 64 {
+            Ok(())
+        } else {
+            Err(format!(
+                "the certificate's common name {} would be {} characters, over X.509's limit of 64; \
+                 use a shorter service account name",
+                quote(&cn),
+                cn.len()
+            ))
+        }
     }
 }
 
@@ -54,24 +89,31 @@ pub fn volume_attributes(settings: &Settings) -> Map<String, Value> {
         KeyAlgorithm::Ecdsa => "ECDSA",
         KeyAlgorithm::Rsa => "RSA",
     };
+    let [uri_sans, common_name] = Identity::of_any_pod(&settings.cluster_name).csi_attributes();
     [
         ("issuer-name", cert.issuer.name.clone()),
         ("issuer-kind", cert.issuer.kind.clone()),
         ("issuer-group", cert.issuer.group.clone()),
-        ("common-name", COMMON_NAME_TEMPLATE.to_owned()),
-        ("uri-sans", uri_san_template(settings)),
-        ("duration", cert.duration.clone()),
-        ("renew-before", cert.renew_before.clone()),
-        // IAM Roles Anywhere verifies a signature made with the key: digital signature.
-        ("key-usages", "digital signature,client auth".to_owned()),
-        ("key-algorithm", algorithm.to_owned()),
-        ("key-size", cert.key_size.to_string()),
-        // The helper reads PKCS#8 for both key types.
-        ("key-encoding", "PKCS8".to_owned()),
-        ("fs-group", HELPER_UID.to_string()),
     ]
     .into_iter()
-    .map(|(k, v)| (attr(k), Value::String(v)))
+    .map(|(k, v)| (csi_key(k), v))
+    .chain([common_name, uri_sans])
+    .chain(
+        [
+            ("duration", cert.duration.clone()),
+            ("renew-before", cert.renew_before.clone()),
+            // IAM Roles Anywhere verifies a signature made with the key: digital signature.
+            ("key-usages", "digital signature,client auth".to_owned()),
+            ("key-algorithm", algorithm.to_owned()),
+            ("key-size", cert.key_size.to_string()),
+            // The helper reads PKCS#8 for both key types.
+            ("key-encoding", "PKCS8".to_owned()),
+            ("fs-group", HELPER_UID.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (csi_key(k), v)),
+    )
+    .map(|(k, v)| (k, Value::String(v)))
     .collect()
 }
 
@@ -124,7 +166,7 @@ mod tests {
         s.certificate.issuer.kind = "AWSPCAClusterIssuer".into();
         s.certificate.issuer.group = "awspca.cert-manager.io".into();
         let a = volume_attributes(&s);
-        let get = |k: &str| a[&attr(k)].as_str().unwrap().to_owned();
+        let get = |k: &str| a[&csi_key(k)].as_str().unwrap().to_owned();
         assert_eq!(get("issuer-name"), "pca");
         assert_eq!(get("issuer-kind"), "AWSPCAClusterIssuer");
         assert_eq!(get("issuer-group"), "awspca.cert-manager.io");
@@ -152,14 +194,42 @@ mod tests {
         s.certificate.key_algorithm = KeyAlgorithm::Rsa;
         s.certificate.key_size = 3072;
         let a = volume_attributes(&s);
-        assert_eq!(a[&attr("key-algorithm")], "RSA");
-        assert_eq!(a[&attr("key-size")], "3072");
+        assert_eq!(a[&csi_key("key-algorithm")], "RSA");
+        assert_eq!(a[&csi_key("key-size")], "3072");
+    }
+
+    fn payments(account: &str) -> Identity<'_> {
+        Identity {
+            cluster: "prod",
+            namespace: "payments",
+            account,
+        }
+    }
+
+    #[test]
+    fn an_identity_reads_as_its_uri_and_common_name() {
+        let id = payments("api");
+        assert_eq!(id.uri(), "spiffe://prod/ns/payments/sa/api");
+        assert_eq!(id.common_name(), "ns/payments/sa/api");
+        assert_eq!(
+            id.account_in("spiffe://prod/ns/payments/sa/web"),
+            Some("web")
+        );
+        assert_eq!(id.account_in("spiffe://prod/ns/billing/sa/web"), None);
+        assert_eq!(id.account_in("spiffe://test/ns/payments/sa/web"), None);
     }
 
     #[test]
     fn common_name_length_is_checked() {
-        assert!(check_common_name("payments", "payments-api").is_ok());
-        let err = check_common_name("payments", &"a".repeat(60)).unwrap_err();
-        assert!(err.contains("over X.509's limit of 64"), "{err}");
+        assert!(payments("payments-api").check_common_name().is_ok());
+        let account = "a".repeat(60);
+        let err = payments(&account).check_common_name().unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "the certificate's common name \"ns/payments/sa/{account}\" would be 75 characters, \
+                 over X.509's limit of 64; use a shorter service account name"
+            )
+        );
     }
 }

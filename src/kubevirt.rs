@@ -37,13 +37,21 @@ pub fn is_virt_launcher(pod_value: &Value) -> bool {
     pod::label(pod_value, names::KUBEVIRT_LABEL) == Some(names::VIRT_LAUNCHER)
 }
 
+/// What a virt-launcher pod gets instead of IAM Roles Anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instead {
+    Irsa,
+    Nothing,
+}
+
 /// The warning for IAM Roles Anywhere annotations on a virt-launcher pod; `irsa_role`
-/// is the ServiceAccount annotation of IRSA, which `applies` instead or not.
-pub fn roles_anywhere_set_aside(irsa_role: &str, applies: bool) -> Problem {
-    let outcome = if applies {
-        format!("the ServiceAccount's {irsa_role} applies instead")
-    } else {
-        format!("give the VM IRSA instead: annotate its ServiceAccount with {irsa_role}")
+/// is the ServiceAccount annotation of IRSA.
+pub fn roles_anywhere_set_aside(irsa_role: &str, instead: Instead) -> Problem {
+    let outcome = match instead {
+        Instead::Irsa => format!("the ServiceAccount's {irsa_role} applies instead"),
+        Instead::Nothing => {
+            format!("give the VM IRSA instead: annotate its ServiceAccount with {irsa_role}")
+        }
     };
     Problem::pod(format!(
         "this KubeVirt virt-launcher pod does not get IAM Roles Anywhere, whose helper \
@@ -53,38 +61,39 @@ pub fn roles_anywhere_set_aside(irsa_role: &str, applies: bool) -> Problem {
     ))
 }
 
-/// Appends the container that shares the IRSA token with the VM's guest, for a
-/// virt-launcher pod that gets IRSA from us (`irsa`) or already has the token volume,
-/// when the settings ask for it and the pod has no such container yet; whether it did.
-/// A warning when the VMI lacks what the guest needs. Deterministic, so a migration
-/// target pod gets the same container.
+/// Where a virt-launcher pod's IRSA token comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// The IRSA this policy injects now.
+    Injected,
+    /// A token volume the pod already has (pod-identity-webhook's), if any.
+    Existing,
+}
+
+/// The container that shares the IRSA token with the VM's guest, to append to
+/// `spec.containers` of a virt-launcher pod that has the token, when the settings ask
+/// for it and the pod has no such container yet. A warning when the VMI lacks what the
+/// guest needs. Deterministic, so a migration target pod gets the same container. Only
+/// reads the pod: the plan carries the container, `Patch::apply` adds it.
 pub fn share_token(
-    pod_value: &mut Value,
-    irsa: bool,
+    pod_value: &Value,
+    token: Token,
     settings: &Settings,
     problems: &mut Problems,
-) -> bool {
-    let has_token = irsa || pod::volume(pod_value, VOLUME_NAME).is_some();
+) -> Option<Value> {
+    let has_token = token == Token::Injected || pod::volume(pod_value, VOLUME_NAME).is_some();
+    let has_list = pod_value
+        .pointer("/spec/containers")
+        .is_some_and(Value::is_array);
     if !settings.kubevirt.share_token_with_guest
         || !is_virt_launcher(pod_value)
         || !has_token
         || container(pod_value, names::GUEST_TOKEN_CONTAINER).is_some()
+        || !has_list
     {
-        return false;
+        return None;
     }
-    let Some(server) = token_server(pod_value, settings, problems) else {
-        return false;
-    };
-    match pod_value
-        .pointer_mut("/spec/containers")
-        .and_then(Value::as_array_mut)
-    {
-        Some(containers) => {
-            containers.push(server);
-            true
-        }
-        None => false,
-    }
+    token_server(pod_value, settings, problems)
 }
 
 /// The token server for this pod, or a warning saying what the VMI lacks.

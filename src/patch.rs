@@ -55,6 +55,9 @@ pub struct Patch {
     /// Volumes appended to `spec.volumes`.
     pub volumes: Vec<Value>,
     pub containers: Vec<ContainerPatch>,
+    /// Containers appended to `spec.containers`, before `containers` applies: a
+    /// [`ContainerPatch`] may refer to them by the index they will have.
+    pub added: Vec<Value>,
     /// Annotations to set, with their full keys.
     pub annotations: Vec<(String, String)>,
 }
@@ -94,6 +97,7 @@ impl Patch {
     /// Nothing to add: the pod already has it all.
     pub fn is_empty(&self) -> bool {
         self.sidecar.is_none()
+            && self.added.is_empty()
             && self.volumes.is_empty()
             && self.annotations.is_empty()
             && self.containers.iter().all(ContainerPatch::is_empty)
@@ -112,7 +116,10 @@ impl Patch {
             }
         }
         let spec = object_at(root, "spec");
-        // Containers first: the patch's indexes refer to the lists before the sidecar.
+        if !self.added.is_empty() {
+            array_at(spec, ContainerList::App.key()).extend(self.added);
+        }
+        // Containers before the sidecar: the patch's indexes refer to the lists without it.
         for change in self.containers {
             apply_container(spec, change)?;
         }

@@ -3,6 +3,8 @@
 //! `KubernetesAdmissionRequest` builds them all (`oldObject`, `options`, the user's
 //! groups as a hashed set), which cost a tenth of a call. Field names are read as the
 //! SDK reads them: camelCase, or the snake_case aliases.
+//! Measured with the inlined fast path of `alloc`: 248k -> 229k instructions per
+//! 1-container call and a 31 KB smaller module (e30ccca, callgrind).
 
 use serde::Deserialize;
 use serde_json::Value;

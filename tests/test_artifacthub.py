@@ -26,7 +26,7 @@ def test_kwctl_scaffold_and_the_project_generator_agree(kwctl: str, tmp_path: Pa
                              "-o", str(tmp_path / "kwctl.yml")],
                             capture_output=True, text=True, env=KWCTL_ENV)
     assert theirs.returncode == 0, theirs.stderr
-    ours = run_release(REPO, "artifacthub", "--own", "-o", str(tmp_path / "ours.yml"))
+    ours = run_release(REPO, "artifacthub", "--own", "--scaffold", "-o", str(tmp_path / "ours.yml"))
     assert ours.returncode == 0, ours.stderr
     assert release.without_created_at((tmp_path / "ours.yml").read_text()) == \
         release.without_created_at((tmp_path / "kwctl.yml").read_text())
@@ -49,7 +49,7 @@ def test_the_minimum_kubewarden_version_is_the_one_the_chart_runs():
     """The module's minimum is the release the bundle chart's PolicyServer defaults to."""
     metadata = yaml.safe_load((REPO / "metadata.yml").read_text())
     values = yaml.safe_load((REPO / "charts/iamra-sidecar-policy/values.yaml").read_text())
-    tag = values["policyServer"]["image"].rsplit(":", 1)[1]
+    tag = values["policyServer"]["image"]["tag"]
     assert tag == "v" + metadata["minimumKubewardenVersion"]
 
 
@@ -68,3 +68,24 @@ def test_the_repository_file_names_the_maintainers():
     repo = yaml.safe_load((REPO / "artifacthub-repo.yml").read_text())
     metadata = yaml.safe_load((REPO / "metadata.yml").read_text())
     assert repo["owners"] == release.maintainers(metadata["annotations"]["io.kubewarden.policy.author"])
+
+
+def test_the_package_installs_through_the_chart_and_recommends_its_prerequisites():
+    pkg = yaml.safe_load((REPO / "artifacthub-pkg.yml").read_text())
+    assert "kwctl scaffold manifest" not in pkg["install"]
+    assert (f"helm install iamra-sidecar-policy oci://ghcr.io/iamra-sidecar/charts/iamra-sidecar-policy "
+            f"--version {release.version()}") in pkg["install"]
+    assert "--reuse-values" not in pkg["install"].replace("--reset-then-reuse-values", "")
+    assert [r["url"].rsplit("/", 2)[-2:] for r in pkg["recommendations"]] == [
+        ["kubewarden", "admission-controller"], ["cert-manager", "cert-manager"],
+        ["cert-manager", "cert-manager-csi-driver"]]
+
+
+def test_every_resource_the_policies_read_is_listed():
+    pkg = yaml.safe_load((REPO / "artifacthub-pkg.yml").read_text())
+    metadata = yaml.safe_load((REPO / "metadata.yml").read_text())
+    kinds = {"pods": "Pod", "certificates": "Certificate", "certificaterequests": "CertificateRequest"}
+    read = [kinds[r] for rule in metadata["rules"] for r in rule["resources"]]
+    read += [r["kind"] for r in metadata["contextAwareResources"]]
+    listed = [k.strip() for k in pkg["annotations"]["kubewarden/resources"].split(",")]
+    assert sorted(listed) == sorted(read)

@@ -386,3 +386,29 @@ def test_a_tampered_module_is_refused_even_with_the_signature_copied_to_it(
     assert done.returncode != 0 and "no matching signatures" in done.stderr, done.stderr
     done = kwctl_verify(kwctl, sources, public, reference, tmp_path)
     assert done.returncode != 0, done.stdout
+
+
+@pytest.mark.parametrize("chart", release.CHARTS)
+def test_a_signed_chart_names_its_key_for_artifacthub(published, registry_host, chart, signing_keyrings,
+                                                      tmp_path):
+    import tarfile
+
+    import yaml
+
+    helm_client().pull(f"oci://{registry_host}/iamra/charts/{chart}",
+                       version=release.version(), destination=tmp_path, plain_http=True)
+    with tarfile.open(tmp_path / f"{chart}-{release.version()}.tgz") as archive:
+        meta = yaml.safe_load(archive.extractfile(f"{chart}/Chart.yaml").read())
+    sign_key = yaml.safe_load(meta["annotations"]["artifacthub.io/signKey"])
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    listing = subprocess.run(["gpg", "--homedir", str(home), "--batch", "--with-colons", "--import-options",
+                              "show-only", "--import", str(signing_keyrings[1])],
+                             capture_output=True, text=True, check=True).stdout
+    fingerprints = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")]
+    assert sign_key["fingerprint"] == fingerprints[0]
+    assert sign_key["url"] == (f"https://github.com/iamra-sidecar/iamra-sidecar-policy/releases/download/"
+                               f"v{release.version()}/signing-key.asc")
+    assert (REPO / "dist" / "signing-key.asc").read_text().startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    # The charts in the repository stay unchanged: only the packaged copies name the key.
+    assert "artifacthub.io/signKey" not in (REPO / "charts" / chart / "Chart.yaml").read_text()

@@ -35,8 +35,8 @@ def test_a_hand_edit_in_any_place_fails_the_check(checkout: Path, place: int):
 
 def test_a_removed_place_fails_the_check(checkout: Path):
     values = checkout / "charts/iamra-sidecar-policy/values.yaml"
-    values.write_text(re.sub(r"^  module: .*$", "  module: registry://elsewhere/policy:latest",
-                             values.read_text(), flags=re.M))
+    values.write_text(re.sub(r"^    repository: iamra-sidecar/policies/iamra-sidecar-policy$",
+                             "    repository: elsewhere/policy", values.read_text(), flags=re.M))
     done = run_release(checkout, "check")
     assert done.returncode == 1
     assert "charts/iamra-sidecar-policy/values.yaml: no line matches" in done.stderr

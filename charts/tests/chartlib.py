@@ -127,13 +127,14 @@ def render_raw(
     values: dict[str, Any] | None,
     api_versions: tuple[str, ...] | list[str] | None = ALL_APIS,
     kube_version: str | None = None,
+    namespace: str = NAMESPACE,
 ) -> dict[str, str]:
-    """`helm template iamra CHART --namespace iamra-system --api-versions ...` (None: Helm's
+    """`helm template iamra CHART --namespace NAMESPACE --api-versions ...` (None: Helm's
     built-in APIs only), as {template path: its manifests}, NOTES.txt's text included."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as values_file:
         json.dump(values or {}, values_file)
         values_file.flush()
-        args = ["template", RELEASE, str(_with_notes(Path(chart))), "--namespace", NAMESPACE,
+        args = ["template", RELEASE, str(_with_notes(Path(chart))), "--namespace", namespace,
                 "--values", values_file.name]
         for api in api_versions or ():
             args += ["--api-versions", api]
@@ -255,11 +256,11 @@ def _strict(schema: Any) -> Any:
     return out
 
 
-def write_crd_schemas(crds: Path, root: Path) -> list[tuple[str, str]]:
+def write_crd_schemas(crds: list[Path], root: Path) -> list[tuple[str, str]]:
     """root/crds/<group>/<kind>_<version>.json for every served version of every CRD in
-    crds (kubeconform's layout); returns the (apiVersion, kind) pairs written."""
+    the directories crds (kubeconform's layout); returns the (apiVersion, kind) pairs written."""
     written = []
-    for path in sorted(crds.glob("*.yaml")):
+    for path in sorted(p for directory in crds for p in directory.glob("*.yaml")):
         for crd in yaml.safe_load_all(path.read_text()):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
@@ -291,9 +292,9 @@ def _kubernetes_schema(root: Path, version: str, api_version: str, kind: str) ->
 
 
 def kubeconform(sets: dict[str, list[dict[str, Any]]], version: str,
-                crds: Path | None = None) -> dict[tuple[str, str, str], dict[str, Any]]:
+                crds: list[Path] | None = None) -> dict[tuple[str, str, str], dict[str, Any]]:
     """kubeconform -strict on each named set of objects for Kubernetes `version`, custom
-    resources against the CRDs in `crds`: {(set, kind, name): kubeconform's result}."""
+    resources against the CRDs in the directories `crds`: {(set, kind, name): kubeconform's result}."""
     root = Path(_SCRATCH.name) / "schemas"
     if crds is not None and not (root / "crds").is_dir():
         write_crd_schemas(crds, root)

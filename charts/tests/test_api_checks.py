@@ -46,7 +46,7 @@ def test_missing_cert_manager_fails_even_with_kubewarden():
 
 def test_cluster_with_both_apis_renders():
     objs = objects(render_raw(POLICY_CHART, REQUIRED, api_versions=[CERT_MANAGER, KUBEWARDEN]))
-    assert len(objs) == 9
+    assert len(objs) == 11
 
 
 def test_prometheus_needs_the_operator_api():
@@ -59,15 +59,22 @@ def test_prometheus_needs_the_operator_api():
 
 
 def test_kubewarden_not_needed_without_policies():
-    values = {"policy": {"enabled": False}, "guard": {"enabled": False}}
+    values = {"policy": {"enabled": False}, "guard": {"enabled": False}, "policyServer": {"create": False},
+              "readServiceAccounts": False}
     objs = objects(render_raw(POLICY_CHART, values, api_versions=[CERT_MANAGER]))
-    assert [k for k, _ in kinds(objs)] == ["Certificate", "ClusterIssuer", "ClusterIssuer"]
+    assert [k for k, _ in kinds(objs)] == ["Certificate", "Certificate", "ClusterIssuer", "ClusterIssuer", "Issuer"]
+
+
+def test_the_policy_server_needs_kubewarden_even_without_policies():
+    # The first step of an uninstall keeps the PolicyServer while the webhooks go.
+    values = {"policy": {"enabled": False}, "guard": {"enabled": False}}
+    assert "API policies.kubewarden.io/v1" in error(values, [CERT_MANAGER])
 
 
 def test_switch_lets_offline_renderers_through():
     values = merge(REQUIRED, {"apiCheck": {"enabled": False}, "prometheus": {"enabled": True}})
     objs = objects(render_raw(POLICY_CHART, values, api_versions=None))  # built-in APIs only
-    assert len(objs) == 10
+    assert len(objs) == 13  # with the PrometheusRule
 
 
 def test_switch_does_not_skip_the_other_checks():

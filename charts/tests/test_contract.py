@@ -299,7 +299,7 @@ def test_runner_rejects_settings_the_chart_would_not_render(change, message, pol
 
 def _settings_defaults() -> dict:
     """The policy's settings with their defaults, every field included, as the policy
-    writes them (src/settings.rs, test settings_contract_is_current)."""
+    writes them (src/settings/mod.rs, test settings_contract_is_current)."""
     return json.loads((REPO / "charts" / "tests" / "policy-settings.json").read_text())
 
 

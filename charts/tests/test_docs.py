@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -23,11 +25,20 @@ def value_keys(chart):
     lines = (chart / "values.yaml").read_text().splitlines()
     stack: list[tuple[int, str]] = []
     out = []
+    in_list = None  # the indent of a list item's keys (values of list items are data)
     for i, line in enumerate(lines):
+        item = re.match(r"^( *)- ", line)
+        if item:
+            in_list = len(item[1]) + 2
+            continue
         m = KEY.match(line)
         if not m:
             continue
         indent = len(m["indent"])
+        if in_list is not None and not m["commented"]:
+            if indent >= in_list:
+                continue
+            in_list = None
         if m["commented"]:
             # A commented-out example value at top level (e.g. "# region: eu-west-1").
             if indent == 0 and re.fullmatch(r"# [A-Za-z]\w*: \S+", line):
@@ -109,8 +120,14 @@ def setting_defaults(defaults, path=()):
             yield path + (key,), value
 
 
+def image_ref(image):
+    """An image's {registry, repository, tag} in values.yaml as one reference."""
+    return f"{image['registry']}/{image['repository']}:{image['tag']}"
+
+
 def test_setting_defaults_are_the_policys():
     values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
+    values["sidecar"]["image"] = image_ref(values["sidecar"]["image"])  # the settings get it joined
     drift = []
     for path, default in setting_defaults(policy_defaults()):
         if path in NOT_IN_VALUES or path[:2] in NOT_IN_VALUES:
@@ -136,7 +153,7 @@ def test_schema_declares_every_setting():
 def test_sidecar_image_is_the_policys_default():
     values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
     image = policy_defaults()["sidecar"]["image"]
-    assert values["sidecar"]["image"] == image
+    assert image_ref(values["sidecar"]["image"]) == image
     chart = yaml.safe_load((POLICY_CHART / "Chart.yaml").read_text())
     images = yaml.safe_load(chart["annotations"]["artifacthub.io/images"])
     assert images == [{"name": "credential-helper", "image": image}]
@@ -179,7 +196,16 @@ def test_chart_metadata():
                 "artifacthub.io/changes", "artifacthub.io/images"):
         assert key in meta["annotations"], key
     values = yaml.safe_load((POLICY_CHART / "values.yaml").read_text())
-    assert values["policy"]["module"] == f"registry://ghcr.io/iamra-sidecar/policies/iamra-sidecar-policy:v{VERSION}"
+    assert values["policy"]["module"] == {"registry": "ghcr.io", "repository": "iamra-sidecar/policies/iamra-sidecar-policy",
+                                          "tag": f"v{VERSION}"}
+
+
+def test_generated_tables_are_fresh():
+    """Each chart README's values table and docs/reference.md's values and settings tables
+    are what scripts/docs.py (helm-docs) makes of values.yaml and the policy's defaults."""
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "docs.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("chart", CHARTS, ids=lambda p: p.name)
@@ -188,6 +214,32 @@ def test_readme_lists_every_value_and_the_install_command(chart):
     paths = {path for path, _, _ in value_keys(chart)}
     leaves = [p for p in paths if not any(o[: len(p)] == p and o != p for o in paths)]
     missing = [".".join(p) for p in leaves
-               if not any(f"| `{'.'.join(p[:n])}` |" in readme for n in range(1, len(p) + 1))]
+               if not any(f"| {'.'.join(p[:n])} |" in readme for n in range(1, len(p) + 1))]
     assert not missing, f"values missing from the README's table: {missing}"
     assert f"helm install {chart.name} ./charts/{chart.name}" in readme
+
+
+def test_reference_lists_every_setting():
+    reference = (REPO / "docs" / "reference.md").read_text()
+    missing = [".".join(path) for path, _ in setting_defaults(policy_defaults())
+               if f"| {'.'.join(path if path[-1] != 'resources' else path)} |" not in reference
+               and path[:2] != ("certificate", "issuer")]
+    assert not missing, f"settings missing from docs/reference.md: {missing}"
+
+
+def test_stale_tables_are_caught(tmp_path):
+    # The freshness check fails when values.yaml's comments change but the tables do not.
+    import shutil
+
+    copy = tmp_path / "repo"
+    for part in ("charts", "docs", "scripts", "tools/go/helm-docs"):
+        shutil.copytree(REPO / part, copy / part, ignore=shutil.ignore_patterns("tests"))
+    (copy / "charts" / "tests").mkdir()
+    shutil.copy(REPO / "charts" / "tests" / "policy-settings.json", copy / "charts" / "tests")
+    values = copy / "charts" / "iamra-sidecar-policy" / "values.yaml"
+    values.write_text(values.read_text().replace("# -- Name of this cluster, a DNS label.",
+                                                 "# -- The name of this cluster, a DNS label."))
+    done = subprocess.run([sys.executable, str(copy / "scripts" / "docs.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "charts/iamra-sidecar-policy/README.md" in done.stderr and "docs/reference.md" in done.stderr

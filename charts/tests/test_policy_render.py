@@ -6,6 +6,7 @@ import pytest
 
 from chartlib import (
     REQUIRED,
+    objects,
     TRUST_ANCHOR,
     find,
     kinds,
@@ -13,6 +14,7 @@ from chartlib import (
     render_policy,
     render_raw,
     merge,
+    NAMESPACE,
     POLICY_CHART,
     VERSION,
 )
@@ -35,13 +37,15 @@ def guard(objs):
 
 def test_defaults_render_the_promised_objects():
     assert kinds(render_policy()) == [
-        ("Certificate", "iamra-workload-ca"),
+        ("Certificate", "iamra-workload-intermediate"),
+        ("Certificate", "iamra-workload-root"),
         ("ClusterAdmissionPolicy", INJECT),
         ("ClusterAdmissionPolicy", GUARD),
         ("ClusterIssuer", "iamra-workload"),
         ("ClusterIssuer", "iamra-workload-selfsigned"),
         ("ClusterRole", READ_SERVICE_ACCOUNTS),
         ("ClusterRoleBinding", READ_SERVICE_ACCOUNTS),
+        ("Issuer", "iamra-workload-root"),
         ("PolicyServer", SERVER),
         ("ServiceAccount", SERVER_ACCOUNT),
     ]
@@ -88,7 +92,7 @@ def test_settings_follow_the_contract():
         "annotationPrefix": "iamra.aws",
         "clusterName": "cluster",
         "sidecar": {
-            "image": settings["sidecar"]["image"],  # checked against src/settings.rs elsewhere
+            "image": settings["sidecar"]["image"],  # checked against src/settings/mod.rs elsewhere
             "imagePullPolicy": "IfNotPresent",
             "port": 9911,
             "native": True,
@@ -180,7 +184,7 @@ def test_policy_cr_options():
         {
             "policy": {
                 "name": "aws-creds",
-                "module": "registry://registry.example/iamra:v9",
+                "module": {"registry": "registry.example", "repository": "iamra", "tag": "v9"},
                 "timeoutSeconds": 15,
                 "timeoutEvalSeconds": 12,
                 "policyServer": "iamra",
@@ -245,30 +249,92 @@ def test_guard_can_be_disabled():
     assert [n for k, n in kinds(objs) if k == "ClusterAdmissionPolicy"] == [INJECT]
 
 
-def test_workload_issuer_chain():
+def issuer_of(objs, ref, namespace):
+    """The issuer object an issuerRef names (an Issuer in the namespace of its user)."""
+    assert ref.get("group", "cert-manager.io") == "cert-manager.io"
+    matches = [o for o in objs if o["kind"] == ref["kind"] and o["metadata"]["name"] == ref["name"]
+               and (ref["kind"] == "ClusterIssuer" or o["metadata"].get("namespace") == namespace)]
+    assert len(matches) == 1, f"no {ref['kind']} {ref['name']} for namespace {namespace}"
+    return matches[0]
+
+
+def ca_certificate_of(objs, issuer, namespace):
+    """The Certificate whose Secret a CA issuer signs with (a ClusterIssuer reads it from
+    cert-manager's cluster resource namespace)."""
+    secret = issuer["spec"]["ca"]["secretName"]
+    return next(o for o in objs if o["kind"] == "Certificate" and o["spec"]["secretName"] == secret
+                and o["metadata"]["namespace"] == namespace)
+
+
+def chain(objs, issuer_ref, workload_namespace="payments"):
+    """The CA certificates a pod certificate from issuer_ref chains through, signer first,
+    up to the self-signed one: [(Certificate, its issuer), ...]."""
+    out, ref, namespace = [], issuer_ref, workload_namespace
+    while True:
+        issuer = issuer_of(objs, ref, namespace)
+        if "selfSigned" in issuer["spec"]:
+            return out
+        cert = ca_certificate_of(objs, issuer, "cert-manager")
+        assert cert["spec"]["isCA"] is True
+        out.append(cert)
+        ref, namespace = cert["spec"]["issuerRef"], cert["metadata"]["namespace"]
+
+
+def test_pod_certificates_chain_through_a_rotating_intermediate_to_a_long_lived_root():
     objs = render_policy()
-    bootstrap = find(objs, "ClusterIssuer", "iamra-workload-selfsigned")
-    assert bootstrap["spec"] == {"selfSigned": {}}
-    ca = find(objs, "Certificate", "iamra-workload-ca")
-    assert ca["metadata"]["namespace"] == "cert-manager"
-    spec = ca["spec"]
-    assert spec["isCA"] is True
-    assert (spec["duration"], spec["renewBefore"]) == ("2160h", "720h")  # 90 days, 30 days
-    assert spec["privateKey"]["rotationPolicy"] == "Never"
-    assert spec["issuerRef"] == {"name": "iamra-workload-selfsigned", "kind": "ClusterIssuer",
-                                 "group": "cert-manager.io"}
-    issuer = find(objs, "ClusterIssuer", "iamra-workload")
-    assert issuer["spec"] == {"ca": {"secretName": spec["secretName"]}}
-    assert inject(objs)["spec"]["settings"]["certificate"]["issuer"] == DEFAULT_ISSUER
+    issuer = inject(objs)["spec"]["settings"]["certificate"]["issuer"]
+    assert issuer == DEFAULT_ISSUER
+    intermediate, root = chain(objs, issuer)
+    assert intermediate["metadata"]["name"] == "iamra-workload-intermediate"
+    assert root["metadata"]["name"] == "iamra-workload-root"
+    # The intermediate renews on its own, with a new key: the trust anchor holds the root.
+    i = intermediate["spec"]
+    assert (i["duration"], i["renewBefore"]) == ("2160h", "720h")  # 90 days, renewed 30 before
+    assert i["privateKey"]["rotationPolicy"] == "Always"
+    # The root lives years and keeps its key across renewals, so a renewed root still
+    # verifies everything against the certificate already in the trust anchor.
+    r = root["spec"]
+    assert (r["duration"], r["renewBefore"]) == ("87600h", "8760h")  # 10 years, renewed 1 before
+    assert r["privateKey"]["rotationPolicy"] == "Never"
+    assert r["issuerRef"] == {"name": "iamra-workload-selfsigned", "kind": "ClusterIssuer",
+                              "group": "cert-manager.io"}
+    # The root signs through a namespaced Issuer: no Certificate outside cert-manager's
+    # namespace can get a certificate that chains to the trust anchor but skips the
+    # workload issuer (which the guard watches).
+    assert i["issuerRef"] == {"name": "iamra-workload-root", "kind": "Issuer", "group": "cert-manager.io"}
+    assert find(objs, "Issuer", "iamra-workload-root")["metadata"]["namespace"] == "cert-manager"
+    assert not [o for o in objs if o["kind"] == "ClusterIssuer" and o["spec"].get("ca", {}).get(
+        "secretName") == r["secretName"]]
+
+
+def test_notes_export_the_root_the_pods_chain_to():
+    manifests = render_raw(POLICY_CHART, REQUIRED)
+    root = chain(objects(manifests), DEFAULT_ISSUER)[-1]
+    text = notes(manifests)
+    assert (f"kubectl -n cert-manager get secret {root['spec']['secretName']} -o jsonpath='{{.data.tls\\.crt}}'"
+            in text), text
+    assert "renews every 60 days with a new key" in text
+    assert "put the renewed root certificate into the trust\n   anchor (the commands above) within 8760h" in text
+
+
+def test_a_root_that_does_not_outlive_the_intermediate_is_refused():
+    import helm_python as helm
+
+    with pytest.raises(helm.HelmRenderError) as err:
+        render_policy({"workloadIssuer": {"root": {"duration": "2000h", "renewBefore": "100h"}}})
+    assert "the root CA lives \"2000h\", not longer than the intermediate" in str(err.value)
 
 
 def test_workload_issuer_names_are_configurable():
     objs = render_policy(
-        {"workloadIssuer": {"name": "pods-ca", "selfSignedName": "boot", "ca": {"namespace": "certs"}}}
+        {"workloadIssuer": {"name": "pods-ca", "selfSignedName": "boot", "namespace": "certs",
+                            "root": {"secretName": "r"}, "intermediate": {"secretName": "i"}}}
     )
-    assert find(objs, "ClusterIssuer", "pods-ca")
-    assert find(objs, "Certificate")["metadata"]["namespace"] == "certs"
-    assert find(objs, "Certificate")["spec"]["issuerRef"]["name"] == "boot"
+    assert find(objs, "ClusterIssuer", "pods-ca")["spec"] == {"ca": {"secretName": "i"}}
+    assert {o["metadata"]["namespace"] for o in objs if o["kind"] in ("Certificate", "Issuer")} == {"certs"}
+    assert find(objs, "Certificate", "r")["spec"]["issuerRef"]["name"] == "boot"
+    assert find(objs, "Certificate", "i")["spec"]["issuerRef"] == {"name": "r", "kind": "Issuer",
+                                                                   "group": "cert-manager.io"}
     assert inject(objs)["spec"]["settings"]["certificate"]["issuer"]["name"] == "pods-ca"
 
 
@@ -293,10 +359,9 @@ def test_existing_issuer(issuer):
 def test_bootstrap_without_inject_policy():
     # policy.enabled=false: no trust anchor needed yet; the issuer chain and the guard.
     manifests = render_raw(POLICY_CHART, {"policy": {"enabled": False}})
-    from chartlib import objects
-
     objs = objects(manifests)
     assert [n for k, n in kinds(objs) if k == "ClusterAdmissionPolicy"] == [GUARD]
+    assert chain(objs, DEFAULT_ISSUER)  # the CA chain exists before the trust anchor
     settings = guard(objs)["spec"]["settings"]
     assert (settings["trustAnchorArn"], settings["region"]) == ("", "")
     assert "policy.enabled=true" in notes(manifests)
@@ -326,11 +391,11 @@ def test_prometheus_monitor(kind, endpoints, endpoint, server, values):
     objs = render_policy(merge(values, {"prometheus": {"enabled": True, "kind": kind,
                                                        "labels": {"release": "kps"}}}))
     monitor = find(objs, kind)
-    assert monitor["metadata"]["namespace"] == "kubewarden"
+    assert monitor["metadata"]["namespace"] == NAMESPACE  # the release namespace
     assert monitor["metadata"]["labels"]["release"] == "kps"
     assert monitor["spec"]["selector"] == {"matchLabels": {
         "app.kubernetes.io/instance": f"policy-server-{server}", "app.kubernetes.io/part-of": "kubewarden"}}
-    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["kubewarden"]}
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     assert monitor["spec"][endpoints] == [endpoint]
 
 
@@ -354,20 +419,49 @@ def test_labels_on_every_object():
 
 def test_notes_explain_trust_anchor_and_renewal():
     text = notes(render_raw(POLICY_CHART, REQUIRED))
-    assert "get secret iamra-workload-ca" in text
+    assert "get secret iamra-workload-root" in text
     assert "aws rolesanywhere create-trust-anchor" in text
     assert "aws rolesanywhere update-trust-anchor --region eu-west-1 --trust-anchor-id 8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f" in text
-    assert "rotationPolicy is Never" in text
+    assert "rotationPolicy Never" in text and "second trust anchor during the\n   overlap" in text
     assert "kubectl label namespace <namespace> iamra.aws/enable=true" in text
     assert "iamra.aws/role-arn" in text and "iamra.aws/signing-profile-arn" in text
     assert "clusterwide-iamra-sidecar" in text
     assert "approver-policy" in text
 
 
-def test_notes_warn_about_rotation_always_and_monitor_mode():
-    text = notes(render_raw(POLICY_CHART, merge(REQUIRED, {
-        "workloadIssuer": {"ca": {"rotationPolicy": "Always"}}, "policy": {"mode": "monitor"}})))
-    assert "WARNING: with Always" in text
+def test_notes_wait_until_both_policies_are_active():
+    text = notes(render_raw(POLICY_CHART, REQUIRED))
+    assert ("kubectl wait --for=jsonpath='{.status.policyStatus}'=active --timeout=5m "
+            "clusteradmissionpolicy/iamra-sidecar clusteradmissionpolicy/iamra-sidecar-guard") in text
+    text = notes(render_raw(POLICY_CHART, merge(REQUIRED, {"guard": {"enabled": False}})))
+    assert "--timeout=5m clusteradmissionpolicy/iamra-sidecar\n" in text
+
+
+def test_notes_offer_helm_test_only_where_it_exists():
+    assert "helm test iamra -n iamra-system" in notes(render_raw(POLICY_CHART, REQUIRED))
+    assert "helm test" not in notes(render_raw(POLICY_CHART, {"policy": {"enabled": False}}))
+    assert "helm test" not in notes(render_raw(POLICY_CHART, merge(REQUIRED, {"helmTest": {"enabled": False}})))
+
+
+def test_notes_never_reuse_values():
+    for values in ({}, {"policy": {"enabled": False}}):
+        text = notes(render_raw(POLICY_CHART, merge(REQUIRED, values)))
+        assert "--reuse-values" not in text.replace("never\n--reuse-values", "")
+        assert "--reset-then-reuse-values" in text
+
+
+def test_notes_give_the_uninstall_order():
+    text = notes(render_raw(POLICY_CHART, REQUIRED))
+    steps = [text.index(s) for s in (
+        "--set policy.enabled=false --set guard.enabled=false",
+        "kubectl wait --for=delete --timeout=2m mutatingwebhookconfiguration/clusterwide-iamra-sidecar "
+        "validatingwebhookconfiguration/clusterwide-iamra-sidecar-guard",
+        "helm uninstall iamra -n iamra-system")]
+    assert steps == sorted(steps)
+
+
+def test_notes_warn_about_monitor_mode():
+    text = notes(render_raw(POLICY_CHART, merge(REQUIRED, {"policy": {"mode": "monitor"}})))
     assert "pods are NOT\n   injected" in text
 
 
@@ -376,3 +470,28 @@ def test_notes_for_existing_issuer():
         "create": False, "name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}})))
     assert "existing AWSPCAClusterIssuer pca" in text
     assert "create-trust-anchor" not in text
+
+
+def test_a_second_chain_for_a_root_key_roll_installs_beside_the_first():
+    # docs/operations.md: a second release with its own names, guarded by a second guard
+    # on the first release's PolicyServer; no object of the two may share a name.
+    second = render_policy({
+        "policy": {"enabled": False, "policyServer": "iamra-sidecar"}, "helmTest": {"enabled": False},
+        "readServiceAccounts": False, "policyServer": {"create": False},
+        "guard": {"name": "iamra-sidecar-guard-2"},
+        "workloadIssuer": {"name": "iamra-workload-2", "selfSignedName": "iamra-workload-2-selfsigned",
+                           "root": {"secretName": "iamra-workload-root-2", "commonName": "iamra-workload-root-2"},
+                           "intermediate": {"secretName": "iamra-workload-intermediate-2",
+                                            "commonName": "iamra-workload-intermediate-2"}}})
+    first = render_policy(hooks=True)
+
+    def names(objs):
+        return {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objs}
+
+    assert not names(first) & names(second)
+    guard2 = find(second, "ClusterAdmissionPolicy", "iamra-sidecar-guard-2")
+    assert guard2["spec"]["policyServer"] == "iamra-sidecar"
+    assert guard2["spec"]["settings"]["certificate"]["issuer"]["name"] == "iamra-workload-2"
+    assert [c["metadata"]["name"] for c in chain(second, {"name": "iamra-workload-2", "kind": "ClusterIssuer",
+                                                          "group": "cert-manager.io"})] == [
+        "iamra-workload-intermediate-2", "iamra-workload-root-2"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import celpy
 import pytest
 
-from chartlib import find, kinds, render_policy
+from chartlib import NAMESPACE, find, kinds, render_policy
 
 SERVER = "iamra-sidecar"
 ACCOUNT = "policy-server-iamra-sidecar"
@@ -29,7 +29,7 @@ def test_defaults_bring_a_highly_available_policy_server():
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"] == \
         f"policy-server-{SERVER}"
     account = find(objs, "ServiceAccount", ACCOUNT)
-    assert account["metadata"]["namespace"] == "kubewarden"
+    assert account["metadata"]["namespace"] == NAMESPACE  # the release namespace
     assert [p["spec"]["policyServer"] for p in policies(objs)] == [SERVER, SERVER]
 
 
@@ -39,7 +39,7 @@ def test_the_policy_server_may_only_get_service_accounts():
     assert role["rules"] == [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]}]
     binding = find(objs, "ClusterRoleBinding", ROLE)
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": "kubewarden"}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": NAMESPACE}]
 
 
 def test_without_service_account_reads_nothing_is_granted():
@@ -51,11 +51,13 @@ def test_without_service_account_reads_nothing_is_granted():
 
 def test_policy_server_options():
     objs = render_policy({"policyServer": {
-        "name": "creds", "namespace": "kw", "image": "ghcr.io/kubewarden/policy-server:v1.37.0",
+        "name": "creds", "namespace": "kw",
+        "image": {"registry": "ghcr.io", "repository": "kubewarden/adm-controller/policy-server", "tag": "v1.37.2"},
         "replicas": 3, "minAvailable": "50%", "priorityClassName": "system-cluster-critical",
         "affinity": {"nodeAffinity": {}}, "tolerations": [{"key": "infra", "operator": "Exists"}],
         "requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}})
     spec = find(objs, "PolicyServer", "creds")["spec"]
+    assert spec["image"] == "ghcr.io/kubewarden/adm-controller/policy-server:v1.37.2"
     assert (spec["replicas"], spec["minAvailable"], spec["priorityClassName"]) == (3, "50%", "system-cluster-critical")
     assert spec["affinity"] == {"nodeAffinity": {}}
     assert spec["tolerations"] == [{"key": "infra", "operator": "Exists"}]
@@ -70,7 +72,7 @@ def test_an_existing_policy_server_gets_the_read_granted():
     assert not [k for k in kinds(objs) if k[0] in ("PolicyServer", "ServiceAccount")]
     assert [p["spec"]["policyServer"] for p in policies(objs)] == ["default", "default"]
     assert find(objs, "ClusterRoleBinding")["subjects"] == [
-        {"kind": "ServiceAccount", "name": "policy-server", "namespace": "kubewarden"}]
+        {"kind": "ServiceAccount", "name": "policy-server", "namespace": NAMESPACE}]
     assert find(objs, "ClusterRole", "iamra-default-read-serviceaccounts")
 
 
@@ -184,8 +186,160 @@ def test_notes_name_the_policy_server_and_its_grant():
 
     text = notes(render_raw(POLICY_CHART, REQUIRED))
     assert "Both policies run on the PolicyServer iamra-sidecar (2 replicas, minAvailable 1)" in text
-    assert "kubewarden/policy-server-iamra-sidecar may get serviceaccounts" in text
+    assert f"{NAMESPACE}/policy-server-iamra-sidecar may get serviceaccounts" in text
     text = notes(render_raw(POLICY_CHART, merge(REQUIRED, {"policyServer": {
         "create": False, "grantServiceAccountRead": False}})))
     assert "Both policies run on the existing PolicyServer default." in text
     assert "WARNING: readServiceAccounts is on and the chart grants nothing" in text
+
+
+# --- Kubewarden's PolicyServer values (as its admission-controller chart has them) ---------
+
+
+def test_the_policy_server_account_follows_the_release_namespace():
+    # Rancher installs Kubewarden in cattle-kubewarden-system; the controller deploys the
+    # (cluster-scoped) PolicyServer's pods there, so its ServiceAccount must be there too.
+    from chartlib import POLICY_CHART, REQUIRED, objects, render_raw
+
+    objs = objects(render_raw(POLICY_CHART, REQUIRED, namespace="cattle-kubewarden-system"))
+    assert "namespace" not in find(objs, "PolicyServer", SERVER)["metadata"]
+    assert find(objs, "ServiceAccount", ACCOUNT)["metadata"]["namespace"] == "cattle-kubewarden-system"
+    assert find(objs, "ClusterRoleBinding", ROLE)["subjects"][0]["namespace"] == "cattle-kubewarden-system"
+
+
+@pytest.mark.parametrize(("name", "accepted"), [("a" * 38, True), ("a" * 39, False)])
+def test_policy_server_name_is_capped_for_the_controllers_app_label(name, accepted):
+    # kubewarden-controller labels the Deployment app: kubewarden-policy-server-<name>:
+    # 25 + 38 = 63, a label value's limit.
+    import helm_python as helm
+
+    if accepted:
+        server = find(render_policy({"policyServer": {"name": name}}), "PolicyServer", name)
+        assert len(f"kubewarden-policy-server-{server['metadata']['name']}") == 63
+    else:
+        with pytest.raises(helm.HelmValuesError) as err:
+            render_policy({"policyServer": {"name": name}})
+        assert "/policyServer/name': maxLength: got 39, want 38" in str(err.value)
+
+
+def test_policy_server_defaults_set_the_log_level_and_nothing_else():
+    spec = find(render_policy(), "PolicyServer", SERVER)["spec"]
+    assert spec["env"] == [{"name": "KUBEWARDEN_LOG_LEVEL", "value": "info"}]
+    for field in ("annotations", "securityContexts", "imagePullSecret", "insecureSources",
+                  "sourceAuthorities", "verificationConfig", "maxUnavailable"):
+        assert field not in spec, field
+
+
+def test_policy_server_kubewarden_values_pass_through():
+    security = {"pod": {"runAsUser": 1000610000}, "container": {"readOnlyRootFilesystem": True}}
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    spec = find(render_policy({"policyServer": {
+        "env": [{"name": "KUBEWARDEN_LOG_LEVEL", "value": "debug"},
+                {"name": "NO_PROXY", "valueFrom": {"configMapKeyRef": {"name": "proxy", "key": "no"}}}],
+        "annotations": {"example.com/team": "platform"},
+        "securityContexts": security,
+        "imagePullSecret": "registry-creds",
+        "insecureSources": ["registry.local:5000"],
+        "sourceAuthorities": {"registry.corp:5000": [pem]},
+        "verificationConfig": "iamra-verification",
+        "minAvailable": None, "maxUnavailable": 1}}), "PolicyServer", SERVER)["spec"]
+    assert spec["env"][0] == {"name": "KUBEWARDEN_LOG_LEVEL", "value": "debug"}
+    assert spec["env"][1]["valueFrom"] == {"configMapKeyRef": {"name": "proxy", "key": "no"}}
+    assert spec["annotations"] == {"example.com/team": "platform"}
+    assert spec["securityContexts"] == security
+    assert spec["imagePullSecret"] == "registry-creds"
+    assert spec["insecureSources"] == ["registry.local:5000"]
+    assert spec["sourceAuthorities"] == {"registry.corp:5000": [pem]}
+    assert spec["verificationConfig"] == "iamra-verification"
+    assert spec["maxUnavailable"] == 1 and "minAvailable" not in spec
+
+
+def test_min_available_and_max_unavailable_exclude_each_other():
+    import helm_python as helm
+
+    with pytest.raises(helm.HelmValuesError) as err:
+        render_policy({"policyServer": {"maxUnavailable": 1}})  # minAvailable is 1 by default
+    assert "/policyServer" in str(err.value)
+
+
+def test_one_registry_override_reaches_every_image_and_the_module():
+    objs = render_policy({"global": {"cattle": {"systemDefaultRegistry": "mirror.corp:5000"}}}, hooks=True)
+    policy = find(objs, "ClusterAdmissionPolicy", "iamra-sidecar")["spec"]
+    assert policy["module"].startswith("registry://mirror.corp:5000/iamra-sidecar/policies/iamra-sidecar-policy:v")
+    assert policy["settings"]["sidecar"]["image"] == "mirror.corp:5000/rolesanywhere/credential-helper:1.8.5"
+    assert find(objs, "ClusterAdmissionPolicy", "iamra-sidecar-guard")["spec"]["module"] == policy["module"]
+    assert find(objs, "PolicyServer", SERVER)["spec"]["image"] == "mirror.corp:5000/kubewarden/policy-server:v1.35.0"
+    assert find(objs, "Pod", "iamra-helm-test")["spec"]["containers"][0]["image"] == "mirror.corp:5000/kubectl:v1.33.0"
+
+
+def test_images_by_default_and_by_digest():
+    digest = "sha256:" + "ab" * 32
+    objs = render_policy({"sidecar": {"image": {"tag": digest}}})
+    settings = find(objs, "ClusterAdmissionPolicy", "iamra-sidecar")["spec"]["settings"]
+    assert settings["sidecar"]["image"] == f"public.ecr.aws/rolesanywhere/credential-helper@{digest}"
+    assert find(objs, "PolicyServer", SERVER)["spec"]["image"] == "ghcr.io/kubewarden/policy-server:v1.35.0"
+
+
+@pytest.mark.parametrize(("name", "severity"), [("iamra-sidecar", "medium"), ("iamra-sidecar-guard", "high")])
+def test_policies_carry_kubewardens_severity_and_category(name, severity):
+    annotations = find(render_policy(), "ClusterAdmissionPolicy", name)["metadata"]["annotations"]
+    assert annotations == {"io.kubewarden.policy.category": "Credentials", "io.kubewarden.policy.severity": severity}
+
+
+def helm_test_pod(values=None):
+    return find(render_policy(values, hooks=True), "Pod", "iamra-helm-test")
+
+
+def init_args(pod):
+    return {c["name"]: c["args"] for c in pod["spec"]["initContainers"]}
+
+
+@pytest.mark.parametrize("mode", ["protect", "monitor"])
+def test_helm_test_checks_both_policies_and_the_guards_match_conditions_in_both_modes(mode):
+    pod = helm_test_pod({"policy": {"mode": mode}})
+    checks = init_args(pod)
+    assert checks["policies-active"] == [
+        "wait", "--for=jsonpath={.status.policyStatus}=active", "--timeout=60s",
+        "clusteradmissionpolicy/iamra-sidecar", "clusteradmissionpolicy/iamra-sidecar-guard"]
+    assert checks["inject-webhook-registered"][:2] == ["get", "mutatingwebhookconfiguration/clusterwide-iamra-sidecar"]
+    # kubectl exits 1 on a missing field or index with --allow-missing-template-keys=false,
+    # so a guard webhook without (both of) its matchConditions fails the test.
+    assert checks["guard-has-match-conditions"] == [
+        "get", "validatingwebhookconfiguration/clusterwide-iamra-sidecar-guard", "--allow-missing-template-keys=false",
+        '--output=jsonpath={.webhooks[0].matchConditions[0].name}{" "}{.webhooks[0].matchConditions[1].name}']
+    guard = find(render_policy({"policy": {"mode": mode}}), "ClusterAdmissionPolicy", "iamra-sidecar-guard")
+    assert len(guard["spec"]["matchConditions"]) == 2  # what the check indexes
+    args = pod["spec"]["containers"][0]["args"]
+    if mode == "protect":
+        assert "--output=jsonpath={.metadata.annotations.iamra\\.aws/injected}" in args
+    else:  # Kubewarden only logs in monitor mode: no injection to look for
+        assert args == ["create", "--dry-run=server", "--filename=/etc/iamra-helm-test/pod.yaml", "--output=name"]
+
+
+def test_helm_test_may_read_only_what_it_checks():
+    objs = render_policy(hooks=True)
+    role = find(objs, "ClusterRole", "iamra-iamra-helm-test")
+    assert role["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert role["rules"] == [
+        {"apiGroups": ["policies.kubewarden.io"], "resources": ["clusteradmissionpolicies"],
+         "resourceNames": ["iamra-sidecar", "iamra-sidecar-guard"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"],
+         "resourceNames": ["clusterwide-iamra-sidecar"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"],
+         "resourceNames": ["clusterwide-iamra-sidecar-guard"], "verbs": ["get", "list", "watch"]}]
+    binding = find(objs, "ClusterRoleBinding", "iamra-iamra-helm-test")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "iamra-helm-test", "namespace": "iamra-helm-test"}]
+
+
+def test_helm_test_without_the_guard_checks_the_inject_policy_only():
+    pod = helm_test_pod({"guard": {"enabled": False}})
+    assert set(init_args(pod)) == {"policies-active", "inject-webhook-registered"}
+    assert init_args(pod)["policies-active"][-1] == "clusteradmissionpolicy/iamra-sidecar"
+
+
+def test_switching_the_policies_off_keeps_the_policy_server_and_its_grant():
+    # The uninstall order's first step: the webhooks go, what they call stays.
+    objs = render_policy({"policy": {"enabled": False}, "guard": {"enabled": False}})
+    assert not [o for o in objs if o["kind"] == "ClusterAdmissionPolicy"]
+    assert find(objs, "PolicyServer", SERVER) and find(objs, "ServiceAccount", ACCOUNT)
+    assert find(objs, "ClusterRoleBinding", ROLE)

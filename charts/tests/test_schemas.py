@@ -29,7 +29,8 @@ POLICY_SCENARIOS = {
     "existing-issuer": {"workloadIssuer": {"create": False, "name": "pca", "kind": "AWSPCAClusterIssuer",
                                            "group": "awspca.cert-manager.io"}},
     "rsa": {"certificate": {"keyAlgorithm": "RSA", "keySize": 2048},
-            "workloadIssuer": {"ca": {"keyAlgorithm": "RSA", "keySize": 4096, "rotationPolicy": "Always"}}},
+            "workloadIssuer": {"root": {"keyAlgorithm": "RSA", "keySize": 4096},
+                               "intermediate": {"keyAlgorithm": "RSA", "keySize": 3072}}},
     "service-monitor": {"prometheus": {"enabled": True, "labels": {"release": "kps"}}},
     "pod-monitor": {"prometheus": {"enabled": True, "kind": "PodMonitor", "namespace": "monitoring"}},
     "numeric-quantities": {"sidecar": {"resources": {"requests": {"cpu": 1}}}},
@@ -80,8 +81,8 @@ def test_the_objects_cover_native_and_custom_kinds():
     kinds = {o["kind"] for _, o in OBJECTS}
     native = {"Job", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Namespace", "Role",
               "RoleBinding", "ConfigMap", "Pod"}
-    assert kinds == native | {"ClusterAdmissionPolicy", "ClusterIssuer", "Certificate", "ServiceMonitor",
-                              "PodMonitor", "PolicyServer"}
+    assert kinds == native | {"ClusterAdmissionPolicy", "ClusterIssuer", "Issuer", "Certificate", "ServiceMonitor",
+                              "PodMonitor", "PrometheusRule", "PolicyServer"}
     assert {o["kind"] for _, o in OBJECTS if not is_custom(o)} == native
 
 

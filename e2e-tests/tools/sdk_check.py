@@ -1,44 +1,63 @@
 #!/usr/bin/env python3
-"""Runs botocore's default credential chain as one container of a patched pod would.
+"""Runs an AWS SDK's default credential chain as one container of a patched pod would,
+against the real credential helper in serve mode.
 
-    sdk_check.py POD CONTAINER [--without VAR]...    prints a JSON report
+    sdk_check.py POD CONTAINER --sdk botocore|go|js|imds [options]   prints a JSON report
 
-POD is a pod as the policy's patch left it (JSON file). The container's environment is
-taken exactly as patched, with two rewrites that only move things onto this machine:
+POD is a pod as the policy's patch left it (JSON file). When it has the credentials
+sidecar, that sidecar runs for real: `aws_signing_helper` ($SIGNING_HELPER) with the
+sidecar's args as patched, $(POD_NAME)-style references expanded from the pod, and only
+these rewrites, which move things onto this machine:
 
-- AWS_EC2_METADATA_SERVICE_ENDPOINT: when the pod has the credentials sidecar, a
-  stand-in for it (imds_standin.py) listens on 127.0.0.1 on a free port, and the
-  endpoint's port is rewritten from the sidecar's --port to that one, nothing else. An
-  endpoint on another port or host is left as written.
-- AWS_WEB_IDENTITY_TOKEN_FILE: the container's projected service account token volumes
-  are written under a temporary root (a made-up token at each mount path), and the
-  variable is prefixed with that root; a path that no such volume mounts stays missing.
+- the csi volume's mount path becomes a temporary directory where pki.py writes the
+  volume's files (--pki CASE: the chart's root + intermediate chain by default);
+- --port becomes a free loopback port, and AWS_EC2_METADATA_SERVICE_ENDPOINT's port in
+  the container's environment follows it (nothing else of the endpoint changes);
+- --endpoint is added: the loopback CreateSession stand-in (rolesanywhere_standin.py),
+  which knows one account: --trust-anchor (the root of the chain), --profile, --role;
+- --helper-arg ARG adds ARG to the helper's args (mount paths rewritten too): a change
+  the sidecar does not make yet, reported as `helper.added`.
 
-botocore then runs (sdk_probe.py) in a clean environment: the container's variables,
-plus HOME and PATH set to an empty directory so no ~/.aws file or program leaks in.
---without VAR drops VAR from the environment first: a control that shows a test depends
-on it.
+AWS_WEB_IDENTITY_TOKEN_FILE (IRSA): the container's projected service account token
+volumes are written under a temporary root (a made-up token at each mount path), and the
+variable is prefixed with that root.
 
-The report: the probe's (method, credentials, region, error, sts, sts_served, blocked),
-plus `imds` (each request the stand-in got: method, path, token none/valid/invalid,
-status), `imds_served` (its credentials), `endpoint` (as patched and as used), and
-`token_file` / `token` (the rewritten path and the token written, for IRSA).
+The SDK then runs in a clean environment: the container's variables, plus HOME and PATH
+set to an empty directory so no ~/.aws file or program leaks in. --without VAR drops VAR
+first, and --set VAR=VALUE sets one: controls that show a test depends on it. --sdk picks the probe: botocore
+(sdk_probe.py), go ($SDK_PROBE_GO, tools/go/sdk-go), js (e2e-tests/sdk/js/probe.mjs under
+node), or imds (raw IMDS calls to the helper: how it answers without and with a token).
+
+The report: the probe's (sdk, method, credentials, region, error; botocore adds sts,
+sts_served and blocked; imds gives `imds`), plus `sessions` (each CreateSession the
+stand-in got: ARNs, algorithm, chain length, status, refusal, credentials issued),
+`helper` (args, added, log), `endpoint` (as patched and as used), and `token_file` /
+`token` (IRSA).
 """
 import argparse
 import json
 import os
 import secrets
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 
-from imds_standin import ImdsStandIn
+import pki
+from rolesanywhere_standin import RolesAnywhereStandIn
 
 SIDECAR = "iamra-credential-helper"
+CERT_VOLUME = "iamra-credentials"
 ENDPOINT = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
 TOKEN_FILE = "AWS_WEB_IDENTITY_TOKEN_FILE"
-PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdk_probe.py")
+HERE = os.path.dirname(os.path.abspath(__file__))
+JS_PROBE = os.path.join(HERE, "..", "sdk", "js", "probe.mjs")
+CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials/"
+HELPER_START_SECONDS = 30
 
 
 class CheckError(Exception):
@@ -57,12 +76,17 @@ def find_container(pod, name):
     return None
 
 
-def container_env(container):
-    """The variables as the container would see them; refuses what needs a cluster."""
+def container_env(container, pod=None):
+    """The variables as the container would see them; refuses what needs a cluster.
+    With POD, a fieldRef to the pod's metadata.name or metadata.namespace is resolved."""
     if container.get("envFrom"):
         raise CheckError(f"container {container['name']!r} uses envFrom, which needs a cluster")
     env = {}
     for entry in container.get("env", []):
+        field = entry.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        if pod is not None and field in ("metadata.name", "metadata.namespace"):
+            env[entry["name"]] = pod["metadata"][field.split(".")[1]]
+            continue
         if "valueFrom" in entry:
             raise CheckError(f"{entry['name']} is set from a reference, which needs a cluster")
         value = entry.get("value", "")
@@ -72,11 +96,13 @@ def container_env(container):
     return env
 
 
-def sidecar_arg(sidecar, flag):
-    args = sidecar.get("args", [])
-    if flag not in args[:-1]:
-        raise CheckError(f"the sidecar has no {flag} argument: {args}")
-    return args[args.index(flag) + 1]
+def expand(arg, env):
+    """Kubernetes' $(VAR) expansion of a container arg."""
+    for name, value in env.items():
+        arg = arg.replace(f"$({name})", value)
+    if "$(" in arg:
+        raise CheckError(f"an arg references a variable the sidecar does not set: {arg}")
+    return arg
 
 
 def rewrite_port(url, old, new):
@@ -85,6 +111,12 @@ def rewrite_port(url, old, new):
     if parts.port != old:
         return url
     return parts._replace(netloc=f"{parts.hostname}:{new}").geturl()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def mount_token_volumes(pod, container, root):
@@ -103,46 +135,161 @@ def mount_token_volumes(pod, container, root):
     return token
 
 
-def run_probe(env, workdir):
+class Helper:
+    """The sidecar's aws_signing_helper, run on this machine (see the module doc)."""
+
+    def __init__(self, pod, sidecar, volume_dir, endpoint, added, workdir):
+        binary = os.environ.get("SIGNING_HELPER")
+        if not binary or not os.access(binary, os.X_OK):
+            raise CheckError("set SIGNING_HELPER to the aws_signing_helper binary (tools/go/signing-helper)")
+        mounts = [m["mountPath"] for m in sidecar.get("volumeMounts", []) if m.get("name") == CERT_VOLUME]
+        if len(mounts) != 1:
+            raise CheckError(f"the sidecar does not mount {CERT_VOLUME} once: {sidecar.get('volumeMounts')}")
+        env = container_env(sidecar, pod)
+        args = [expand(a, env) for a in sidecar.get("args", [])]
+        if "--port" not in args[:-1]:
+            raise CheckError(f"the sidecar has no --port argument: {args}")
+        i = args.index("--port") + 1
+        self.patched_port, self.port = int(args[i]), free_port()
+        args[i] = str(self.port)
+        args += ["--endpoint", endpoint] + added
+        prefix = mounts[0].rstrip("/") + "/"
+        self.args = [volume_dir + "/" + a[len(prefix):] if a.startswith(prefix) else a for a in args]
+        self.added = added
+        self._log = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            [binary] + self.args, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            env={"PATH": os.path.dirname(binary), "HOME": workdir}, cwd=workdir,
+            start_new_session=True,
+        )
+
+    def wait_listening(self):
+        """Returns once the helper accepts connections; raises if it exits first."""
+        deadline = time.monotonic() + HELPER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise CheckError(f"the helper exited with {self._process.returncode}: {self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise CheckError(f"the helper did not listen within {HELPER_START_SECONDS}s: {self.log()}")
+
+    def log(self):
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def stop(self):
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def report(self):
+        return {"args": self.args, "added": self.added, "exit": self._process.returncode,
+                "log": self.log().splitlines()}
+
+
+def imds_calls(endpoint):
+    """How the helper answers IMDS calls: without a token, then as IMDSv2 does."""
+    import http.client
+
+    host = urllib.parse.urlsplit(endpoint)
+    calls = []
+
+    def call(method, path, **headers):
+        c = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
+        c.request(method, path, headers=headers)
+        r = c.getresponse()
+        body = r.read().decode()
+        calls.append({"method": method, "path": path, "headers": sorted(headers), "status": r.status})
+        return body
+
+    call("GET", CREDENTIALS_PATH)
+    call("PUT", "/latest/api/token", **{"X-Forwarded-For": "10.0.0.1"})
+    token = call("PUT", "/latest/api/token", **{"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    call("GET", CREDENTIALS_PATH, **{"X-aws-ec2-metadata-token": "forged"})
+    role = call("GET", CREDENTIALS_PATH, **{"X-aws-ec2-metadata-token": token})
+    served = json.loads(call("GET", CREDENTIALS_PATH + role, **{"X-aws-ec2-metadata-token": token}))
+    return {"imds": calls, "role": role, "imds_served": served}
+
+
+def probe_command(sdk):
+    if sdk == "botocore":
+        return [sys.executable, os.path.join(HERE, "sdk_probe.py")]
+    if sdk == "go":
+        binary = os.environ.get("SDK_PROBE_GO")
+        if not binary:
+            raise CheckError("set SDK_PROBE_GO to sdk-probe-go (tools/go/sdk-go)")
+        return [binary]
+    if sdk == "js":
+        node = shutil.which("node")
+        if not node:
+            raise CheckError("node is not installed")
+        return [node, os.path.abspath(JS_PROBE)]
+    raise CheckError(f"unknown SDK {sdk!r}")
+
+
+def run_probe(sdk, env, workdir):
     clean = {"HOME": workdir, "PATH": workdir, **env}
     result = subprocess.run(
-        [sys.executable, PROBE], env=clean, cwd=workdir, capture_output=True, text=True, timeout=60
+        probe_command(sdk), env=clean, cwd=workdir, capture_output=True, text=True, timeout=120
     )
     if result.returncode != 0:
-        raise CheckError(f"the SDK probe failed ({result.returncode}): {result.stderr.strip()}")
+        raise CheckError(f"the {sdk} probe failed ({result.returncode}): {result.stderr.strip()}")
     return json.loads(result.stdout)
 
 
-def check(pod, name, without):
+def check(pod, name, args):
     container = find_container(pod, name)
     if container is None:
         raise CheckError(f"the pod has no container {name!r}")
     env = container_env(container)
-    for var in without:
+    for var in args.without:
         env.pop(var, None)
+    for assignment in args.set:
+        var, _, value = assignment.partition("=")
+        env[var] = value
     sidecar = find_container(pod, SIDECAR)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = os.path.join(tmp, "empty")
         os.mkdir(workdir)
-        report = {"endpoint": None, "token_file": None, "token": None}
+        report = {"endpoint": None, "token_file": None, "token": None, "sessions": [], "helper": None}
         if TOKEN_FILE in env:
             root = os.path.join(tmp, "root")
             report["token"] = mount_token_volumes(pod, container, root)
             env[TOKEN_FILE] = root + env[TOKEN_FILE]
             report["token_file"] = env[TOKEN_FILE]
         if sidecar is None:
-            report.update(run_probe(env, workdir), imds=[], imds_served=None)
+            if args.sdk == "imds":
+                raise CheckError("the pod has no credentials sidecar to call")
+            report.update(run_probe(args.sdk, env, workdir))
             return report
-        port = int(sidecar_arg(sidecar, "--port"))
-        role_name = sidecar_arg(sidecar, "--role-arn").rsplit("/", 1)[-1]
-        with ImdsStandIn(role_name) as standin:
-            if ENDPOINT in env:
-                patched = env[ENDPOINT]
-                env[ENDPOINT] = rewrite_port(patched, port, standin.port)
-                report["endpoint"] = {"patched": patched, "used": env[ENDPOINT]}
-            report.update(run_probe(env, workdir))
-            report["imds"] = list(standin.requests)
-            report["imds_served"] = standin.credentials
+        volume = os.path.join(tmp, "volume")
+        root_pem = pki.write_volume(volume, args.pki)
+        region = args.trust_anchor.split(":")[3]
+        account = RolesAnywhereStandIn({args.trust_anchor: root_pem}, {args.profile: args.role}, region)
+        with account as standin:
+            helper = Helper(pod, sidecar, volume, standin.endpoint, args.helper_arg, workdir)
+            try:
+                helper.wait_listening()
+                helper_endpoint = f"http://127.0.0.1:{helper.port}"
+                if ENDPOINT in env:
+                    patched = env[ENDPOINT]
+                    env[ENDPOINT] = rewrite_port(patched, helper.patched_port, helper.port)
+                    report["endpoint"] = {"patched": patched, "used": env[ENDPOINT]}
+                if args.sdk == "imds":
+                    report.update(imds_calls(helper_endpoint))
+                else:
+                    report.update(run_probe(args.sdk, env, workdir))
+            finally:
+                helper.stop()
+            report["helper"] = helper.report()
+            report["sessions"] = list(standin.sessions)
         return report
 
 
@@ -150,12 +297,23 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pod", help="the patched pod (JSON file)")
     parser.add_argument("container", help="the container whose environment the SDK gets")
+    parser.add_argument("--sdk", choices=("botocore", "go", "js", "imds"), default="botocore")
     parser.add_argument("--without", action="append", default=[], metavar="VAR",
                         help="drop VAR from the environment (a control)")
+    parser.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
+                        help="set VAR to VALUE after --without (a control)")
+    parser.add_argument("--pki", choices=pki.CASES, default="good",
+                        help="the certificate volume's case (pki.py)")
+    parser.add_argument("--helper-arg", action="append", default=[], metavar="ARG",
+                        help="an arg the helper gets beyond the sidecar's")
+    parser.add_argument("--trust-anchor", required=True, help="the account's trust anchor ARN")
+    parser.add_argument("--profile", required=True, help="the account's profile ARN")
+    parser.add_argument("--role", action="append", required=True,
+                        help="a role ARN of the profile (repeatable)")
     args = parser.parse_args(argv[1:])
     try:
         with open(args.pod, encoding="utf-8") as f:
-            report = check(json.load(f), args.container, args.without)
+            report = check(json.load(f), args.container, args)
     except (CheckError, OSError, ValueError, subprocess.TimeoutExpired) as e:
         print(f"sdk_check.py: {e}", file=sys.stderr)
         return 1

@@ -3,7 +3,7 @@
 sdk_check.py runs this with nothing but an app container's environment (as the policy
 patched it) plus an empty HOME and PATH, and reads the JSON it prints:
 
-    botocore     the version
+    sdk          "botocore <version>"
     method       the provider the chain chose (iam-role, env, assume-role-with-web-identity,
                  ...), null when it found no credentials
     credentials  the resolved access_key, secret_key and token, or null
@@ -21,7 +21,7 @@ import json
 import sys
 import urllib.parse
 
-from imds_standin import random_credentials
+from rolesanywhere_standin import random_credentials
 
 blocked = []
 
@@ -71,10 +71,10 @@ class StsStandIn:
         body = (
             '<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
             "<AssumeRoleWithWebIdentityResult><Credentials>"
-            f"<AccessKeyId>{c['AccessKeyId']}</AccessKeyId>"
-            f"<SecretAccessKey>{c['SecretAccessKey']}</SecretAccessKey>"
-            f"<SessionToken>{c['Token']}</SessionToken>"
-            f"<Expiration>{c['Expiration']}</Expiration>"
+            f"<AccessKeyId>{c['accessKeyId']}</AccessKeyId>"
+            f"<SecretAccessKey>{c['secretAccessKey']}</SecretAccessKey>"
+            f"<SessionToken>{c['sessionToken']}</SessionToken>"
+            f"<Expiration>{c['expiration']}</Expiration>"
             "</Credentials></AssumeRoleWithWebIdentityResult>"
             "<ResponseMetadata><RequestId>sdk-probe</RequestId></ResponseMetadata>"
             "</AssumeRoleWithWebIdentityResponse>"
@@ -94,7 +94,7 @@ def main():
     session = botocore.session.get_session()
     sts = StsStandIn()
     session.register("before-send.sts.AssumeRoleWithWebIdentity", sts)
-    report = {"botocore": botocore.__version__, "method": None, "credentials": None}
+    report = {"sdk": f"botocore {botocore.__version__}", "method": None, "credentials": None}
     report["region"] = session.get_config_variable("region")
     report["error"] = None
     try:

@@ -5,5 +5,6 @@
 //! answers from the input itself: the payload's `serviceAccount` object (absent: the
 //! lookup fails, as the host does for a missing ServiceAccount).
 
+mod json;
 pub mod oracle;
 pub mod structured;

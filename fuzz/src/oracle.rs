@@ -9,38 +9,118 @@
 //! 6. settings that `validate_settings` accepts can be used: `validate` answers a pod
 //!    under them with oracles 1-5 holding.
 //!
-//! Oracle 5 compares the request and the answer as [`tinyjson`] reads them: numbers
-//! through Rust's correctly rounded `f64` parsing, independent of the serde_json build
-//! the policy uses, so a number the policy reads or writes inexactly shows.
+//! Every oracle reads objects as the API server does ([`stored`]): a null field, of any
+//! type, is the field absent, and a null value in a string map (annotations, labels) is
+//! the empty string.
+//!
+//! Oracle 5 compares the request and the answer as [`json::read`] reads them into
+//! [`tinyjson`]'s values: numbers through Rust's correctly rounded `f64` parsing,
+//! independent of the serde_json build the policy uses, so a number the policy reads or
+//! writes inexactly shows.
 
+use crate::json;
 use iamra_sidecar_policy::{validate_settings_payload, validate_with, Annotations};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::cell::OnceCell;
+use std::sync::OnceLock;
 use tinyjson::JsonValue as Json;
 
 /// The payload the settings oracle (6) runs `validate` on, with the settings replaced.
 const SETTINGS_PROBE: &str = include_str!("../corpus/validate/pod-plain.json");
 
+/// The string maps of a pod (by key) whose null values the API server stores as "";
+/// everywhere else a null value is a field left out.
+const STRING_MAPS: &[&str] = &["annotations", "labels", "nodeSelector", "volumeAttributes"];
+
+/// `value` as the API server stores it: without null fields; `map` says `value` is a
+/// string map, whose null values become "". Oracle 4 and the lookup compare through it.
+fn stored(value: &Value, map: bool) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter_map(|(key, v)| match v {
+                    Value::Null if map => Some((key.clone(), Value::from(""))),
+                    Value::Null => None,
+                    _ => Some((key.clone(), stored(v, STRING_MAPS.contains(&key.as_str())))),
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| stored(v, false)).collect()),
+        _ => value.clone(),
+    }
+}
+
+/// The parts of a `validate` payload the oracles read, borrowed from its text: a
+/// payload is parsed into values only where an oracle needs one, and the mutated object
+/// is sent again by replacing the original's text (the rest, settings included, stays
+/// byte for byte, as a host sends it).
+#[derive(Deserialize)]
+struct Sent<'a> {
+    #[serde(borrow)]
+    request: Option<SentRequest<'a>>,
+    #[serde(borrow)]
+    settings: Option<&'a RawValue>,
+    #[serde(borrow, rename = "serviceAccount")]
+    service_account: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct SentRequest<'a> {
+    #[serde(borrow)]
+    object: Option<&'a RawValue>,
+}
+
+/// The policy's answer, as far as oracles 2-4 read it.
+#[derive(Deserialize)]
+struct Answer<'a> {
+    accepted: bool,
+    code: Option<Value>,
+    message: Option<String>,
+    #[serde(borrow)]
+    mutated_object: Option<&'a RawValue>,
+}
+
 /// Runs `validate` on `payload` and checks oracles 2-5 on its answer.
 pub fn validate(payload: &[u8]) {
-    let parsed: Option<Value> = serde_json::from_slice(payload).ok();
-    let answer = call(payload, parsed.as_ref());
-    let Some(object) = answer.get("mutated_object").filter(|o| !o.is_null()) else {
-        return;
-    };
     // serde_json skips the fields the policy ignores without checking their UTF-8, so
     // the policy can mutate a payload that is not JSON; no host sends one (policy-server
     // has parsed the AdmissionReview), and there is nothing to compare or resend.
-    let Some(mut again) = parsed else {
+    let text = std::str::from_utf8(payload).ok();
+    let sent = OnceCell::new();
+    let sent = || sent.get_or_init(|| text.and_then(|t| serde_json::from_str::<Sent>(t).ok()));
+    let out = call(payload, || sent().as_ref().and_then(|s| s.service_account));
+    let answer = read_answer(&out);
+    let Some(object) = answer.mutated_object else {
         return;
     };
-    kept_in_answer(payload, object, &again);
-    again["request"]["object"] = object.clone();
-    let resent = serde_json::to_vec(&again).expect("a Value serialises");
-    let second = call(&resent, Some(&again));
+    let (Some(text), Some(sent)) = (text, sent()) else {
+        return;
+    };
+    let Some(original) = sent.request.as_ref().and_then(|r| r.object) else {
+        return;
+    };
+    kept_in_answer(original.get(), object.get(), sent.settings);
+    // The original object's place in the text: it is borrowed from it.
+    let start = original.get().as_ptr() as usize - text.as_ptr() as usize;
+    let end = start + original.get().len();
+    let resent = [&text[..start], object.get(), &text[end..]].concat();
+    let out = call(resent.as_bytes(), || sent.service_account);
+    let second = read_answer(&out);
+    // A patch to an object that Kubernetes reads as the same one changes nothing.
+    let same = |again: &RawValue| {
+        let read = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).ok();
+        let (a, b) = (read(object), read(again));
+        a.is_some() && a.map(|a| stored(&a, false)) == b.map(|b| stored(&b, false))
+    };
     assert!(
-        second["accepted"] == true && second.get("mutated_object").is_none_or(Value::is_null),
+        second.accepted && second.mutated_object.is_none_or(same),
         "the mutated object, sent again, was not accepted without a further patch:\n\
-         first object: {object}\nsecond answer: {second}"
+         first object: {object}\nsecond answer: {}",
+        String::from_utf8_lossy(&out)
     );
 }
 
@@ -60,43 +140,68 @@ pub fn validate_settings(payload: &[u8]) {
         }
         _ => panic!("no boolean `valid` in {answer}"),
     }
-    let settings: Value = serde_json::from_slice(payload).expect("settings found valid are JSON");
-    let mut probe: Value = serde_json::from_str(SETTINGS_PROBE).expect("the probe is JSON");
-    probe["settings"] = settings;
-    validate(&serde_json::to_vec(&probe).expect("a Value serialises"));
+    let settings = std::str::from_utf8(payload).expect("settings found valid are UTF-8");
+    serde_json::from_str::<IgnoredAny>(settings).expect("settings found valid are JSON");
+    validate(
+        format!(
+            "{{\"request\":{},\"settings\":{settings}}}",
+            probe_request()
+        )
+        .as_bytes(),
+    );
 }
 
-/// The policy's answer to `payload`, checked against oracles 2 and 3.
-fn call(payload: &[u8], parsed: Option<&Value>) -> Value {
-    let lookup = |namespace: &str, name: &str| service_account(parsed, namespace, name);
-    let out = validate_with(payload, &lookup).expect("validate returns an answer");
-    let answer: Value = serde_json::from_slice(&out)
-        .unwrap_or_else(|e| panic!("validate answered invalid JSON ({e}): {out:?}"));
-    match answer["accepted"] {
-        Value::Bool(true) => {
-            let object = answer.get("mutated_object");
-            assert!(
-                object.is_none_or(|o| o.is_null() || o.is_object()),
-                "a mutated object that is not an object: {answer}"
-            );
-        }
-        Value::Bool(false) => assert!(
-            answer["code"] == 400 && answer["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "a rejection without code 400 and a message: {answer}"
-        ),
-        _ => panic!("no boolean `accepted` in {answer}"),
+/// The request of the settings oracle's pod, [`SETTINGS_PROBE`], read once.
+fn probe_request() -> &'static str {
+    static REQUEST: OnceLock<String> = OnceLock::new();
+    REQUEST.get_or_init(|| {
+        let probe: Value = serde_json::from_str(SETTINGS_PROBE).expect("the probe is JSON");
+        probe["request"].to_string()
+    })
+}
+
+/// The policy's answer to `payload`, with the lookup answering from the payload's
+/// `serviceAccount` (`account` gives its text, when there is one).
+fn call<'a>(payload: &[u8], account: impl Fn() -> Option<&'a RawValue>) -> Vec<u8> {
+    let lookup = |namespace: &str, name: &str| service_account(account(), namespace, name);
+    validate_with(payload, &lookup).expect("validate returns an answer")
+}
+
+/// The answer `out`, checked against oracles 2 and 3.
+fn read_answer(out: &[u8]) -> Answer<'_> {
+    let shown = || String::from_utf8_lossy(out);
+    let text = std::str::from_utf8(out)
+        .unwrap_or_else(|e| panic!("validate answered invalid UTF-8 ({e}): {}", shown()));
+    let answer: Answer = serde_json::from_str(text).unwrap_or_else(|e| {
+        panic!("validate answered invalid JSON or no boolean `accepted` ({e}): {text}")
+    });
+    if answer.accepted {
+        assert!(
+            answer
+                .mutated_object
+                .is_none_or(|o| o.get().starts_with('{')),
+            "a mutated object that is not an object: {text}"
+        );
+    } else {
+        assert!(
+            answer.code.as_ref().is_some_and(|c| *c == 400)
+                && answer.message.as_ref().is_some_and(|m| !m.is_empty()),
+            "a rejection without code 400 and a message: {text}"
+        );
     }
     answer
 }
 
-/// The lookup's answer: the annotations of the payload's `serviceAccount`.
+/// The lookup's answer: the annotations of the payload's `serviceAccount` (null: absent),
+/// as the API server would give them.
 fn service_account(
-    payload: Option<&Value>,
+    account: Option<&RawValue>,
     namespace: &str,
     name: &str,
 ) -> Result<Annotations, String> {
-    let account = payload
-        .and_then(|p| p.get("serviceAccount"))
+    let account: Value = account
+        .and_then(|a| serde_json::from_str(a.get()).ok())
+        .filter(|a: &Value| !a.is_null())
         .ok_or_else(|| {
             format!(
                 "Cannot find v1/ServiceAccount named '{name}' inside of namespace '{namespace}'"
@@ -104,36 +209,24 @@ fn service_account(
         })?;
     match account.pointer("/metadata/annotations") {
         None | Some(Value::Null) => Ok(Annotations::new()),
-        Some(annotations) => serde_json::from_value(annotations.clone()).map_err(|e| e.to_string()),
+        Some(annotations) => {
+            serde_json::from_value(stored(annotations, true)).map_err(|e| e.to_string())
+        }
     }
 }
 
 /// Oracle 5 on the texts: the request's object against the answer's `mutated_object`.
-fn kept_in_answer(payload: &[u8], object: &Value, parsed: &Value) {
-    let text = std::str::from_utf8(payload).expect("JSON the policy read is UTF-8");
-    let Ok(original) = text.parse::<Json>() else {
-        // tinyjson is stricter than serde_json on a few inputs; nothing to compare then.
+fn kept_in_answer(original: &str, mutated: &str, settings: Option<&RawValue>) {
+    let Ok(original_json) = json::read(original) else {
+        // The reader is stricter than serde_json on a few inputs; nothing to compare then.
         return;
     };
-    let mutated: Json = object
-        .to_string()
-        .parse()
-        .unwrap_or_else(|e| panic!("the mutated object does not read back ({e}): {object}"));
-    let original = field(field(&original, "request"), "object");
-    let owned = Owned::from_settings(&parsed["settings"]);
-    if let Err(problem) = kept(original, &mutated, &mut Vec::new(), &owned) {
-        panic!(
-            "{problem}\noriginal object: {}\nmutated object: {object}",
-            parsed["request"]["object"]
-        );
-    }
-}
-
-fn field<'a>(value: &'a Json, key: &str) -> &'a Json {
-    const NULL: &Json = &Json::Null;
-    match value {
-        Json::Object(map) => map.get(key).unwrap_or(NULL),
-        _ => NULL,
+    let mutated_json = json::read(mutated)
+        .unwrap_or_else(|e| panic!("the mutated object does not read back ({e}): {mutated}"));
+    let settings = settings.and_then(|s| serde_json::from_str(s.get()).ok());
+    let owned = Owned::from_settings(settings.as_ref().unwrap_or(&Value::Null));
+    if let Err(problem) = kept(&original_json, &mutated_json, &mut Vec::new(), &owned) {
+        panic!("{problem}\noriginal object: {original}\nmutated object: {mutated}");
     }
 }
 
@@ -171,11 +264,12 @@ impl Owned {
 ///   which it may append to (the original entries stay first, in order);
 /// - `spec.initContainers`, which it may prepend to (the original entries stay last);
 /// - the `value` of an original `NO_PROXY` env entry, a list it may add items to; the
-///   entry's other fields stay;
-/// - an absent or null list or annotation map that it creates.
+///   entry's other fields stay.
 ///
-/// Everything else, at any depth, must be there with an equal value (numbers as `f64`).
-/// New keys and entries elsewhere are not judged.
+/// Everything else, at any depth, must be there with an equal value (numbers as `f64`),
+/// as Kubernetes reads it ([`stored`]): a null field is an absent one, so nothing to keep
+/// (the API server never sends one), and a null in a string map is "". New keys and
+/// entries are not judged.
 pub fn kept(
     original: &Json,
     new: &Json,
@@ -183,21 +277,6 @@ pub fn kept(
     owned: &Owned,
 ) -> Result<(), String> {
     let path: Vec<&str> = at.iter().map(String::as_str).collect();
-    let lenient_null = matches!(
-        path.as_slice(),
-        ["metadata" | "spec"]
-            | ["metadata", "annotations"]
-            | ["spec", "containers" | "initContainers" | "volumes"]
-            | [
-                "spec",
-                "containers" | "initContainers",
-                _,
-                "env" | "volumeMounts"
-            ]
-    );
-    if lenient_null && *original == Json::Null {
-        return Ok(());
-    }
     match path.as_slice() {
         ["metadata", "annotations", key] if owned.bookkeeping.iter().any(|b| b == key) => {
             return Ok(())
@@ -213,7 +292,12 @@ pub fn kept(
                 path.as_slice(),
                 ["spec", "containers" | "initContainers", _, "env", _]
             ) && o.get("name") == Some(&Json::String("NO_PROXY".into()));
+            let map = path.last().is_some_and(|key| STRING_MAPS.contains(key));
             for (key, value) in o {
+                if *value == Json::Null && !map {
+                    // A null field is an absent one: nothing to keep.
+                    continue;
+                }
                 let Some(kept_value) = n.get(key) else {
                     return Err(format!("{} was dropped", show(at, key)));
                 };
@@ -254,6 +338,16 @@ pub fn kept(
             Ok(())
         }
         _ if original == new => Ok(()),
+        (Json::Null, Json::String(s)) | (Json::String(s), Json::Null)
+            if s.is_empty()
+                && path
+                    .iter()
+                    .rev()
+                    .nth(1)
+                    .is_some_and(|m| STRING_MAPS.contains(m)) =>
+        {
+            Ok(())
+        }
         _ => Err(format!(
             "{} changed from {} to {}",
             at.join("."),
@@ -263,9 +357,11 @@ pub fn kept(
     }
 }
 
-/// A comma-separated list the policy may add items to: every original item stays.
+/// A comma-separated list the policy may add items to: every original item stays. Null
+/// is the empty list (an absent env value, or a null annotation, which is "").
 fn extended_list(original: &Json, new: &Json, at: &[String]) -> Result<(), String> {
     let items = |v: &Json| match v {
+        Json::Null => Some(Vec::new()),
         Json::String(s) => Some(
             s.split(',')
                 .map(str::trim)

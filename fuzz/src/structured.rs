@@ -6,6 +6,7 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use serde_json::{Map, Number, Value};
+use std::sync::OnceLock;
 
 /// The seed payloads, in file name order (build.rs).
 pub const BASES: &[&str] = include!(concat!(env!("OUT_DIR"), "/bases.rs"));
@@ -157,10 +158,13 @@ enum Node {
 enum Text {
     Word(u8),
     Any(String),
-    /// A word repeated, up to 4,095 times: long values.
+    /// A word repeated: long values, up to 255 times, and one time in 64 up to 4,080
+    /// times (to 380 KB): every byte of a payload is read several times per execution,
+    /// so huge values in every other edit cost most of the target's speed.
     Repeat {
         word: u8,
-        times: u16,
+        times: u8,
+        scale: u8,
     },
 }
 
@@ -171,11 +175,21 @@ enum Step {
     Index(usize),
 }
 
+/// [`BASES`], parsed once: cloning a value costs a fraction of reading its text.
+fn bases() -> &'static [Value] {
+    static PARSED: OnceLock<Vec<Value>> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        BASES
+            .iter()
+            .map(|base| serde_json::from_str(base).expect("a seed payload is JSON"))
+            .collect()
+    })
+}
+
 impl Case {
     /// The payload: the chosen seed with the edits applied.
     pub fn payload(&self) -> Value {
-        let base = BASES[usize::from(self.base) % BASES.len()];
-        let mut doc: Value = serde_json::from_str(base).expect("a seed payload is JSON");
+        let mut doc = bases()[usize::from(self.base) % BASES.len()].clone();
         for edit in &self.edits {
             edit.apply(&mut doc);
         }
@@ -259,7 +273,14 @@ impl Text {
         match self {
             Text::Word(i) => word(*i).to_owned(),
             Text::Any(s) => s.clone(),
-            Text::Repeat { word: i, times } => word(*i).repeat(usize::from(*times % 4096)),
+            Text::Repeat {
+                word: i,
+                times,
+                scale,
+            } => {
+                let scale = if scale % 64 == 0 { 16 } else { 1 };
+                word(*i).repeat(usize::from(*times) * scale)
+            }
         }
     }
 }

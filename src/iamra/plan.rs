@@ -3,10 +3,12 @@
 //! Planning only reads the pod; `Patch::apply` writes it.
 
 use super::ask::Ask;
+use super::env::{container_env, join_hosts};
+use crate::hash::Hasher;
 use crate::identity;
 use crate::names;
-use crate::patch::{env_var, ContainerPatch, Patch, Placement, Sidecar};
-use crate::pod::{self, ContainerList, ContainerRef};
+use crate::patch::{Patch, Placement, Sidecar};
+use crate::pod::{self, ContainerList};
 use crate::problem::{quote, Problem, Problems};
 use crate::settings::{LogLevel, Resources, Settings};
 use crate::validation;
@@ -22,27 +24,6 @@ const HELPER_BINARY: &str = "/usr/local/bin/aws_signing_helper";
 pub const ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 pub const ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
 
-/// Variables that make the AWS SDKs use other credentials than the sidecar's.
-const CREDENTIAL_OVERRIDES: [&str; 10] = [
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_EC2_METADATA_DISABLED",
-    "AWS_SHARED_CREDENTIALS_FILE",
-];
-const PROXIES: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
-/// Both spellings are read: Go's net/http prefers `NO_PROXY`, Python (botocore) `no_proxy`.
-const NO_PROXIES: [&str; 2] = ["NO_PROXY", "no_proxy"];
-const LOOPBACK: &str = "127.0.0.1";
-/// One group: a container that sets either keeps both as written, so that the two never
-/// disagree (SDKs differ in which they read first).
-const REGIONS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
-
 fn file(name: &str) -> String {
     format!("{MOUNT_PATH}/{name}")
 }
@@ -56,6 +37,11 @@ fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
         &file("tls.crt"),
         "--private-key",
         &file("tls.key"),
+        // The helper sends only the first certificate of --certificate; --intermediates
+        // sends every certificate of tls.crt (the pod's and the intermediate CA's) in
+        // X-Amz-X509-Chain, so IAM Roles Anywhere reaches the root in the trust anchor.
+        "--intermediates",
+        &file("tls.crt"),
         "--trust-anchor-arn",
         &settings.trust_anchor_arn,
         "--profile-arn",
@@ -188,163 +174,6 @@ fn app_env(ask: &Ask, template: &Template) -> Vec<(&'static str, String)> {
     vars
 }
 
-fn position(env: &[Value], var: &str) -> Option<usize> {
-    env.iter()
-        .position(|e| e.get("name").and_then(Value::as_str) == Some(var))
-}
-
-/// The env change for one container, and the warnings it raises.
-fn container_env(
-    container: &Value,
-    at: ContainerRef,
-    vars: &[(&str, String)],
-    problems: &mut Problems,
-) -> ContainerPatch {
-    let name = quote(pod::name_of(container));
-    let env = pod::env_of(container);
-    let find = |var: &str| position(env, var);
-    let mut change = ContainerPatch::new(at);
-    for (var, value) in vars {
-        let group = if REGIONS.contains(var) {
-            &REGIONS[..]
-        } else {
-            std::slice::from_ref(var)
-        };
-        match find(var) {
-            None if group.iter().all(|v| find(v).is_none()) => {
-                change.append.push(env_var(var, value))
-            }
-            // Its group partner is set: the warning, if any, is about that one.
-            None => {}
-            Some(i) if env[i].get("value").and_then(Value::as_str) == Some(value) => {}
-            Some(_) => {
-                let consequence = if var.starts_with("AWS_EC2_METADATA") {
-                    "it may not use the credentials sidecar"
-                } else {
-                    "the pod's region annotation does not apply to it"
-                };
-                problems.warn(Problem::pod(format!(
-                    "container {name} already sets {var}; left as written, so {consequence}"
-                )));
-            }
-        }
-    }
-    let overrides: Vec<&str> = CREDENTIAL_OVERRIDES
-        .into_iter()
-        .filter(|v| find(v).is_some())
-        .collect();
-    if !overrides.is_empty() {
-        problems.warn(Problem::pod(format!(
-            "container {name} sets {}, which the AWS SDKs prefer over the credentials sidecar",
-            overrides.join(", ")
-        )));
-    }
-    if PROXIES.iter().any(|p| find(p).is_some()) {
-        no_proxy(&name, env, &mut change, problems);
-    }
-    change
-}
-
-/// Keeps the loopback endpoint off the container's proxy: without this the SDK sends
-/// its metadata calls to the proxy. Each spelling the container sets gets 127.0.0.1 in
-/// its `value`, the rest of the entry untouched; with neither, `NO_PROXY` is added.
-fn no_proxy(name: &str, env: &[Value], change: &mut ContainerPatch, problems: &mut Problems) {
-    let set: Vec<(&str, usize)> = NO_PROXIES
-        .into_iter()
-        .filter_map(|var| Some((var, position(env, var)?)))
-        .collect();
-    if set.is_empty() {
-        change.append.push(env_var("NO_PROXY", LOOPBACK));
-    }
-    for (var, i) in set {
-        if env[i].get("valueFrom").is_some() {
-            // Its value is only known at run time, and a second entry of the same name
-            // would be ambiguous: the operator must add the host where the value lives.
-            problems.warn(Problem::pod(format!(
-                "container {name} sets {var} from valueFrom, which the policy cannot extend: \
-                 add {LOOPBACK} to its source, or the AWS SDK sends its credential requests \
-                 to the proxy"
-            )));
-            continue;
-        }
-        let hosts = env[i]
-            .get("value")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !hosts.split(',').any(|h| h.trim() == LOOPBACK) {
-            change.values.push((i, join_hosts(hosts, LOOPBACK)));
-        }
-    }
-}
-
-/// `list` (comma-separated) with `item` after it.
-fn join_hosts(list: &str, host: &str) -> String {
-    if list.trim().is_empty() {
-        host.to_owned()
-    } else {
-        format!("{list},{host}")
-    }
-}
-
-/// A stable, dependency-free hash that takes eight bytes per step (FxHash's mixing):
-/// a change marker, not a security check.
-#[derive(Debug, Clone, Copy)]
-struct Hasher(u64);
-
-impl Hasher {
-    fn word(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-
-    /// A string, length first, so that no two sequences of strings feed the same words.
-    fn text(&mut self, s: &str) {
-        self.word(s.len() as u64);
-        let mut chunks = s.as_bytes().chunks_exact(8);
-        for chunk in chunks.by_ref() {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.word(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.word(u64::from_le_bytes(word));
-        }
-    }
-
-    /// A value by type tag and contents, without serialising it.
-    fn value(&mut self, v: &Value) {
-        match v {
-            Value::Null => self.word(0),
-            Value::Bool(b) => self.word(1 + u64::from(*b)),
-            Value::Number(n) => {
-                self.word(3);
-                self.text(&n.to_string());
-            }
-            Value::String(s) => {
-                self.word(4);
-                self.text(s);
-            }
-            Value::Array(items) => {
-                self.word(5);
-                self.word(items.len() as u64);
-                items.iter().for_each(|i| self.value(i));
-            }
-            Value::Object(map) => self.map(map),
-        }
-    }
-
-    fn map(&mut self, map: &Map<String, Value>) {
-        self.word(6);
-        self.word(map.len() as u64);
-        for (k, v) in map {
-            self.text(k);
-            self.value(v);
-        }
-    }
-}
-
 /// What the injection takes from the settings alone, built once per settings (see
 /// `admission::Policy`): the sidecar but for its arguments and env, the certificate
 /// volume, and the config hash of both.
@@ -448,6 +277,7 @@ pub fn plan(
             }),
             volumes: vec![template.volume.clone()],
             containers,
+            added: Vec::new(),
             annotations: bookkeeping(pod_value, template, &config_hash),
         },
         config_hash,
@@ -526,7 +356,12 @@ pub fn conflicts(
             )));
         }
     }
-    if let Err(e) = identity::check_common_name(namespace, pod::service_account(pod_value)) {
+    let identity = identity::Identity {
+        cluster: &settings.cluster_name,
+        namespace,
+        account: pod::service_account(pod_value),
+    };
+    if let Err(e) = identity.check_common_name() {
         problems.error(Problem::pod(e));
     }
 }
@@ -563,6 +398,7 @@ fn container_conflicts(pod_value: &Value, settings: &Settings, problems: &mut Pr
 pub(crate) mod tests {
     use super::*;
     use crate::iamra::ask::tests::ask as request;
+    use crate::patch::ContainerPatch;
     use crate::testutil::{appended_env, settings, PROFILE, ROLE};
     use rstest::rstest;
     use serde_json::json;
@@ -657,6 +493,10 @@ pub(crate) mod tests {
             flag(&p, "--private-key").as_deref(),
             Some("/var/run/secrets/iamra.aws/tls.key")
         );
+        assert_eq!(
+            flag(&p, "--intermediates").as_deref(),
+            Some("/var/run/secrets/iamra.aws/tls.crt")
+        );
         assert!(!args(&p).contains(&"--debug".to_owned()));
         assert_eq!(
             the_sidecar(&p)["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
@@ -667,7 +507,7 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case::session_name_payments_role_session_name_payments(&[("iamra.aws/session-name", "payments")], "--role-session-name", Some("payments"))]
+    #[case::session_name(&[("iamra.aws/session-name", "payments")], "--role-session-name", Some("payments"))]
     #[case::token_duration_1h_session_duration_3600(&[("iamra.aws/token-duration", "1h")], "--session-duration", Some("3600"))]
     #[case::region_us_west_2_region_eu_west_1(&[("iamra.aws/region", "us-west-2")], "--region", Some("eu-west-1"))]
     fn annotations_shape_the_sidecar(
@@ -988,14 +828,14 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case::hostnetwork_containers_name_a_spec_hostnetwork_i(json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
-    #[case::os_name_windows_containers_name_a_the_pod_runs_o(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case::nodeselector_kubernetes_io_os_windows_containers(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case::nodeselector_beta_kubernetes_io_os_windows_conta(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case::containers_name_is_reserved_for_the_credentials(json!({"containers": [{"name": SIDECAR_NAME}]}), "is reserved for the credentials sidecar")]
-    #[case::containers_name_a_volumes_name_emptydir_volume_i(json!({"containers": [{"name": "a"}], "volumes": [{"name": VOLUME_NAME, "emptyDir": {}}]}), "volume \"iamra-credentials\" already exists")]
-    #[case::initcontainers_name_i_ports_containerport_contai(json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 9911}]}], "containers": [{"name": "a"}]}), "container \"i\" uses port 9911")]
-    #[case::serviceaccountname_a_very_long_service_account_n(json!({"serviceAccountName": "a-very-long-service-account-name-for-the-payments-api", "containers": [{"name": "a"}]}), "over X.509's limit of 64")]
+    #[case::host_network(json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
+    #[case::windows_by_os_name(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
+    #[case::windows_by_node_selector(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
+    #[case::windows_by_beta_node_selector(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
+    #[case::container_named_as_the_sidecar(json!({"containers": [{"name": SIDECAR_NAME}]}), "is reserved for the credentials sidecar")]
+    #[case::volume_named_as_ours(json!({"containers": [{"name": "a"}], "volumes": [{"name": VOLUME_NAME, "emptyDir": {}}]}), "volume \"iamra-credentials\" already exists")]
+    #[case::init_container_on_the_sidecar_port(json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 9911}]}], "containers": [{"name": "a"}]}), "container \"i\" uses port 9911")]
+    #[case::common_name_over_64_characters(json!({"serviceAccountName": "a-very-long-service-account-name-for-the-payments-api", "containers": [{"name": "a"}]}), "over X.509's limit of 64")]
     fn conflicting_pods_are_named(#[case] spec: Value, #[case] message: &str) {
         let errors = conflicts(&pod(spec), &request(&[]), &settings(), "payments");
         assert!(errors.iter().any(|e| e.contains(message)), "{errors:?}");

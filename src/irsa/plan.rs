@@ -3,7 +3,7 @@
 
 use super::ask::Ask;
 use crate::patch::{env_var, ContainerPatch, Patch};
-use crate::pod::{self, ContainerRef};
+use crate::pod::{self, ContainerList, ContainerRef};
 use crate::problem::{quote, Problem, Problems};
 use serde_json::{json, Value};
 
@@ -162,9 +162,21 @@ fn mount(container: &Value) -> Result<Option<Value>, Problem> {
 
 /// Plans IRSA for `pod_value`. Pure: reads the pod, returns what to change; an empty
 /// patch when the pod already has it all.
-pub fn plan(pod_value: &Value, ask: &Ask, problems: &mut Problems) -> Patch {
+pub fn plan(pod_value: &Value, ask: &Ask, added: Option<Value>, problems: &mut Problems) -> Patch {
     let groups = groups(ask, token_file(pod_value));
+    let apps = pod::list(pod_value, ContainerList::App.key()).len();
+    let added: Vec<Value> = added.into_iter().collect();
+    // A planned container (the VM's token server) gets IRSA as any other, at the index
+    // `Patch::apply` appends it to.
+    let planned = added.iter().enumerate().map(|(i, c)| {
+        let at = ContainerRef {
+            list: ContainerList::App,
+            index: apps + i,
+        };
+        (at, c)
+    });
     let containers = pod::containers(pod_value)
+        .chain(planned)
         .filter(|(_, c)| !ask.skip.contains(pod::name_of(c)))
         .map(|(at, c)| container_change(c, at, &groups, problems))
         .filter(|change| !change.is_empty())
@@ -172,6 +184,7 @@ pub fn plan(pod_value: &Value, ask: &Ask, problems: &mut Problems) -> Patch {
     Patch {
         volumes: token_volume(pod_value, ask, problems).into_iter().collect(),
         containers,
+        added,
         ..Patch::default()
     }
 }
@@ -239,7 +252,7 @@ mod tests {
         let Some(ask) = read(pod_value, account, s, &mut problems) else {
             return Err(problems.errors());
         };
-        let patch = super::plan(pod_value, &ask, &mut problems);
+        let patch = super::plan(pod_value, &ask, None, &mut problems);
         if problems.has_errors() {
             return Err(problems.errors());
         }
@@ -394,10 +407,10 @@ mod tests {
     #[rstest]
     #[case::sts_amazonaws_com(json!({}), &[], json!(86400), "sts.amazonaws.com")]
     #[case::token_expiration_3600_sts_amazonaws_com(json!({}), &[("eks.amazonaws.com/token-expiration", "3600")], json!(3600), "sts.amazonaws.com")]
-    #[case::token_expiration_7200_token_expiration_3600_sts(json!({"eks.amazonaws.com/token-expiration": "7200"}), &[("eks.amazonaws.com/token-expiration", "3600")], json!(7200), "sts.amazonaws.com")]
+    #[case::pod_expiration_over_the_accounts(json!({"eks.amazonaws.com/token-expiration": "7200"}), &[("eks.amazonaws.com/token-expiration", "3600")], json!(7200), "sts.amazonaws.com")]
     #[case::token_expiration_900_sts_amazonaws_com(json!({"eks.amazonaws.com/token-expiration": " 900 "}), &[], json!(900), "sts.amazonaws.com")]
     #[case::audience_example_com_aud_example_com_aud(json!({}), &[("eks.amazonaws.com/audience", "example.com/aud")], json!(86400), "example.com/aud")]
-    #[case::audience_pod_example_audience_example_com_aud_po(json!({"iamra.aws/audience": "pod.example"}), &[("eks.amazonaws.com/audience", "example.com/aud")], json!(86400), "pod.example")]
+    #[case::iamra_audience_over_the_accounts(json!({"iamra.aws/audience": "pod.example"}), &[("eks.amazonaws.com/audience", "example.com/aud")], json!(86400), "pod.example")]
     fn expiration_and_audience(
         #[case] pod_annotations: Value,
         #[case] pairs: &[(&str, &str)],
@@ -437,14 +450,14 @@ mod tests {
     }
 
     #[rstest]
-    #[case::role_arn_my_role_annotation_role_arn_on_servicea(json!({}), &[("eks.amazonaws.com/role-arn", "my-role")], "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/api: \"my-role\" is not an IAM role ARN of the form")]
-    #[case::role_arn_annotation_role_arn_on_serviceaccount_p(json!({}), &[("eks.amazonaws.com/role-arn", " ")], "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/api: \"\" is not an IAM role ARN")]
-    #[case::audience_two_words_annotation_audience_on_servic(json!({}), &[("eks.amazonaws.com/audience", "two words")], "annotation eks.amazonaws.com/audience on ServiceAccount payments/api:")]
-    #[case::audience_annotation_audience_is_not_an_audience(json!({"iamra.aws/audience": " "}), &[], "annotation iamra.aws/audience: \"\" is not an audience")]
-    #[case::sts_regional_endpoints_yes_annotation_sts_region(json!({}), &[("eks.amazonaws.com/sts-regional-endpoints", "yes")], "annotation eks.amazonaws.com/sts-regional-endpoints on ServiceAccount payments/api: \"yes\" is not true or false")]
-    #[case::token_expiration_1h_annotation_token_expiration(json!({}), &[("eks.amazonaws.com/token-expiration", "1h")], "annotation eks.amazonaws.com/token-expiration on ServiceAccount payments/api: \"1h\" is not a whole number of seconds")]
-    #[case::token_expiration_1_annotation_token_expiration_o(json!({"eks.amazonaws.com/token-expiration": "-1"}), &[], "annotation eks.amazonaws.com/token-expiration on the pod: \"-1\" is not a whole number")]
-    #[case::token_expiration_99999999999_is_over_kubernetes(json!({"eks.amazonaws.com/token-expiration": "99999999999"}), &[], "is over Kubernetes' limit")]
+    #[case::role_not_an_arn(json!({}), &[("eks.amazonaws.com/role-arn", "my-role")], "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/api: \"my-role\" is not an IAM role ARN of the form")]
+    #[case::role_blank(json!({}), &[("eks.amazonaws.com/role-arn", " ")], "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/api: \"\" is not an IAM role ARN")]
+    #[case::audience_with_a_space(json!({}), &[("eks.amazonaws.com/audience", "two words")], "annotation eks.amazonaws.com/audience on ServiceAccount payments/api:")]
+    #[case::iamra_audience_blank(json!({"iamra.aws/audience": " "}), &[], "annotation iamra.aws/audience: \"\" is not an audience")]
+    #[case::sts_regional_endpoints_yes(json!({}), &[("eks.amazonaws.com/sts-regional-endpoints", "yes")], "annotation eks.amazonaws.com/sts-regional-endpoints on ServiceAccount payments/api: \"yes\" is not true or false")]
+    #[case::expiration_as_a_duration(json!({}), &[("eks.amazonaws.com/token-expiration", "1h")], "annotation eks.amazonaws.com/token-expiration on ServiceAccount payments/api: \"1h\" is not a whole number of seconds")]
+    #[case::expiration_negative_on_the_pod(json!({"eks.amazonaws.com/token-expiration": "-1"}), &[], "annotation eks.amazonaws.com/token-expiration on the pod: \"-1\" is not a whole number")]
+    #[case::expiration_over_the_limit(json!({"eks.amazonaws.com/token-expiration": "99999999999"}), &[], "is over Kubernetes' limit")]
     fn malformed_values_are_rejected_by_name(
         #[case] pod_annotations: Value,
         #[case] pairs: &[(&str, &str)],
@@ -481,8 +494,8 @@ mod tests {
     }
 
     #[rstest]
-    #[case::nodeselector_kubernetes_io_os_windows_containers(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}))]
-    #[case::nodeselector_beta_kubernetes_io_os_windows_conta(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}))]
+    #[case::windows_by_node_selector(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}))]
+    #[case::windows_by_beta_node_selector(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}))]
     #[case::os_name_windows_containers_name_a(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}))]
     fn windows_pods_read_the_token_under_c(#[case] spec: Value) {
         let p = planned(&plain(spec), &account(&[]));
@@ -497,11 +510,11 @@ mod tests {
     }
 
     #[rstest]
-    #[case::name_aws_role_arn_value_iam_123456789012_role_ot(json!([{"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::123456789012:role/other"}]), &[], true)]
-    #[case::name_aws_web_identity_token_file_value_token(json!([{"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/token"}]), &[], true)]
-    #[case::name_aws_region_value_us_east_1_aws_default_regi(json!([{"name": "AWS_REGION", "value": "us-east-1"}]), &["AWS_DEFAULT_REGION", "AWS_REGION"], false)]
-    #[case::name_aws_default_region_value_us_east_1_aws_defa(json!([{"name": "AWS_DEFAULT_REGION", "value": "us-east-1"}]), &["AWS_DEFAULT_REGION", "AWS_REGION"], false)]
-    #[case::name_aws_sts_regional_endpoints_value_legacy(json!([{"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "legacy"}]), &[STS_VAR], false)]
+    #[case::role_arn_preset(json!([{"name": "AWS_ROLE_ARN", "value": "arn:aws:iam::123456789012:role/other"}]), &[], true)]
+    #[case::token_file_preset(json!([{"name": "AWS_WEB_IDENTITY_TOKEN_FILE", "value": "/token"}]), &[], true)]
+    #[case::region_preset(json!([{"name": "AWS_REGION", "value": "us-east-1"}]), &["AWS_DEFAULT_REGION", "AWS_REGION"], false)]
+    #[case::default_region_preset(json!([{"name": "AWS_DEFAULT_REGION", "value": "us-east-1"}]), &["AWS_DEFAULT_REGION", "AWS_REGION"], false)]
+    #[case::sts_endpoints_preset(json!([{"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "legacy"}]), &[STS_VAR], false)]
     fn a_preset_group_is_kept_whole(
         #[case] preset: Value,
         #[case] kept: &[&str],

@@ -18,6 +18,26 @@ app.kubernetes.io/part-of: iamra-sidecar
 {{- end -}}
 
 {{/*
+An image (or OCI artifact) reference from {registry, repository, tag}: the registry is
+global.cattle.systemDefaultRegistry when that is set; a tag that is a digest (sha256:...)
+is joined with @. Argument: dict "root" (the chart context) and "image".
+*/}}
+{{- define "iamra.image" -}}
+{{- $registry := .image.registry -}}
+{{- with ((.root.Values.global).cattle).systemDefaultRegistry }}{{ $registry = . }}{{ end -}}
+{{- $tag := toString .image.tag -}}
+{{- printf "%s%s%s%s" (ternary "" (printf "%s/" (trimSuffix "/" $registry)) (empty $registry)) .image.repository (ternary "@" ":" (hasPrefix "sha256:" $tag)) $tag -}}
+{{- end -}}
+
+{{/*
+The namespace of the PolicyServer's ServiceAccount (where Kubewarden deploys its
+PolicyServers): policyServer.namespace, else the release namespace.
+*/}}
+{{- define "iamra.policyServerNamespace" -}}
+{{- .Values.policyServer.namespace | default .Release.Namespace -}}
+{{- end -}}
+
+{{/*
 The issuer that signs the pods' certificates, as a dict {name, kind, group}: the CA
 ClusterIssuer this chart creates, or the existing issuer from workloadIssuer.
 */}}
@@ -74,7 +94,8 @@ so the guard knows the workload issuer, the annotations and the allowed requeste
 */}}
 {{- define "iamra.settings" -}}
 {{- $v := .root.Values -}}
-{{- $sidecar := merge (dict "resources" (include "iamra.sidecarResources" .root | fromJson)) (deepCopy $v.sidecar) -}}
+{{- $sidecarImage := include "iamra.image" (dict "root" .root "image" $v.sidecar.image) -}}
+{{- $sidecar := merge (dict "image" $sidecarImage "resources" (include "iamra.sidecarResources" .root | fromJson)) (omit (deepCopy $v.sidecar) "image") -}}
 {{- $certificate := merge (dict "issuer" (include "iamra.issuerRef" .root | fromJson)) (deepCopy $v.certificate) -}}
 {{- $settings := dict
   "mode" .mode
@@ -133,7 +154,7 @@ Fields shared by both ClusterAdmissionPolicies. Argument: dict "root", "mode",
 */}}
 {{- define "iamra.policyCommon" -}}
 {{- $p := .root.Values.policy -}}
-module: {{ $p.module | quote }}
+module: {{ printf "registry://%s" (include "iamra.image" (dict "root" .root "image" $p.module)) | quote }}
 mode: {{ .mode }}
 failurePolicy: {{ include "iamra.failurePolicy" (dict "mode" .mode "failurePolicy" .failurePolicy) }}
 policyServer: {{ include "iamra.policyServerName" .root | quote }}
@@ -173,7 +194,7 @@ cluster operator can act on.
 {{- /* APIs the cluster must serve */ -}}
 {{- if $v.apiCheck.enabled -}}
 {{- $needed := list (list "cert-manager.io/v1" "cert-manager (https://cert-manager.io) with its csi-driver") -}}
-{{- if or $v.policy.enabled $v.guard.enabled -}}
+{{- if or $v.policy.enabled $v.guard.enabled $v.policyServer.create -}}
 {{- $needed = append $needed (list "policies.kubewarden.io/v1" "Kubewarden 1.35 or later (its admission-controller chart; before Kubewarden 1.37, kubewarden-crds and kubewarden-controller)") -}}
 {{- end -}}
 {{- if $v.prometheus.enabled -}}
@@ -216,7 +237,7 @@ cluster operator can act on.
 {{- end -}}
 {{- /* the ServiceAccount read */ -}}
 {{- $ps := $v.policyServer -}}
-{{- if and $v.policy.enabled $v.readServiceAccounts (not $ps.create) $ps.grantServiceAccountRead (not $ps.serviceAccountName) -}}
+{{- if and $v.readServiceAccounts (not $ps.create) $ps.grantServiceAccountRead (not $ps.serviceAccountName) -}}
 {{- fail (printf "\n%s: policyServer.create=false with readServiceAccounts=true: set policyServer.serviceAccountName to the ServiceAccount of the PolicyServer %q (kubewarden-defaults names it policy-server), so that the chart can grant it get on serviceaccounts; or set policyServer.grantServiceAccountRead=false and grant it yourself." $chart $v.policy.policyServer) -}}
 {{- end -}}
 {{- /* timeouts */ -}}
@@ -238,12 +259,20 @@ cluster operator can act on.
 {{- fail (printf "\n%s: certificate.renewBefore %q must be shorter than certificate.duration %q." $chart $c.renewBefore $c.duration) -}}
 {{- end -}}
 {{- if $w.create -}}
-{{- $ca := $w.ca -}}
+{{- range $which := list "root" "intermediate" -}}
+{{- $ca := get $w $which -}}
 {{- if ge (include "iamra.seconds" $ca.renewBefore | atoi) (include "iamra.seconds" $ca.duration | atoi) -}}
-{{- fail (printf "\n%s: workloadIssuer.ca.renewBefore %q must be shorter than workloadIssuer.ca.duration %q." $chart $ca.renewBefore $ca.duration) -}}
+{{- fail (printf "\n%s: workloadIssuer.%s.renewBefore %q must be shorter than workloadIssuer.%s.duration %q." $chart $which $ca.renewBefore $which $ca.duration) -}}
 {{- end -}}
-{{- if le (include "iamra.seconds" $ca.duration | atoi) $duration -}}
-{{- fail (printf "\n%s: the CA lives %q, not longer than a pod certificate (certificate.duration %q); cert-manager would cut the pod certificates short." $chart $ca.duration $c.duration) -}}
+{{- end -}}
+{{- if le (include "iamra.seconds" $w.intermediate.duration | atoi) $duration -}}
+{{- fail (printf "\n%s: the intermediate CA lives %q, not longer than a pod certificate (certificate.duration %q); cert-manager would cut the pod certificates short." $chart $w.intermediate.duration $c.duration) -}}
+{{- end -}}
+{{- if le (include "iamra.seconds" $w.root.duration | atoi) (include "iamra.seconds" $w.intermediate.duration | atoi) -}}
+{{- fail (printf "\n%s: the root CA lives %q, not longer than the intermediate (workloadIssuer.intermediate.duration %q); cert-manager would cut the intermediate short." $chart $w.root.duration $w.intermediate.duration) -}}
+{{- end -}}
+{{- if eq $w.root.secretName $w.intermediate.secretName -}}
+{{- fail (printf "\n%s: workloadIssuer.root.secretName and workloadIssuer.intermediate.secretName are both %q; the two CAs need their own Secrets." $chart $w.root.secretName) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

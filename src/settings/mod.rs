@@ -8,6 +8,9 @@ use serde::de::{Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod check;
+pub use check::session_seconds;
+
 /// AWS's official credential helper image, pinned to a multi-arch release whose `serve`
 /// re-reads the certificate files on every refresh (cert-manager rotates them in place)
 /// and reports a failed refresh as an error instead of serving stale credentials.
@@ -318,304 +321,6 @@ impl Default for Irsa {
     }
 }
 
-/// IAM Roles Anywhere sessions last 15 minutes to 12 hours.
-pub const SESSION_SECONDS: std::ops::RangeInclusive<u64> = 900..=43200;
-
-/// Checks a session duration given as a setting or an annotation.
-pub fn session_seconds(value: &str) -> Result<u64, String> {
-    let seconds = validation::duration_seconds(value)?;
-    if SESSION_SECONDS.contains(&seconds) {
-        Ok(seconds)
-    } else {
-        Err(format!(
-            "{} is {seconds}s; it must be between 900s (15m) and 43200s (12h)",
-            quote(value)
-        ))
-    }
-}
-
-/// A Kubernetes quantity such as `10m`, `64Mi`, `0.5` or `1e3`.
-fn is_quantity(s: &str) -> bool {
-    let number_len = s
-        .bytes()
-        .take_while(|b| b.is_ascii_digit() || *b == b'.' || *b == b'+' || *b == b'-')
-        .count();
-    let (number, suffix) = s.split_at(number_len);
-    let number = number.trim_start_matches(['+', '-']);
-    let digits_ok = !number.is_empty()
-        && number.bytes().filter(|b| *b == b'.').count() <= 1
-        && number.bytes().any(|b| b.is_ascii_digit());
-    let suffix_ok = matches!(
-        suffix,
-        "" | "n"
-            | "u"
-            | "m"
-            | "k"
-            | "M"
-            | "G"
-            | "T"
-            | "P"
-            | "E"
-            | "Ki"
-            | "Mi"
-            | "Gi"
-            | "Ti"
-            | "Pi"
-            | "Ei"
-    ) || suffix
-        .strip_prefix(['e', 'E'])
-        .map(|exp| exp.trim_start_matches(['+', '-']))
-        .is_some_and(|exp| !exp.is_empty() && exp.bytes().all(|b| b.is_ascii_digit()));
-    digits_ok && suffix_ok
-}
-
-/// An annotation key prefix is a DNS subdomain (`iamra.aws`, `example.com`).
-fn check_prefix(field: &'static str, prefix: &str, errors: &mut Problems) {
-    if !validation::is_dns_subdomain(prefix) {
-        errors.error(Problem::new(
-            Source::Setting(field),
-            format!(
-                "{} is not a valid annotation prefix; use a DNS subdomain such as iamra.aws",
-                quote(prefix)
-            ),
-        ));
-    }
-}
-
-impl Settings {
-    fn inject_errors(&self, errors: &mut Problems) {
-        match validation::rolesanywhere_arn(&self.trust_anchor_arn, "trust-anchor") {
-            Ok(arn) if !self.region.is_empty() && arn.region != self.region => {
-                errors.error(Problem::new(
-                    Source::Setting("region"),
-                    format!(
-                        "{} differs from the trust anchor's region {:?}; IAM Roles Anywhere \
-                     serves a trust anchor only in its own region",
-                        quote(&self.region),
-                        arn.region
-                    ),
-                ));
-            }
-            Ok(_) => {}
-            Err(_) if self.trust_anchor_arn.is_empty() => errors.error(Problem::sentence(
-                Source::Setting("trustAnchorArn"),
-                "is required: the ARN of your IAM Roles Anywhere trust anchor, \
-                 arn:<partition>:rolesanywhere:<region>:<12-digit account>:trust-anchor/<uuid>",
-            )),
-            Err(e) => errors.error(Problem::new(Source::Setting("trustAnchorArn"), e)),
-        }
-        if self.region.is_empty() {
-            errors.error(Problem::sentence(
-                Source::Setting("region"),
-                format!("is required: {REGION_FORM}"),
-            ));
-        } else if !validation::is_region(&self.region) {
-            errors.error(Problem::new(
-                Source::Setting("region"),
-                format!("{} is not {REGION_FORM}", quote(&self.region)),
-            ));
-        }
-    }
-
-    fn sidecar_errors(&self, errors: &mut Problems) {
-        let sidecar = &self.sidecar;
-        let image = sidecar.image.trim();
-        if image.is_empty() || image.chars().any(char::is_whitespace) {
-            errors.error(Problem::new(
-                Source::Setting("sidecar.image"),
-                format!(
-                    "{} is not an image reference such as {DEFAULT_SIDECAR_IMAGE}",
-                    quote(&sidecar.image)
-                ),
-            ));
-        }
-        if !(1024..=65535).contains(&sidecar.port) {
-            errors.error(Problem::new(
-                Source::Setting("sidecar.port"),
-                format!(
-                    "{} is out of range; use an unprivileged port 1024..65535",
-                    sidecar.port
-                ),
-            ));
-        }
-        let quantities = [&sidecar.resources.requests, &sidecar.resources.limits];
-        for (name, quantity) in quantities.into_iter().flatten().flatten() {
-            if !is_quantity(quantity) {
-                errors.error(Problem::new(
-                    Source::Setting("sidecar.resources"),
-                    format!(
-                        "{}: {} is not a Kubernetes quantity such as 10m or 64Mi",
-                        cut(name),
-                        quote(quantity)
-                    ),
-                ));
-            }
-        }
-    }
-
-    fn certificate_errors(&self, errors: &mut Problems) {
-        let cert = &self.certificate;
-        let issuer = &cert.issuer;
-        if !validation::is_dns_subdomain(&issuer.name) {
-            errors.error(Problem::new(
-                Source::Setting("certificate.issuer.name"),
-                format!(
-                    "{} is not a valid resource name (a DNS subdomain)",
-                    quote(&issuer.name)
-                ),
-            ));
-        }
-        if issuer.kind.is_empty() || !issuer.kind.chars().all(|c| c.is_ascii_alphanumeric()) {
-            errors.error(Problem::new(
-                Source::Setting("certificate.issuer.kind"),
-                format!(
-                    "{} is not a kind such as ClusterIssuer, Issuer or AWSPCAClusterIssuer",
-                    quote(&issuer.kind)
-                ),
-            ));
-        }
-        if !validation::is_dns_subdomain(&issuer.group) {
-            errors.error(Problem::new(
-                Source::Setting("certificate.issuer.group"),
-                format!(
-                    "{} is not an API group such as cert-manager.io",
-                    quote(&issuer.group)
-                ),
-            ));
-        }
-        self.lifetime_errors(errors);
-        self.key_errors(errors);
-    }
-
-    fn lifetime_errors(&self, errors: &mut Problems) {
-        let cert = &self.certificate;
-        let duration = validation::duration_seconds(&cert.duration)
-            .map_err(|e| errors.error(Problem::new(Source::Setting("certificate.duration"), e)));
-        let renew = validation::duration_seconds(&cert.renew_before)
-            .map_err(|e| errors.error(Problem::new(Source::Setting("certificate.renewBefore"), e)));
-        if let (Ok(duration), Ok(renew)) = (duration, renew) {
-            if renew >= duration {
-                errors.error(Problem::new(
-                    Source::Setting("certificate.renewBefore"),
-                    format!(
-                        "{} must be shorter than certificate.duration {}",
-                        quote(&cert.renew_before),
-                        quote(&cert.duration)
-                    ),
-                ));
-            }
-            // cert-manager refuses certificates shorter than an hour.
-            if duration < 3600 {
-                errors.error(Problem::new(
-                    Source::Setting("certificate.duration"),
-                    format!(
-                        "{} is shorter than cert-manager's minimum of 1h",
-                        quote(&cert.duration)
-                    ),
-                ));
-            }
-        }
-    }
-
-    fn key_errors(&self, errors: &mut Problems) {
-        let cert = &self.certificate;
-        match cert.key_algorithm {
-            KeyAlgorithm::Ecdsa if ![256, 384].contains(&cert.key_size) => errors.error(Problem::new(Source::Setting("certificate.keySize"), format!("{} is not an ECDSA curve IAM Roles Anywhere accepts; use 256 (P-256) or 384 (P-384)",
-                cert.key_size
-            ))),
-            KeyAlgorithm::Rsa if !(2048..=8192).contains(&cert.key_size) => errors.error(Problem::new(Source::Setting("certificate.keySize"), format!("{} is not an RSA key size IAM Roles Anywhere accepts; use 2048 to 8192",
-                cert.key_size
-            ))),
-            _ => {}
-        }
-    }
-
-    fn irsa_errors(&self, errors: &mut Problems) {
-        check_prefix(
-            "irsa.annotationPrefix",
-            &self.irsa.annotation_prefix,
-            errors,
-        );
-        if self.irsa.token_expiration < 600 {
-            errors.error(Problem::new(
-                Source::Setting("irsa.tokenExpiration"),
-                format!(
-                    "{} is too short; a projected token lives at least 600 seconds",
-                    self.irsa.token_expiration
-                ),
-            ));
-        }
-        if !self.irsa.region.is_empty() && !validation::is_region(&self.irsa.region) {
-            errors.error(Problem::new(
-                Source::Setting("irsa.region"),
-                format!("{} is not {REGION_FORM}", quote(&self.irsa.region)),
-            ));
-        }
-    }
-
-    fn kubevirt_errors(&self, errors: &mut Problems) {
-        let image = &self.kubevirt.virtiofs_image;
-        if image.chars().any(char::is_whitespace) {
-            errors.error(Problem::new(
-                Source::Setting("kubevirt.virtiofsImage"),
-                format!(
-                    "{image:?} is not an image reference; leave it empty for the image of \
-                     the pod's compute container"
-                ),
-            ));
-        }
-    }
-}
-
-impl kubewarden_policy_sdk::settings::Validatable for Settings {
-    fn validate(&self) -> Result<(), String> {
-        let mut errors = Problems::default();
-        if self.mode == Mode::Inject {
-            self.inject_errors(&mut errors);
-        }
-        check_prefix("annotationPrefix", &self.annotation_prefix, &mut errors);
-        if !validation::is_dns_label(&self.cluster_name) {
-            errors.error(Problem::new(
-                Source::Setting("clusterName"),
-                format!(
-                    "{} is not a DNS label (lowercase letters, digits and '-', at most 63)",
-                    quote(&self.cluster_name)
-                ),
-            ));
-        }
-        self.sidecar_errors(&mut errors);
-        if let Err(e) = session_seconds(&self.defaults.session_duration) {
-            errors.error(Problem::new(Source::Setting("defaults.sessionDuration"), e));
-        }
-        if let Err(e) = validation::audience(&self.defaults.audience) {
-            errors.error(Problem::new(Source::Setting("defaults.audience"), e));
-        }
-        self.certificate_errors(&mut errors);
-        if self.allowed_requesters.iter().any(|u| u.trim().is_empty()) {
-            errors.error(Problem::new(
-                Source::Setting("allowedRequesters"),
-                "user names must not be empty",
-            ));
-        }
-        if self.certificate_requests.binding == Binding::AllowedRequesters
-            && self.allowed_requesters.is_empty()
-        {
-            errors.error(Problem::new(
-                Source::Setting("allowedRequesters"),
-                "is empty, so the guard would refuse every workload certificate; list the \
-                 csi-driver's ServiceAccount, or set certificateRequests.binding to requester",
-            ));
-        }
-        self.irsa_errors(&mut errors);
-        self.kubevirt_errors(&mut errors);
-        if errors.has_errors() {
-            Err(errors.error_message())
-        } else {
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,21 +414,21 @@ mod tests {
     }
 
     #[rstest]
-    #[case::region_cn_north_1_trustanchorarn_aws_cn_rolesany(json!({"region": "cn-north-1", "trustAnchorArn": "arn:aws-cn:rolesanywhere:cn-north-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}))]
-    #[case::region_us_gov_west_1_trustanchorarn_aws_us_gov_r(json!({"region": "us-gov-west-1", "trustAnchorArn": "arn:aws-us-gov:rolesanywhere:us-gov-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}))]
+    #[case::china_partition(json!({"region": "cn-north-1", "trustAnchorArn": "arn:aws-cn:rolesanywhere:cn-north-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}))]
+    #[case::govcloud_partition(json!({"region": "us-gov-west-1", "trustAnchorArn": "arn:aws-us-gov:rolesanywhere:us-gov-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}))]
     #[case::annotationprefix_example_com(json!({"annotationPrefix": "example.com"}))]
-    #[case::sidecar_imagepullpolicy_always_port_native_logle(json!({"sidecar": {"imagePullPolicy": "Always", "port": 1024, "native": false, "logLevel": "debug"}}))]
-    #[case::sidecar_port_image_registry_example_helper_sha25(json!({"sidecar": {"port": 65535, "image": "registry.example/helper@sha256:abc"}}))]
-    #[case::sidecar_resources_requests_cpu_0_5_memory_1e3(json!({"sidecar": {"resources": {"requests": {"cpu": "0.5", "memory": "1e3"}}}}))]
+    #[case::sidecar_pull_port_native_log_level(json!({"sidecar": {"imagePullPolicy": "Always", "port": 1024, "native": false, "logLevel": "debug"}}))]
+    #[case::sidecar_highest_port_and_digest_image(json!({"sidecar": {"port": 65535, "image": "registry.example/helper@sha256:abc"}}))]
+    #[case::sidecar_decimal_quantities(json!({"sidecar": {"resources": {"requests": {"cpu": "0.5", "memory": "1e3"}}}}))]
     #[case::defaults_sessionduration_12h(json!({"defaults": {"sessionDuration": "12h"}}))]
     #[case::defaults_sessionduration_3600(json!({"defaults": {"sessionDuration": "3600"}}))]
-    #[case::certificate_issuer_name_pca_kind_awspcaclusteris(json!({"certificate": {"issuer": {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}}}))]
+    #[case::aws_pca_cluster_issuer(json!({"certificate": {"issuer": {"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}}}))]
     #[case::certificate_duration_2h_renewbefore_1h30m(json!({"certificate": {"duration": "2h", "renewBefore": "1h30m"}}))]
     #[case::certificate_keyalgorithm_rsa_keysize(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 2048}}))]
     #[case::certificate_keyalgorithm_ecdsa_keysize(json!({"certificate": {"keyAlgorithm": "ECDSA", "keySize": 384}}))]
     #[case::clustername_prod_eu_1(json!({"clusterName": "prod-eu-1"}))]
     #[case::mode_guard_trustanchorarn_region(json!({"mode": "guard", "trustAnchorArn": "", "region": ""}))]
-    #[case::irsa_tokenexpiration_stsregionalendpoints_region(json!({"irsa": {"tokenExpiration": 600, "stsRegionalEndpoints": true, "region": "us-east-1"}}))]
+    #[case::irsa_defaults(json!({"irsa": {"tokenExpiration": 600, "stsRegionalEndpoints": true, "region": "us-east-1"}}))]
     #[case::readserviceaccounts(json!({"readServiceAccounts": false}))]
     #[case::kubevirt_all_set(json!({"kubevirt": {"shareTokenWithGuest": true, "virtiofsImage": "quay.io/kubevirt/virt-launcher:v1.9.0", "translateUid": false}}))]
     #[case::binding_requester(json!({"certificateRequests": {"binding": "requester"}}))]
@@ -734,17 +439,17 @@ mod tests {
 
     #[rstest]
     #[case::trustanchorarn_trustanchorarn_is_required(json!({"trustAnchorArn": ""}), "trustAnchorArn is required")]
-    #[case::trustanchorarn_rolesanywhere_eu_west_1_123456789(json!({"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}), "trustAnchorArn:")]
+    #[case::trust_anchor_arn_of_a_profile(json!({"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}), "trustAnchorArn:")]
     #[case::region_region_is_required(json!({"region": ""}), "region is required")]
-    #[case::region_europe_region_europe_is_not_an_aws_region(json!({"region": "europe"}), "region: \"europe\" is not an AWS region name")]
-    #[case::region_eu_west_2_differs_from_the_trust_anchor_s(json!({"region": "eu-west-2"}), "differs from the trust anchor's region")]
+    #[case::region_not_aws(json!({"region": "europe"}), "region: \"europe\" is not an AWS region name")]
+    #[case::region_other_than_the_anchors(json!({"region": "eu-west-2"}), "differs from the trust anchor's region")]
     #[case::annotationprefix_not_valid_annotationprefix(json!({"annotationPrefix": "Not Valid"}), "annotationPrefix:")]
     #[case::sidecar_image_sidecar_image(json!({"sidecar": {"image": ""}}), "sidecar.image:")]
-    #[case::sidecar_imagepullpolicy_sometimes_unknown_varian(json!({"sidecar": {"imagePullPolicy": "Sometimes"}}), "unknown variant `Sometimes`")]
-    #[case::sidecar_port_sidecar_port_80_is_out_of_range(json!({"sidecar": {"port": 80}}), "sidecar.port: 80 is out of range")]
-    #[case::sidecar_port_sidecar_port_70000_is_out_of_range(json!({"sidecar": {"port": 70000}}), "sidecar.port: 70000 is out of range")]
-    #[case::sidecar_resources_limits_memory_lots_sidecar_res(json!({"sidecar": {"resources": {"limits": {"memory": "lots"}}}}), "sidecar.resources: memory")]
-    #[case::sidecar_loglevel_trace_unknown_variant_trace(json!({"sidecar": {"logLevel": "trace"}}), "unknown variant `trace`")]
+    #[case::pull_policy_unknown(json!({"sidecar": {"imagePullPolicy": "Sometimes"}}), "unknown variant `Sometimes`")]
+    #[case::port_below_1024(json!({"sidecar": {"port": 80}}), "sidecar.port: 80 is out of range")]
+    #[case::port_over_65535(json!({"sidecar": {"port": 70000}}), "sidecar.port: 70000 is out of range")]
+    #[case::memory_not_a_quantity(json!({"sidecar": {"resources": {"limits": {"memory": "lots"}}}}), "sidecar.resources: memory")]
+    #[case::log_level_unknown(json!({"sidecar": {"logLevel": "trace"}}), "unknown variant `trace`")]
     #[case::sidecar_loglevel_warn_has_no_effect(json!({"sidecar": {"logLevel": "warn"}}), "unknown variant `warn`, expected `debug` or `info`")]
     #[case::sidecar_loglevel_error_has_no_effect(json!({"sidecar": {"logLevel": "error"}}), "unknown variant `error`")]
     #[case::sidecar_resources_unknown_key(json!({"sidecar": {"resources": {"limit": {"memory": "64Mi"}}}}), "unknown field `limit`, expected `limits` or `requests`")]
@@ -754,29 +459,29 @@ mod tests {
     #[case::issuer_as_an_array(json!({"certificate": {"issuer": ["a", "Issuer", "cert-manager.io"]}}), "invalid type: sequence, expected struct IssuerRef")]
     #[case::irsa_as_an_array(json!({"irsa": ["eks.amazonaws.com"]}), "invalid type: sequence")]
     #[case::defaults_as_an_array(json!({"defaults": ["900s"]}), "invalid type: sequence")]
-    #[case::defaults_sessionduration_5m_defaults_sessiondura(json!({"defaults": {"sessionDuration": "5m"}}), "defaults.sessionDuration:")]
-    #[case::defaults_sessionduration_13h_defaults_sessiondur(json!({"defaults": {"sessionDuration": "13h"}}), "defaults.sessionDuration:")]
-    #[case::defaults_sessionduration_soon_defaults_sessiondu(json!({"defaults": {"sessionDuration": "soon"}}), "defaults.sessionDuration:")]
-    #[case::defaults_audience_defaults_audience_is_not_an_au(json!({"defaults": {"audience": " "}}), "defaults.audience: \" \" is not an audience")]
-    #[case::certificate_issuer_name_certificate_issuer_name(json!({"certificate": {"issuer": {"name": ""}}}), "certificate.issuer.name:")]
-    #[case::certificate_issuer_kind_certificate_issuer_kind(json!({"certificate": {"issuer": {"kind": ""}}}), "certificate.issuer.kind:")]
-    #[case::certificate_issuer_group_not_a_group_certificate(json!({"certificate": {"issuer": {"group": "not a group"}}}), "certificate.issuer.group:")]
-    #[case::certificate_duration_8h_renewbefore_8h_must_be_s(json!({"certificate": {"duration": "8h", "renewBefore": "8h"}}), "must be shorter than certificate.duration")]
-    #[case::certificate_duration_30m_renewbefore_10m_minimum(json!({"certificate": {"duration": "30m", "renewBefore": "10m"}}), "minimum of 1h")]
-    #[case::certificate_duration_a_day_certificate_duration(json!({"certificate": {"duration": "a day"}}), "certificate.duration:")]
-    #[case::certificate_keyalgorithm_ed25519_unknown_variant(json!({"certificate": {"keyAlgorithm": "Ed25519"}}), "unknown variant `Ed25519`")]
-    #[case::certificate_keyalgorithm_rsa_keysize_certificate(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 1024}}), "certificate.keySize: 1024")]
+    #[case::session_too_short(json!({"defaults": {"sessionDuration": "5m"}}), "defaults.sessionDuration:")]
+    #[case::session_too_long(json!({"defaults": {"sessionDuration": "13h"}}), "defaults.sessionDuration:")]
+    #[case::session_not_a_duration(json!({"defaults": {"sessionDuration": "soon"}}), "defaults.sessionDuration:")]
+    #[case::audience_blank(json!({"defaults": {"audience": " "}}), "defaults.audience: \" \" is not an audience")]
+    #[case::issuer_name_empty(json!({"certificate": {"issuer": {"name": ""}}}), "certificate.issuer.name:")]
+    #[case::issuer_kind_empty(json!({"certificate": {"issuer": {"kind": ""}}}), "certificate.issuer.kind:")]
+    #[case::issuer_group_not_a_group(json!({"certificate": {"issuer": {"group": "not a group"}}}), "certificate.issuer.group:")]
+    #[case::renewal_not_before_expiry(json!({"certificate": {"duration": "8h", "renewBefore": "8h"}}), "must be shorter than certificate.duration")]
+    #[case::certificate_under_an_hour(json!({"certificate": {"duration": "30m", "renewBefore": "10m"}}), "minimum of 1h")]
+    #[case::certificate_duration_not_a_duration(json!({"certificate": {"duration": "a day"}}), "certificate.duration:")]
+    #[case::key_algorithm_unknown(json!({"certificate": {"keyAlgorithm": "Ed25519"}}), "unknown variant `Ed25519`")]
+    #[case::rsa_key_too_small(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 1024}}), "certificate.keySize: 1024")]
     #[case::certificate_keysize_certificate_keysize_521(json!({"certificate": {"keySize": 521}}), "certificate.keySize: 521")]
     #[case::clustername_prod_cluster_clustername(json!({"clusterName": "Prod_Cluster"}), "clusterName:")]
     #[case::mode_audit_unknown_variant_audit(json!({"mode": "audit"}), "unknown variant `audit`")]
     #[case::allowedrequesters_allowedrequesters(json!({"allowedRequesters": [""]}), "allowedRequesters:")]
     #[case::allowedrequesters_empty(json!({"allowedRequesters": []}), "allowedRequesters: is empty, so the guard would refuse every workload certificate")]
     #[case::binding_unknown(json!({"certificateRequests": {"binding": "pod"}}), "unknown variant `pod`")]
-    #[case::irsa_tokenexpiration_irsa_tokenexpiration_300(json!({"irsa": {"tokenExpiration": 300}}), "irsa.tokenExpiration: 300")]
+    #[case::irsa_expiration_too_short(json!({"irsa": {"tokenExpiration": 300}}), "irsa.tokenExpiration: 300")]
     #[case::irsa_region_moon_1_irsa_region(json!({"irsa": {"region": "moon-1"}}), "irsa.region:")]
     #[case::irsa_annotationprefix_irsa_annotationprefix(json!({"irsa": {"annotationPrefix": ""}}), "irsa.annotationPrefix:")]
-    #[case::readserviceaccounts_no_invalid_type_string_no_ex(json!({"readServiceAccounts": "no"}), "invalid type: string \"no\", expected a boolean")]
-    #[case::trustanchroarn_typo_unknown_field_trustanchroarn(json!({"trustAnchroArn": "typo"}), "unknown field `trustAnchroArn`")]
+    #[case::read_service_accounts_not_a_boolean(json!({"readServiceAccounts": "no"}), "invalid type: string \"no\", expected a boolean")]
+    #[case::misspelt_key(json!({"trustAnchroArn": "typo"}), "unknown field `trustAnchroArn`")]
     #[case::sidecar_nativ_unknown_field_nativ(json!({"sidecar": {"nativ": true}}), "unknown field `nativ`")]
     #[case::kubevirt_virtiofsimage_with_spaces(json!({"kubevirt": {"virtiofsImage": "virt launcher"}}), "kubevirt.virtiofsImage: \"virt launcher\" is not an image reference")]
     #[case::kubevirt_virtiofsimage_blank(json!({"kubevirt": {"virtiofsImage": " "}}), "kubevirt.virtiofsImage:")]

@@ -1,0 +1,62 @@
+//! A stable, dependency-free hash for the config-hash annotation.
+
+use serde_json::{Map, Value};
+
+/// A stable, dependency-free hash that takes eight bytes per step (FxHash's mixing):
+/// a change marker, not a security check.
+#[derive(Debug, Clone, Copy)]
+pub struct Hasher(pub u64);
+
+impl Hasher {
+    pub fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    /// A string, length first, so that no two sequences of strings feed the same words.
+    pub fn text(&mut self, s: &str) {
+        self.word(s.len() as u64);
+        let mut chunks = s.as_bytes().chunks_exact(8);
+        for chunk in chunks.by_ref() {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.word(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.word(u64::from_le_bytes(word));
+        }
+    }
+
+    /// A value by type tag and contents, without serialising it.
+    pub fn value(&mut self, v: &Value) {
+        match v {
+            Value::Null => self.word(0),
+            Value::Bool(b) => self.word(1 + u64::from(*b)),
+            Value::Number(n) => {
+                self.word(3);
+                self.text(&n.to_string());
+            }
+            Value::String(s) => {
+                self.word(4);
+                self.text(s);
+            }
+            Value::Array(items) => {
+                self.word(5);
+                self.word(items.len() as u64);
+                items.iter().for_each(|i| self.value(i));
+            }
+            Value::Object(map) => self.map(map),
+        }
+    }
+
+    pub fn map(&mut self, map: &Map<String, Value>) {
+        self.word(6);
+        self.word(map.len() as u64);
+        for (k, v) in map {
+            self.text(k);
+            self.value(v);
+        }
+    }
+}
