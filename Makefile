@@ -7,16 +7,26 @@ SHARED_BIN ?= $(abspath $(CURDIR)/../shared/bin)
 export PATH := $(if $(wildcard $(SHARED_BIN)/kwctl),$(SHARED_BIN):)$(PATH)
 
 SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
-RUNNER := target/release/policy-runner
+# The runner and its tests share the `runner` profile (Cargo.toml): wasmtime compiles once.
+RUNNER := target/runner/policy-runner
 RUNNER_SOURCES := $(shell find e2e-tests/runner/src -name '*.rs' 2>/dev/null) e2e-tests/runner/Cargo.toml
 # The e2e suite runs with real kwctl too: make e2e-tests KWCTL=kwctl
 KWCTL ?= $(CURDIR)/$(RUNNER)
+# make demo runs Kubewarden's kwctl when found (PATH, which includes SHARED_BIN) and builds the
+# runner, and with it wasmtime, only when not. Searched here: make 4.3's $(shell) does not see
+# the exported PATH above.
+DEMO_KWCTL := $(firstword $(wildcard $(addsuffix /kwctl,$(subst :, ,$(PATH)))))
+# The runner, as a prerequisite only where KWCTL is the runner (KWCTL=kwctl builds no wasmtime)
+KWCTL_RUNNER := $(if $(filter $(CURDIR)/$(RUNNER),$(KWCTL)),$(RUNNER))
 # Where `make publish` publishes (host[:port]/path), e.g. ghcr.io/iamra-sidecar; PLAIN_HTTP=1
 # for a registry on loopback without TLS
 REGISTRY ?=
 PLAIN_HTTP ?=
 # `make release VERSION=x.y.z`; without it, the version already in Cargo.toml
 VERSION ?=
+# make publish COSIGN_KEY=cosign.key signs the module with that cosign key pair (password in
+# $COSIGN_PASSWORD) and attaches the SBOM as a signed attestation, offline (no Rekor upload)
+COSIGN_KEY ?=
 # make dist/publish SIGN_KEY=<PGP key name> signs the charts (Helm provenance) with that key
 # from KEYRING, a secret keyring (gpg --export-secret-keys >secring.gpg)
 SIGN_KEY ?=
@@ -43,15 +53,15 @@ dist: policy.wasm test-deps ## dist/: annotated module, both charts (.tgz), Cycl
 	SIGN_KEY="$(SIGN_KEY)" KEYRING="$(KEYRING)" scripts/dist.sh
 
 .PHONY: publish
-publish: registry-set dist ## Push dist/ to an OCI registry: make publish REGISTRY=ghcr.io/you [PLAIN_HTTP=1] [SIGN_KEY=...]
-	scripts/publish.py $(REGISTRY) $(if $(PLAIN_HTTP),--plain-http)
+publish: registry-set dist ## Push dist/ to an OCI registry: make publish REGISTRY=ghcr.io/you [PLAIN_HTTP=1] [COSIGN_KEY=cosign.key] [SIGN_KEY=...]
+	scripts/publish.py $(REGISTRY) $(if $(PLAIN_HTTP),--plain-http) $(if $(COSIGN_KEY),--cosign-key $(COSIGN_KEY))
 
 .PHONY: registry-set
 registry-set:
 	@test -n "$(REGISTRY)" || { echo "set REGISTRY=<host>/<path>, e.g. REGISTRY=ghcr.io/you" >&2; exit 2; }
 
 $(RUNNER): $(RUNNER_SOURCES) $(SOURCES)
-	cargo build --locked --release -p policy-runner
+	cargo build --locked --profile runner -p policy-runner
 
 .PHONY: runner
 runner: $(RUNNER) ## Build the kwctl-compatible runner
@@ -61,8 +71,8 @@ test-deps: ## Install what the tests need (bats, jq, Python packages, the JavaSc
 	scripts/install-test-deps.sh
 
 .PHONY: demo
-demo: policy.wasm $(RUNNER) test-deps ## Show what the policy does to the bundled example pod
-	scripts/demo.sh "$(KWCTL)" $(EXAMPLE_REQUEST) $(EXAMPLE_SETTINGS)
+demo: policy.wasm $(if $(DEMO_KWCTL),,$(RUNNER)) test-deps ## Show what the policy does to the bundled example pod (kwctl if found, else the runner)
+	RUST_BACKTRACE=0 scripts/demo.sh "$(or $(DEMO_KWCTL),$(CURDIR)/$(RUNNER))" $(EXAMPLE_REQUEST) $(EXAMPLE_SETTINGS)
 
 .PHONY: unit-tests
 unit-tests: ## The policy's Rust unit tests (without building wasmtime)
@@ -81,10 +91,10 @@ $(POISONED): $(SOURCES) scripts/build-wasm.sh
 
 .PHONY: runner-tests
 runner-tests: $(POISONED) ## The runner's own tests (builds wasmtime), and the module (arena-poison) serving many requests in one instance
-	POLICY="$(CURDIR)/$(POISONED)" cargo test --locked -p policy-runner -- --include-ignored
+	POLICY="$(CURDIR)/$(POISONED)" cargo test --locked --profile runner -p policy-runner -- --include-ignored
 
 .PHONY: e2e-tests
-e2e-tests: policy.wasm $(RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
+e2e-tests: policy.wasm $(KWCTL_RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" bats e2e-tests
 
 .PHONY: e2e-tests-kwctl
@@ -99,12 +109,12 @@ e2e-tests-kwctl: policy.wasm test-deps ## The bats suite through the real kwctl,
 	fi
 
 .PHONY: golden
-golden: policy.wasm $(RUNNER) test-deps ## Rewrite e2e-tests/fixtures/golden/ from the policy's output (review the diff)
+golden: policy.wasm $(KWCTL_RUNNER) test-deps ## Rewrite e2e-tests/fixtures/golden/ from the policy's output (review the diff)
 	GOLDEN_UPDATE=1 KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" bats e2e-tests/golden.bats
 	@git status --short -- e2e-tests/fixtures/golden | grep . || echo "golden files unchanged"
 
 .PHONY: chart-test
-chart-test: policy.wasm $(RUNNER) test-deps ## Chart tests with Helm's engine (helm-python-sdk)
+chart-test: policy.wasm $(KWCTL_RUNNER) test-deps ## Chart tests: the helm CLI renders and lints, kubeconform validates (Go module proxy)
 	KWCTL="$(KWCTL)" POLICY="$(CURDIR)/policy.wasm" python3 -m pytest charts/tests -q
 
 .PHONY: release-test

@@ -1,7 +1,7 @@
 # Shared helpers of the e2e suite. Load with `load helpers` from a .bats file.
 #
 # Environment (set by `make e2e-tests`):
-#   KWCTL   the kwctl binary, or the kwctl-compatible runner (target/release/policy-runner)
+#   KWCTL   the kwctl binary, or the kwctl-compatible runner (target/runner/policy-runner)
 #   POLICY  the policy module (policy.wasm)
 #   K8S_SCHEMA_VERSIONS  Kubernetes versions whose OpenAPI schema a mutated pod must
 #                        satisfy (kubernetes-validate --strict); default "1.29.0 1.33.0":
@@ -43,10 +43,10 @@ PATCH="$BATS_TEST_TMPDIR/patch.json"
 POD="$BATS_TEST_TMPDIR/pod.json"
 LAST_REQUEST=""
 
-fail() {
-  printf '%s\n' "$@" >&2
-  return 1
-}
+# fail, assert_equal, assert_output, assert_regex...: bats-support and bats-assert (Debian,
+# /usr/lib/bats). What they cannot express (jq conditions on the pod) is written here.
+bats_load_library bats-support
+bats_load_library bats-assert
 
 # --- running the policy -------------------------------------------------------------
 
@@ -82,13 +82,13 @@ settings_rejected() {
   if policy_run "$FIXTURES/pod-plain.json" "$settings"; then
     fail "settings $settings were accepted:" "$(cat "$RESPONSE")" || return
   fi
-  stderr=$(sed 's/\\"/"/g' "$STDERR")
+  local output
+  output=$(sed 's/\\"/"/g' "$STDERR")
   for text in "$@"; do
-    [[ $stderr == *"$text"* ]] || fail "stderr lacks \"$text\":" "$stderr" || return
+    assert_output --partial "$text" || return
   done
-  if grep -q '"allowed"' "$RESPONSE"; then
-    fail "an AdmissionResponse was printed:" "$(cat "$RESPONSE")"
-  fi
+  output=$(cat "$RESPONSE")
+  refute_output --partial '"allowed"'  # no AdmissionResponse printed
 }
 
 # settings_with EXTRA_JSON: inline settings, the minimal valid ones (as in
@@ -175,16 +175,20 @@ warnings() {
   jq -r '(.warnings // [])[]' "$RESPONSE"
 }
 
+# assert_warning TEXT...: some warning contains each TEXT.
 assert_warning() {
-  local text
+  local text output lines
+  output=$(warnings)
+  mapfile -t lines <<<"$output"
   for text in "$@"; do
-    warnings | grep -qF -- "$text" || fail "no warning contains \"$text\"; warnings:" "$(warnings)" ||
-      return
+    assert_line --partial "$text" || return
   done
 }
 
 assert_no_warnings() {
-  [[ -z "$(warnings)" ]] || fail "unexpected warnings:" "$(warnings)"
+  local output
+  output=$(warnings)
+  refute_output
 }
 
 assert_no_patch() {
@@ -206,22 +210,23 @@ assert_accepted_unchanged() {
 # assert_rejected TEXT...: refused with code 400, the message containing every TEXT,
 # and no patch.
 assert_rejected() {
-  local text message
+  local text
   jq -e '.allowed == false' "$RESPONSE" >/dev/null ||
     fail "the request was allowed:" "$(cat "$RESPONSE")" || return
   jq -e '.status.code == 400' "$RESPONSE" >/dev/null ||
     fail "expected status.code 400:" "$(cat "$RESPONSE")" || return
-  message=$(jq -r '.status.message // ""' "$RESPONSE")
+  local output
+  output=$(jq -r '.status.message // ""' "$RESPONSE")
   for text in "$@"; do
-    [[ $message == *"$text"* ]] || fail "the message lacks \"$text\":" "$message" || return
+    assert_output --partial "$text" || return
   done
   assert_no_patch
 }
 
-# apply_json_patch DOCUMENT PATCH: prints DOCUMENT with the RFC 6902 PATCH applied (the
-# same stdlib-only code as scripts/demo.sh).
+# apply_json_patch DOCUMENT PATCH: prints DOCUMENT with the RFC 6902 PATCH applied, by the
+# jsonpatch package's CLI (PyPI, as scripts/demo.sh); a patch that does not apply fails.
 apply_json_patch() {
-  python3 "$TOOLS/apply_patch.py" "$1" "$2"
+  jsonpatch "$1" "$2"
 }
 
 # apply_response_patch: allowed with a JSON patch that applies to the request's pod;
@@ -322,12 +327,10 @@ env_of() {
 
 # assert_env CONTAINER VARIABLE VALUE: the variable is set once, to VALUE.
 assert_env() {
-  local got
   pod_check "container $1 does not set $2 exactly once" \
     "$JQ_CONTAINERS [containers[] | select(.name == \$n) | .env[]? | select(.name == \$v)]
       | length == 1" --arg n "$1" --arg v "$2" || return
-  got=$(env_of "$1" "$2")
-  [[ $got == "$3" ]] || fail "container $1: $2 is \"$got\", expected \"$3\""
+  assert_equal "$(env_of "$1" "$2")" "$3"
 }
 
 assert_no_env() {
@@ -369,13 +372,10 @@ annotation() {
 
 # assert_injected_annotations: the bookkeeping annotations every injection writes.
 assert_injected_annotations() {
-  [[ $(annotation iamra.aws/injected) == true ]] || fail "iamra.aws/injected is not \"true\"" ||
-    return
-  [[ $(annotation iamra.aws/config-hash) =~ ^[0-9a-f]{16}$ ]] ||
-    fail "iamra.aws/config-hash is not a 16-digit hex hash: $(annotation iamra.aws/config-hash)" ||
-    return
-  [[ ,$(annotation eks.amazonaws.com/skip-containers), == *",$SIDECAR,"* ]] ||
-    fail "eks.amazonaws.com/skip-containers lacks $SIDECAR: $(annotation eks.amazonaws.com/skip-containers)"
+  assert_equal "$(annotation iamra.aws/injected)" true || return
+  assert_regex "$(annotation iamra.aws/config-hash)" '^[0-9a-f]{16}$' || return
+  # $SIDECAR among the comma-separated names
+  assert_regex ",$(annotation eks.amazonaws.com/skip-containers)," ",$SIDECAR,"
 }
 
 # assert_original_kept JQ_PATH: the value at JQ_PATH is the same in the request's pod and
@@ -384,5 +384,5 @@ assert_original_kept() {
   local before after
   before=$(jq -cS ".request.object | $1" "$LAST_REQUEST")
   after=$(jq -cS "$1" "$POD")
-  [[ $before == "$after" ]] || fail "$1 changed:" "before: $before" "after:  $after"
+  assert_equal "$after" "$before"
 }

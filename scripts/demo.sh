@@ -3,12 +3,13 @@
 #
 #   scripts/demo.sh KWCTL REQUEST SETTINGS
 #
-# KWCTL is kwctl or the bundled runner (target/release/policy-runner); REQUEST an
+# KWCTL is kwctl or the bundled runner (target/runner/policy-runner); REQUEST an
 # AdmissionReview JSON file; SETTINGS a settings file (YAML/JSON) or inline JSON. The
 # module is $POLICY, by default policy.wasm at the repository's root.
 #
 # Prints kwctl's AdmissionResponse, its JSON patch decoded, the pod with the patch
-# applied, and a one-line summary. Needs jq, base64 and python3 (standard library only).
+# applied, and a one-line summary. Needs jq, base64 and the jsonpatch CLI (PyPI jsonpatch,
+# make test-deps installs it).
 set -euo pipefail
 
 if [ $# -ne 3 ]; then
@@ -18,11 +19,10 @@ fi
 kwctl=$1 request=$2 settings=$3
 repo=$(cd "$(dirname "$0")/.." && pwd)
 policy=${POLICY:-$repo/policy.wasm}
-apply_patch="$repo/e2e-tests/tools/apply_patch.py"
 sidecar=iamra-credential-helper
 
-for tool in jq base64 python3; do
-  command -v "$tool" >/dev/null || { echo "$0: $tool is needed (apt-get install $tool)" >&2; exit 1; }
+for tool in jq base64 jsonpatch; do
+  command -v "$tool" >/dev/null || { echo "$0: $tool is needed (make test-deps)" >&2; exit 1; }
 done
 [ -f "$policy" ] || { echo "$0: no policy module at $policy (make policy.wasm)" >&2; exit 1; }
 
@@ -60,7 +60,7 @@ jq . "$tmp/patch.json"
 
 section "Pod after the patch"
 jq .request.object "$request" >"$tmp/pod.json"
-python3 "$apply_patch" "$tmp/pod.json" "$tmp/patch.json" >"$tmp/patched.json"
+jsonpatch "$tmp/pod.json" "$tmp/patch.json" >"$tmp/patched.json"
 jq . "$tmp/patched.json"
 
 where=$(jq -r --arg s "$sidecar" '

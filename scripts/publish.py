@@ -2,12 +2,17 @@
 """Publishes dist/ (make dist) to an OCI registry and prints every reference with its
 digest:
 
-    publish.py REGISTRY [--plain-http]
+    publish.py REGISTRY [--plain-http] [--cosign-key KEY]
 
 REGISTRY is host[:port]/path, e.g. ghcr.io/iamra-sidecar (metadata.yml's ociUrl lives
 under it). --plain-http talks HTTP without TLS, for a registry on loopback.
 
 - the module, with `kwctl push`, to REGISTRY/policies/iamra-sidecar-policy:vX.Y.Z;
+- with --cosign-key (a cosign key pair's private key, its password in $COSIGN_PASSWORD):
+  the module signed by digest with cosign, and the SBOM attached to it as a signed
+  CycloneDX attestation (cosign's `.sig` and `.att` tags), offline: nothing is uploaded
+  to a transparency log. cosign is $COSIGN, else on PATH, else built from the Go module
+  proxy (scripts/go-tools.sh cosign);
 - each chart, with Helm's registry client (helm-python-sdk), to
   oci://REGISTRY/charts/<chart>:X.Y.Z, so `helm install oci://...` works;
 - the SBOM, with oras-py, as an OCI 1.1 artifact whose `subject` is the module's manifest
@@ -69,6 +74,36 @@ def push_module(module: Path, reference: str, plain_http: bool) -> None:
         raise PublishError(f"kwctl push to {reference} failed:\n{done.stderr.strip()}")
 
 
+def cosign_binary() -> str:
+    """cosign: $COSIGN, else on PATH, else built from tools/go/cosign (needs Go)."""
+    found = os.environ.get("COSIGN") or shutil.which("cosign")
+    if found:
+        return found
+    if shutil.which("go") is None:
+        raise PublishError("cosign is needed to sign the module; it is not on PATH and Go, "
+                           "which builds it (scripts/go-tools.sh cosign), is not installed")
+    done = subprocess.run([str(REPO / "scripts" / "go-tools.sh"), "cosign"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise PublishError(f"building cosign failed:\n{done.stderr.strip()}")
+    return str(Path(done.stdout.strip()) / "cosign")
+
+
+def cosign(*args: str) -> None:
+    done = subprocess.run([cosign_binary(), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise PublishError(f"cosign {args[0]} failed:\n{done.stderr.strip()}")
+
+
+def sign_module(reference: str, key: Path, sbom: Path, plain_http: bool) -> None:
+    """Signs the module (by digest) and attests its SBOM with a key pair, offline."""
+    flags = ["--key", str(key), "--tlog-upload=false", "--yes"]
+    if plain_http:
+        flags += ["--allow-insecure-registry", "--allow-http-registry"]
+    cosign("sign", *flags, reference)
+    cosign("attest", *flags, "--type", "cyclonedx", "--predicate", str(sbom), reference)
+
+
 def oras_client(host: str, plain_http: bool) -> oras.client.OrasClient:
     return oras.client.OrasClient(hostname=host, insecure=plain_http)
 
@@ -102,7 +137,8 @@ def push_artifact(client: oras.client.OrasClient, reference: str, files: list[tu
     ok(client.upload_manifest(manifest, container), f"manifest of {reference}")
 
 
-def publish(target: str, plain_http: bool) -> list[tuple[str, str]]:
+def publish(target: str, plain_http: bool, cosign_key: Path | None = None
+            ) -> list[tuple[str, str]]:
     release = version()
     module = DIST / "policy.wasm"
     sbom = DIST / "sbom.cdx.json"
@@ -120,6 +156,14 @@ def publish(target: str, plain_http: bool) -> list[tuple[str, str]]:
     push_module(module, module_ref, plain_http)
     subject = helm.resolve(f"oci://{module_ref}")
     published.append(("module", f"registry://{module_ref}@{subject['digest']}"))
+    if cosign_key is not None:
+        by_digest = f"{target}/policies/{POLICY}@{subject['digest']}"
+        sign_module(by_digest, cosign_key, sbom, plain_http)
+        tag = f"{target}/policies/{POLICY}:{subject['digest'].replace(':', '-')}"
+        published.append(("signed", f"{tag}.sig {tag}.att (SBOM attestation)"))
+    else:
+        print("warning: the module is NOT signed (make publish COSIGN_KEY=cosign.key signs it)",
+              file=sys.stderr)
 
     sbom_ref = f"{target}/policies/{POLICY}:{subject['digest'].replace(':', '-')}.sbom"
     push_artifact(oras_, sbom_ref, [(sbom, SBOM_TYPE)], EMPTY_CONFIG, b"{}", {
@@ -141,11 +185,20 @@ def publish(target: str, plain_http: bool) -> list[tuple[str, str]]:
 
 def main(argv: list[str]) -> int:
     args = [a for a in argv if a != "--plain-http"]
+    key = None
+    if "--cosign-key" in args:
+        at = args.index("--cosign-key")
+        key = Path(args[at + 1]) if at + 1 < len(args) and args[at + 1] else None
+        del args[at:at + 2]
+        if key is None or not key.is_file():
+            print(f"error: --cosign-key needs a cosign private key file, got {key}",
+                  file=sys.stderr)
+            return 2
     if len(args) != 1 or not args[0] or args[0].startswith(("oci://", "registry://")):
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        for kind, reference in publish(args[0].rstrip("/"), "--plain-http" in argv):
+        for kind, reference in publish(args[0].rstrip("/"), "--plain-http" in argv, key):
             print(f"{kind:<7}{reference}")
     except PublishError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,10 +1,14 @@
 """The registry round trip: make publish to Debian's docker-registry on 127.0.0.1, then
 what comes back is what was published: kwctl pulls the same module and runs it to the same
 answer, each pulled chart renders the same manifests as the local chart, the SBOM is
-attached to the module and ArtifactHub's metadata sits in each chart repository."""
+attached to the module and ArtifactHub's metadata sits in each chart repository; the module's
+cosign signature and SBOM attestation verify with `kwctl verify` and `cosign verify`, and a
+tampered module is refused."""
 
 from __future__ import annotations
 
+import base64
+import datetime
 import json
 import os
 import shutil
@@ -19,6 +23,9 @@ from typing import Iterator
 import helm_python
 import oras.client
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from helm_python import registry
 from helm_python.errors import HelmError
 
@@ -101,21 +108,37 @@ def sources(registry_host: str, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return path
 
 
+def cosign_key_pair(cosign: str, directory: Path) -> tuple[Path, Path]:
+    """A throwaway cosign key pair (empty password): (private, public)."""
+    subprocess.run([cosign, "generate-key-pair", "--output-key-prefix", str(directory / "k")],
+                   check=True, capture_output=True, env={**os.environ, "COSIGN_PASSWORD": ""})
+    return directory / "k.key", directory / "k.pub"
+
+
 @pytest.fixture(scope="module")
-def published(kwctl: str, registry_host: str, dist: Path,
-              signing_keyrings: tuple[Path, Path]) -> dict[str, list[str]]:
-    """make publish, the charts signed: {kind: [printed references]}. It runs make dist
-    again, after the dist fixture, so that dist/ is what was published for every test that
-    reads it."""
+def cosign_keys(cosign: str | None, tmp_path_factory: pytest.TempPathFactory
+                ) -> tuple[Path, Path] | None:
+    return cosign and cosign_key_pair(cosign, tmp_path_factory.mktemp("cosign"))
+
+
+@pytest.fixture(scope="module")
+def published(kwctl: str, registry_host: str, dist: Path, signing_keyrings: tuple[Path, Path],
+              cosign: str | None, cosign_keys: tuple[Path, Path] | None
+              ) -> dict[str, list[str]]:
+    """make publish, the charts signed, the module too where cosign is to be had:
+    {kind: [printed references]}. It runs make dist again, after the dist fixture, so that
+    dist/ is what was published for every test that reads it."""
+    signing = [f"COSIGN_KEY={cosign_keys[0]}"] if cosign and cosign_keys else []
     done = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), "publish",
                            f"REGISTRY={registry_host}/iamra", "PLAIN_HTTP=1",
-                           f"SIGN_KEY={SIGNER}", f"KEYRING={signing_keyrings[0]}"],
-                          capture_output=True, text=True, env=KWCTL_ENV)
+                           f"SIGN_KEY={SIGNER}", f"KEYRING={signing_keyrings[0]}", *signing],
+                          capture_output=True, text=True,
+                          env={**KWCTL_ENV, "COSIGN": cosign or "", "COSIGN_PASSWORD": ""})
     assert done.returncode == 0, f"make publish failed:\n{done.stdout}\n{done.stderr}"
     out: dict[str, list[str]] = {}
     for line in done.stdout.splitlines():
         kind, _, reference = line.partition(" ")
-        if kind in ("module", "sbom", "chart"):
+        if kind in ("module", "sbom", "chart", "signed"):
             out.setdefault(kind, []).append(reference.strip())
     return out
 
@@ -225,6 +248,144 @@ def test_the_pulled_chart_verifies_against_the_signing_key(published, registry_h
     tampered.write_bytes(archive.read_bytes() + b"\0")
     with pytest.raises(HelmError):
         helm_python.verify(tampered, public, provenance_file=prov)
+
+
+# --- the module's cosign signature and SBOM attestation ------------------------------------
+
+COSIGN_HTTP = ["--allow-insecure-registry", "--allow-http-registry"]
+def sigstore_trust_config() -> dict:
+    """Sigstore's ClientTrustConfig (protobuf-specs) with no log nor timestamp authority and
+    one throwaway CA: a key-pair signature without Rekor needs none of them, but kwctl's
+    Sigstore client refuses a trust root without a Fulcio CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "unused test CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    der = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+    return {
+        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+        "trustedRoot": {
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": [], "ctlogs": [], "timestampAuthorities": [],
+            "certificateAuthorities": [{
+                "subject": {"organization": "iamra tests", "commonName": "unused test CA"},
+                "uri": "https://fulcio.invalid", "certChain": {"certificates": [{"rawBytes": der}]},
+                "validFor": {"start": (now - datetime.timedelta(days=1)).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ")}}]},
+        "signingConfig": {"mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+                          "caUrls": [], "oidcUrls": [], "rekorTlogUrls": [], "tsaUrls": [],
+                          "rekorTlogConfig": {"selector": "ANY"},
+                          "tsaConfig": {"selector": "ANY"}},
+    }
+
+
+@pytest.fixture(scope="module")
+def signed(published, cosign, cosign_keys) -> tuple[str, Path]:
+    """(cosign, public key) of the signed publication; skipped, saying why, without cosign."""
+    if not (cosign and cosign_keys):
+        pytest.skip("cosign is not on PATH and Go, which builds it from the module proxy "
+                    "(tools/go/cosign), is not installed: module signatures not tested")
+    assert published.get("signed"), "make publish with COSIGN_KEY printed no signature"
+    return cosign, cosign_keys[1]
+
+
+def module_tag(registry_host: str, tag: str) -> str:
+    return f"{registry_host}/iamra/policies/iamra-sidecar-policy:{tag}"
+
+
+def cosign_verify(cosign: str, key: Path, reference: str, *extra: str
+                  ) -> subprocess.CompletedProcess[str]:
+    # --insecure-ignore-tlog: signed with --tlog-upload=false, so there is no Rekor entry.
+    return subprocess.run([cosign, *extra[:1], "--key", str(key), "--insecure-ignore-tlog",
+                           *COSIGN_HTTP, *extra[1:], reference], capture_output=True, text=True)
+
+
+def kwctl_verify(kwctl: str, sources: Path, public_key: Path, reference: str, tmp_path: Path
+                 ) -> subprocess.CompletedProcess[str]:
+    """kwctl verify with a verification config naming the public key (the same document a
+    PolicyServer's verificationConfig ConfigMap holds), and a local Sigstore trust config:
+    kwctl verify otherwise fetches Sigstore's public trust root (TUF) and fails offline."""
+    config = tmp_path / "verification-config.yml"
+    config.write_text(json.dumps({"apiVersion": "v1", "allOf": [
+        {"kind": "pubKey", "owner": "iamra release", "key": public_key.read_text()}]}))
+    trust = tmp_path / "sigstore-trust-config.json"
+    trust.write_text(json.dumps(sigstore_trust_config()))
+    return subprocess.run([kwctl, "verify", "--sources-path", str(sources),
+                           "--sigstore-trust-config", str(trust),
+                           "--verification-config-path", str(config), f"registry://{reference}"],
+                          capture_output=True, text=True, env=KWCTL_ENV)
+
+
+def test_cosign_verifies_the_published_module_with_the_public_key(signed, published,
+                                                                  registry_host):
+    cosign, public = signed
+    digest = published["module"][0].split("@")[1]
+    done = cosign_verify(cosign, public, module_tag(registry_host, f"v{release.version()}"),
+                         "verify")
+    assert done.returncode == 0, done.stderr
+    (signature,) = json.loads(done.stdout)
+    assert signature["critical"]["image"]["docker-manifest-digest"] == digest
+
+
+def test_the_sbom_attestation_verifies_and_holds_the_dist_sbom(signed, published, registry_host,
+                                                               dist):
+    cosign, public = signed
+    done = cosign_verify(cosign, public, module_tag(registry_host, f"v{release.version()}"),
+                         "verify-attestation", "--type", "cyclonedx")
+    assert done.returncode == 0, done.stderr
+    (envelope,) = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["predicateType"] == "https://cyclonedx.org/bom"
+    assert statement["subject"][0]["digest"]["sha256"] == \
+        published["module"][0].split("@sha256:")[1]
+    assert statement["predicate"] == json.loads((dist / "sbom.cdx.json").read_text())
+
+
+def test_kwctl_verify_accepts_the_signed_module(signed, kwctl, sources, registry_host, tmp_path):
+    _, public = signed
+    done = kwctl_verify(kwctl, sources, public,
+                        module_tag(registry_host, f"v{release.version()}"), tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_another_key_does_not_verify_the_module(signed, kwctl, sources, registry_host,
+                                                tmp_path):
+    cosign, _ = signed
+    _, other = cosign_key_pair(cosign, tmp_path)
+    reference = module_tag(registry_host, f"v{release.version()}")
+    assert cosign_verify(cosign, other, reference, "verify").returncode != 0
+    assert kwctl_verify(kwctl, sources, other, reference, tmp_path).returncode != 0
+
+
+def test_a_tampered_module_is_refused_even_with_the_signature_copied_to_it(
+        signed, kwctl, sources, published, registry_host, dist, tmp_path):
+    """A module one custom section longer than the published one, pushed beside it, and the
+    genuine signature manifest copied to its signature tag: both verifiers refuse it."""
+    cosign, public = signed
+    tampered = tmp_path / "tampered.wasm"
+    # A custom section named "tampered" holding "x": still a valid module for kwctl push.
+    tampered.write_bytes((dist / "policy.wasm").read_bytes() + b"\x00\x0a\x08tamperedx")
+    reference = module_tag(registry_host, "tampered")
+    done = subprocess.run([kwctl, "push", "--sources-path", str(sources), str(tampered),
+                           f"registry://{reference}"], capture_output=True, text=True,
+                          env=KWCTL_ENV)
+    assert done.returncode == 0, done.stderr
+    assert cosign_verify(cosign, public, reference, "verify").returncode != 0  # unsigned
+
+    genuine = published["module"][0].split("@")[1].replace(":", "-")
+    forged = helm_client().resolve(f"oci://{reference}")["digest"].replace(":", "-")
+    client, signature = oras_manifest(registry_host, module_tag(registry_host, f"{genuine}.sig"))
+    container = client.get_container(module_tag(registry_host, f"{forged}.sig"))
+    assert client.upload_manifest(signature, container).ok
+    done = cosign_verify(cosign, public, reference, "verify")
+    assert done.returncode != 0 and "no matching signatures" in done.stderr, done.stderr
+    done = kwctl_verify(kwctl, sources, public, reference, tmp_path)
+    assert done.returncode != 0, done.stdout
 
 
 @pytest.mark.parametrize("chart", release.CHARTS)

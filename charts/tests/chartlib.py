@@ -1,19 +1,25 @@
-"""Helpers for the chart tests: render with Helm v4's engine (helm-python-sdk, no helm
-binary), split the output into objects, and validate them against Kubernetes and CRD
-schemas."""
+"""Helpers for the chart tests: render and lint with the helm CLI (tools/go/helm, built from
+the Go module proxy), split the output into objects, and validate them with kubeconform
+(tools/go/kubeconform) against Kubernetes' and the CRDs' JSON schemas."""
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
-import helm_python as helm
+import kubernetes_validate
+import pytest
 import yaml
-from helm_python import _native
 
 CHARTS = Path(__file__).resolve().parent.parent
 REPO = CHARTS.parent
@@ -50,27 +56,121 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class HelmError(Exception):
+    """The helm CLI refused a chart or its values; str() is helm's message."""
+
+
+class HelmValuesError(HelmError):
+    """The values fail the chart's values.schema.json (checked before rendering)."""
+
+
+class HelmRenderError(HelmError):
+    """A template failed (e.g. the chart's own `fail` checks)."""
+
+
+def go_tool(name: str, binary: str) -> str:
+    """A test tool built by scripts/go-tools.sh from its pinned wrapper (tools/go/NAME), or
+    $<BINARY> when set; skips, saying why, where Go is absent."""
+    override = os.environ.get(binary.upper().replace("-", "_"))
+    if override:
+        return override
+    return _built(name, binary)
+
+
+@functools.cache
+def _built(name: str, binary: str) -> str:
+    if shutil.which("go") is None:
+        pytest.skip(f"Go is not installed: {binary} is built from the Go module proxy "
+                    f"(tools/go/{name}); these chart tests need it", allow_module_level=True)
+    done = subprocess.run([str(REPO / "scripts" / "go-tools.sh"), name], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, f"scripts/go-tools.sh {name} failed:\n{done.stderr}"
+    return str(Path(done.stdout.strip()) / binary)
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([go_tool("helm", "helm"), *args], capture_output=True, text=True)
+
+
+NOTES_TEMPLATE = "iamra-tests.notes"
+NOTES_KIND = "RenderedNotes"
+
+
+@functools.cache
+def _with_notes(chart: Path) -> Path:
+    """A scratch copy of the chart whose NOTES.txt also renders as an object: the helm CLI
+    prints NOTES.txt only from install/upgrade, which need a cluster, never from template."""
+    scratch = Path(tempfile.mkdtemp(dir=_SCRATCH.name))
+    if chart.is_file():
+        with tarfile.open(chart) as archive:
+            archive.extractall(scratch, filter="data")
+        (copy_,) = scratch.iterdir()
+    else:
+        copy_ = scratch / chart.name
+        shutil.copytree(chart, copy_)
+    templates = copy_ / "templates"
+    notes_ = templates / "NOTES.txt"
+    if notes_.is_file():
+        (templates / "_iamra_tests_notes.tpl").write_text(
+            f'{{{{ define "{NOTES_TEMPLATE}" }}}}{notes_.read_text()}{{{{ end }}}}')
+        (templates / "iamra-tests-notes.yaml").write_text(
+            f'apiVersion: iamra.tests/v1\nkind: {NOTES_KIND}\n'
+            f'notes: {{{{ include "{NOTES_TEMPLATE}" . | toJson }}}}\n')
+    return copy_
+
+
+SOURCE = re.compile(r"^# Source: (\S+)$", re.M)
+
+
 def render_raw(
     chart: Path,
     values: dict[str, Any] | None,
     api_versions: tuple[str, ...] | list[str] | None = ALL_APIS,
+    kube_version: str | None = None,
     namespace: str = NAMESPACE,
 ) -> dict[str, str]:
-    """Render like `helm template --api-versions ...` (None: Helm's built-in APIs only,
-    as `helm template` without --api-versions and helm-python-sdk's Chart.render see).
+    """`helm template iamra CHART --namespace NAMESPACE --api-versions ...` (None: Helm's
+    built-in APIs only), as {template path: its manifests}, NOTES.txt's text included."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as values_file:
+        json.dump(values or {}, values_file)
+        values_file.flush()
+        args = ["template", RELEASE, str(_with_notes(Path(chart))), "--namespace", namespace,
+                "--values", values_file.name]
+        for api in api_versions or ():
+            args += ["--api-versions", api]
+        if kube_version:
+            args += ["--kube-version", kube_version]
+        done = helm(*args)
+    if done.returncode != 0:
+        message = done.stderr.strip()
+        if "values don't meet the specifications of the schema" in message:
+            raise HelmValuesError(message)
+        raise HelmRenderError(message)
+    manifests: dict[str, str] = {}
+    for doc in re.split(r"^---$", done.stdout, flags=re.M):
+        source = SOURCE.search(doc)
+        if source is None:
+            continue
+        obj = yaml.safe_load(doc)
+        if obj and obj.get("kind") == NOTES_KIND:
+            manifests[source.group(1).replace("iamra-tests-notes.yaml", "NOTES.txt")] = obj["notes"]
+        elif obj:
+            manifests[source.group(1)] = manifests.get(source.group(1), "") + "---\n" + doc
+    return manifests
 
-    Chart.render does not expose api_versions; the library's helm_render takes them in
-    its options JSON (helm-python-sdk 0.2.2, pinned in requirements.txt).
-    """
-    with helm.Chart.load(chart) as loaded:
-        if api_versions is None:
-            return loaded.render(values, name=RELEASE, namespace=namespace)
-        opts = {"name": RELEASE, "namespace": namespace, "api_versions": list(api_versions)}
-        rendered = _native.call_string(
-            "helm_render", loaded._raw(), json.dumps(values or {}), json.dumps(opts)
-        )
-        manifests: dict[str, str] = json.loads(rendered)
-        return manifests
+
+def lint(chart: Path, values: dict[str, Any] | None = None,
+         kube_version: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`helm lint --strict` of the chart itself (no scratch copy)."""
+    args = ["lint", "--strict", str(chart)]
+    if kube_version:
+        args += ["--kube-version", kube_version]
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as values_file:
+        if values is not None:
+            json.dump(values, values_file)
+            values_file.flush()
+            args += ["--values", values_file.name]
+        return helm(*args)
 
 
 def is_hook(obj: dict[str, Any]) -> bool:
@@ -115,7 +215,17 @@ def kinds(objs: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return sorted((o["kind"], o["metadata"]["name"]) for o in objs)
 
 
-# --- CRD schemas -----------------------------------------------------------------------
+# --- validation with kubeconform ----------------------------------------------------------
+
+# kubeconform reads one standalone JSON schema per kind; the Kubernetes schemas come from
+# kubernetes-validate (PyPI), which ships them split (each $ref into _definitions.json).
+K8S_SCHEMAS = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+SCHEMA_LOCATIONS = (
+    "{root}/{{{{ .NormalizedKubernetesVersion }}}}-standalone{{{{ .StrictSuffix }}}}/"
+    "{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
+    "{root}/crds/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+)
+_SCRATCH = tempfile.TemporaryDirectory(prefix="iamra-chart-tests-")
 
 
 def crds_dir() -> Path:
@@ -127,7 +237,9 @@ def _strict(schema: Any) -> Any:
     """An OpenAPI v3 CRD schema as JSON Schema that rejects unknown fields, as the API
     server does with field validation Strict (kubectl's default): objects with
     properties and no additionalProperties/x-kubernetes-preserve-unknown-fields get
-    additionalProperties: false; nullable adds null to the type."""
+    additionalProperties: false; nullable adds null to the type. Hand-written because
+    kubeconform's own converter (its repository's openapi2jsonschema.py) is published on
+    no registry these machines reach."""
     if isinstance(schema, list):
         return [_strict(s) for s in schema]
     if not isinstance(schema, dict):
@@ -144,15 +256,60 @@ def _strict(schema: Any) -> Any:
     return out
 
 
-def crd_schemas(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """{(apiVersion, kind): JSON schema} for every served version of every CRD file."""
-    schemas = {}
-    for path in sorted(directory.glob("*.yaml")):
+def write_crd_schemas(crds: list[Path], root: Path) -> list[tuple[str, str]]:
+    """root/crds/<group>/<kind>_<version>.json for every served version of every CRD in
+    the directories crds (kubeconform's layout); returns the (apiVersion, kind) pairs written."""
+    written = []
+    for path in sorted(p for directory in crds for p in directory.glob("*.yaml")):
         for crd in yaml.safe_load_all(path.read_text()):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
             for version in crd["spec"]["versions"]:
-                schema = version["schema"]["openAPIV3Schema"]
-                schemas[(f"{group}/{version['name']}", kind)] = _strict(schema)
-    return schemas
+                out = root / "crds" / group / f"{kind.lower()}_{version['name']}.json"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(_strict(version["schema"]["openAPIV3Schema"])))
+                written.append((f"{group}/{version['name']}", kind))
+    return written
+
+
+def _kubernetes_schema(root: Path, version: str, api_version: str, kind: str) -> None:
+    """kubernetes-validate's strict schema of this kind with _definitions.json bundled in,
+    under kubeconform's file name (nothing is written for kinds it lacks: kubeconform then
+    reports the schema missing)."""
+    group, _, ver = api_version.rpartition("/")
+    name = f"{kind.lower()}-{group.split('.')[0] + '-' if group else ''}{ver}.json".lower()
+    out = root / f"v{version}-standalone-strict" / name
+    source = K8S_SCHEMAS / f"v{version}-local-strict" / name
+    if out.exists() or not source.exists():
+        return
+    definitions = json.loads((source.parent / "_definitions.json").read_text())["$defs"]
+    schema = json.loads(source.read_text().replace('"/api/_definitions.json#', '"#'))
+    schema.pop("$id", None)
+    schema["$defs"] = definitions
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(schema))
+
+
+def kubeconform(sets: dict[str, list[dict[str, Any]]], version: str,
+                crds: list[Path] | None = None) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """kubeconform -strict on each named set of objects for Kubernetes `version`, custom
+    resources against the CRDs in the directories `crds`: {(set, kind, name): kubeconform's result}."""
+    root = Path(_SCRATCH.name) / "schemas"
+    if crds is not None and not (root / "crds").is_dir():
+        write_crd_schemas(crds, root)
+    work = Path(tempfile.mkdtemp(dir=_SCRATCH.name))
+    files = []
+    for name, objs in sets.items():
+        for obj in objs:
+            _kubernetes_schema(root, version, obj["apiVersion"], obj["kind"])
+        files.append(work / f"{name}.yaml")
+        files[-1].write_text(yaml.safe_dump_all(objs))
+    args = [go_tool("kubeconform", "kubeconform"), "-strict", "-verbose", "-output", "json",
+            "-kubernetes-version", version]
+    for location in SCHEMA_LOCATIONS:
+        args += ["-schema-location", location.format(root=root)]
+    done = subprocess.run([*args, *map(str, files)], capture_output=True, text=True)
+    report = json.loads(done.stdout)
+    assert done.returncode in (0, 1) and report["resources"], done.stdout + done.stderr
+    return {(Path(r["filename"]).stem, r["kind"], r["name"]): r for r in report["resources"]}

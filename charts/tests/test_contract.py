@@ -25,6 +25,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import jsonpatch
 import pytest
 import yaml
 
@@ -82,7 +83,7 @@ def policy_cli() -> list[str]:
             _BUILD_FAILURE.append(f"`make {' '.join(targets)}` failed:\n"
                                   f"{build.stdout[-3000:]}\n{build.stderr[-3000:]}")
             pytest.fail(_BUILD_FAILURE[0])
-    runner = kwctl or str(REPO / "target" / "release" / "policy-runner")
+    runner = kwctl or str(REPO / "target" / "runner" / "policy-runner")
     if not Path(runner).exists() and "/" in runner:
         pytest.fail(f"policy runner {runner} does not exist")
     if not module().is_file():
@@ -198,60 +199,9 @@ def pod_request(prefix: str = "iamra.aws") -> dict:
     }
 
 
-def _pointer(path: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
-
-
-def _walk(doc, parts):
-    for part in parts:
-        doc = doc[int(part)] if isinstance(doc, list) else doc[part]
-    return doc
-
-
 def apply_patch(doc, patch):
-    """RFC 6902 JSON patch (add, remove, replace, move, copy, test)."""
-    doc = copy.deepcopy(doc)
-    for op in patch:
-        parts = _pointer(op["path"])
-        if op["op"] in ("move", "copy"):
-            value = copy.deepcopy(_walk(doc, _pointer(op["from"])))
-            if op["op"] == "move":
-                src = _pointer(op["from"])
-                parent = _walk(doc, src[:-1])
-                del parent[int(src[-1]) if isinstance(parent, list) else src[-1]]
-            op = {"op": "add", "path": op["path"], "value": value}
-        if op["op"] == "test":
-            assert _walk(doc, parts) == op["value"], f"JSON patch test failed: {op}"
-            continue
-        if not parts:
-            doc = copy.deepcopy(op["value"])
-            continue
-        parent, last = _walk(doc, parts[:-1]), parts[-1]
-        if isinstance(parent, list):
-            index = len(parent) if last == "-" else int(last)
-            if op["op"] == "add":
-                parent.insert(index, copy.deepcopy(op["value"]))
-            elif op["op"] == "replace":
-                parent[index] = copy.deepcopy(op["value"])
-            elif op["op"] == "remove":
-                del parent[index]
-        else:
-            if op["op"] in ("add", "replace"):
-                if op["op"] == "replace":
-                    assert last in parent, f"replace of a missing member: {op['path']}"
-                parent[last] = copy.deepcopy(op["value"])
-            elif op["op"] == "remove":
-                del parent[last]
-    return doc
-
-
-def test_apply_patch():
-    doc = {"a": [1, 3], "b": {"c": 1}}
-    patch = [{"op": "add", "path": "/a/1", "value": 2}, {"op": "add", "path": "/a/-", "value": 4},
-             {"op": "replace", "path": "/b/c", "value": 2}, {"op": "copy", "from": "/b", "path": "/d"},
-             {"op": "move", "from": "/b/c", "path": "/e"}, {"op": "remove", "path": "/a/0"},
-             {"op": "add", "path": "/f~1g", "value": None}, {"op": "test", "path": "/e", "value": 2}]
-    assert apply_patch(doc, patch) == {"a": [2, 3, 4], "b": {}, "d": {"c": 2}, "e": 2, "f/g": None}
+    """RFC 6902 JSON patch, by the jsonpatch package (PyPI)."""
+    return jsonpatch.apply_patch(doc, patch)
 
 
 def policies(values):

@@ -6,6 +6,7 @@ import pytest
 
 from chartlib import (
     REQUIRED,
+    HelmRenderError,
     objects,
     TRUST_ANCHOR,
     find,
@@ -318,9 +319,7 @@ def test_notes_export_the_root_the_pods_chain_to():
 
 
 def test_a_root_that_does_not_outlive_the_intermediate_is_refused():
-    import helm_python as helm
-
-    with pytest.raises(helm.HelmRenderError) as err:
+    with pytest.raises(HelmRenderError) as err:
         render_policy({"workloadIssuer": {"root": {"duration": "2000h", "renewBefore": "100h"}}})
     assert "the root CA lives \"2000h\", not longer than the intermediate" in str(err.value)
 

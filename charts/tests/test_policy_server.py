@@ -6,7 +6,7 @@ from __future__ import annotations
 import celpy
 import pytest
 
-from chartlib import NAMESPACE, find, kinds, render_policy
+from chartlib import NAMESPACE, HelmValuesError, find, kinds, render_policy
 
 SERVER = "iamra-sidecar"
 ACCOUNT = "policy-server-iamra-sidecar"
@@ -82,9 +82,9 @@ def test_the_grant_to_an_existing_policy_server_can_be_left_to_the_operator():
 
 
 def test_an_existing_policy_server_needs_its_account_named():
-    import helm_python as helm
+    from chartlib import HelmRenderError
 
-    with pytest.raises(helm.HelmRenderError) as err:
+    with pytest.raises(HelmRenderError) as err:
         render_policy({"policyServer": {"create": False, "serviceAccountName": ""}})
     assert "set policyServer.serviceAccountName to the ServiceAccount of the PolicyServer" in str(err.value)
 
@@ -211,13 +211,11 @@ def test_the_policy_server_account_follows_the_release_namespace():
 def test_policy_server_name_is_capped_for_the_controllers_app_label(name, accepted):
     # kubewarden-controller labels the Deployment app: kubewarden-policy-server-<name>:
     # 25 + 38 = 63, a label value's limit.
-    import helm_python as helm
-
     if accepted:
         server = find(render_policy({"policyServer": {"name": name}}), "PolicyServer", name)
         assert len(f"kubewarden-policy-server-{server['metadata']['name']}") == 63
     else:
-        with pytest.raises(helm.HelmValuesError) as err:
+        with pytest.raises(HelmValuesError) as err:
             render_policy({"policyServer": {"name": name}})
         assert "/policyServer/name': maxLength: got 39, want 38" in str(err.value)
 
@@ -255,9 +253,7 @@ def test_policy_server_kubewarden_values_pass_through():
 
 
 def test_min_available_and_max_unavailable_exclude_each_other():
-    import helm_python as helm
-
-    with pytest.raises(helm.HelmValuesError) as err:
+    with pytest.raises(HelmValuesError) as err:
         render_policy({"policyServer": {"maxUnavailable": 1}})  # minAvailable is 1 by default
     assert "/policyServer" in str(err.value)
 

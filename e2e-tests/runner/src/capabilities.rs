@@ -1,10 +1,13 @@
 //! The host side of waPC host calls: what a policy gets when it asks the host
 //! for something (`wapc_guest::host_call`).
 //!
-//! Bindings, namespaces, operations and error messages follow
-//! policy-evaluator's host callback. Kubernetes lookups are checked against the
-//! allow list first; answers can only come from a replayed session, since this
-//! runner talks to no cluster, registry or DNS server.
+//! Only what this policy calls is served: its log events and Kubernetes
+//! `get_resource` (a ServiceAccount); every other capability kwctl offers (OCI,
+//! DNS, crypto, Kubernetes lists and `can_i`, the deprecated ClusterContext)
+//! is refused with a message that names kwctl. Names and error messages follow
+//! policy-evaluator's host callback. Lookups are checked against the allow
+//! list first; answers can only come from a replayed session, since this
+//! runner talks to no cluster.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -22,7 +25,7 @@ pub struct HostCapabilities {
     replay: Option<Mutex<Replay>>,
 }
 
-/// Payloads of the SDK's Kubernetes host calls.
+/// Payload of the SDK's `kubernetes::get_resource` host call.
 #[derive(Deserialize)]
 struct GetResourcePayload {
     api_version: String,
@@ -30,27 +33,6 @@ struct GetResourcePayload {
     name: String,
     namespace: Option<String>,
     disable_cache: bool,
-    #[serde(default)]
-    field_masks: Option<BTreeSet<String>>,
-}
-
-#[derive(Deserialize)]
-struct ListByNamespacePayload {
-    api_version: String,
-    kind: String,
-    namespace: String,
-    label_selector: Option<String>,
-    field_selector: Option<String>,
-    #[serde(default)]
-    field_masks: Option<BTreeSet<String>>,
-}
-
-#[derive(Deserialize)]
-struct ListAllPayload {
-    api_version: String,
-    kind: String,
-    label_selector: Option<String>,
-    field_selector: Option<String>,
     #[serde(default)]
     field_masks: Option<BTreeSet<String>>,
 }
@@ -70,94 +52,22 @@ impl HostCapabilities {
         operation: &str,
         payload: &[u8],
     ) -> HostCallResult {
-        match (binding, namespace) {
-            ("kubewarden", "tracing") => match operation {
-                "log" => {
-                    print_guest_log(payload);
-                    Ok(Vec::new())
-                }
-                _ => unknown_operation(operation),
-            },
-            ("kubewarden", "kubernetes") => self.kubernetes(operation, payload),
-            ("kubewarden", "oci") => match operation {
-                "v1/manifest_digest" => {
-                    let image: String = serde_json::from_slice(payload)?;
-                    self.replay(&HostRequest::OciManifestDigest { image })
-                }
-                "v1/verify" | "v2/verify" | "v1/oci_manifest" | "v1/oci_manifest_config" => {
-                    not_supported(namespace, operation)
-                }
-                _ => unknown_operation(operation),
-            },
-            ("kubewarden", "net") => match operation {
-                "v1/dns_lookup_host" => {
-                    let host: String = serde_json::from_slice(payload)?;
-                    self.replay(&HostRequest::DNSLookupHost { host })
-                }
-                _ => unknown_operation(operation),
-            },
-            ("kubewarden", "crypto") => match operation {
-                "v1/is_certificate_trusted" => not_supported(namespace, operation),
-                _ => unknown_operation(operation),
-            },
-            ("kubewarden", _) => Err(format!("unknown namespace: {namespace}").into()),
-            // The deprecated `ClusterContext` API: policy-evaluator serves it
-            // without consulting the allow list.
-            ("kubernetes", "ingresses") => {
-                self.replay(&list_all("networking.k8s.io/v1", "Ingress"))
+        match (binding, namespace, operation) {
+            ("kubewarden", "tracing", "log") => {
+                print_guest_log(payload);
+                Ok(Vec::new())
             }
-            ("kubernetes", "namespaces") => self.replay(&list_all("v1", "Namespace")),
-            ("kubernetes", "services") => self.replay(&list_all("v1", "Service")),
-            ("kubernetes", _) => Err(format!("unknown namespace: {namespace}").into()),
+            ("kubewarden", "kubernetes", "get_resource") => self.get_resource(payload),
+            ("kubewarden" | "kubernetes", _, _) => not_supported(namespace, operation),
             _ => Err(format!("unknown binding: {binding}").into()),
         }
     }
 
-    fn kubernetes(&self, operation: &str, payload: &[u8]) -> HostCallResult {
-        let (resource, request) = match operation {
-            "get_resource" => {
-                let p: GetResourcePayload = serde_json::from_slice(payload)?;
-                (
-                    resource(&p.api_version, &p.kind),
-                    HostRequest::KubernetesGetResource {
-                        api_version: p.api_version,
-                        kind: p.kind,
-                        name: p.name,
-                        namespace: p.namespace,
-                        disable_cache: p.disable_cache,
-                        field_masks: p.field_masks,
-                    },
-                )
-            }
-            "list_resources_by_namespace" => {
-                let p: ListByNamespacePayload = serde_json::from_slice(payload)?;
-                (
-                    resource(&p.api_version, &p.kind),
-                    HostRequest::KubernetesListResourceNamespace {
-                        api_version: p.api_version,
-                        kind: p.kind,
-                        namespace: p.namespace,
-                        label_selector: p.label_selector,
-                        field_selector: p.field_selector,
-                        field_masks: p.field_masks,
-                    },
-                )
-            }
-            "list_resources_all" => {
-                let p: ListAllPayload = serde_json::from_slice(payload)?;
-                (
-                    resource(&p.api_version, &p.kind),
-                    HostRequest::KubernetesListResourceAll {
-                        api_version: p.api_version,
-                        kind: p.kind,
-                        label_selector: p.label_selector,
-                        field_selector: p.field_selector,
-                        field_masks: p.field_masks,
-                    },
-                )
-            }
-            "can_i" => return not_supported("kubernetes", operation),
-            _ => return unknown_operation(operation),
+    fn get_resource(&self, payload: &[u8]) -> HostCallResult {
+        let p: GetResourcePayload = serde_json::from_slice(payload)?;
+        let resource = ContextAwareResource {
+            api_version: p.api_version.clone(),
+            kind: p.kind.clone(),
         };
         if !self.allowed_resources.contains(&resource) {
             return Err(format!(
@@ -167,7 +77,14 @@ impl HostCapabilities {
             )
             .into());
         }
-        self.replay(&request)
+        self.replay(&HostRequest::KubernetesGetResource {
+            api_version: p.api_version,
+            kind: p.kind,
+            name: p.name,
+            namespace: p.namespace,
+            disable_cache: p.disable_cache,
+            field_masks: p.field_masks,
+        })
     }
 
     fn replay(&self, request: &HostRequest) -> HostCallResult {
@@ -190,29 +107,12 @@ impl HostCapabilities {
     }
 }
 
-fn resource(api_version: &str, kind: &str) -> ContextAwareResource {
-    ContextAwareResource {
-        api_version: api_version.to_owned(),
-        kind: kind.to_owned(),
-    }
-}
-
-fn list_all(api_version: &str, kind: &str) -> HostRequest {
-    HostRequest::KubernetesListResourceAll {
-        api_version: api_version.to_owned(),
-        kind: kind.to_owned(),
-        label_selector: None,
-        field_selector: None,
-        field_masks: None,
-    }
-}
-
-fn unknown_operation(operation: &str) -> HostCallResult {
-    Err(format!("unknown operation: {operation}").into())
-}
-
 fn not_supported(namespace: &str, operation: &str) -> HostCallResult {
-    Err(format!("host capability {namespace}/{operation} is not supported by policy-runner").into())
+    Err(format!(
+        "host capability {namespace}/{operation} is not supported by policy-runner, which \
+         serves only what this policy calls (tracing/log, kubernetes/get_resource); use kwctl"
+    )
+    .into())
 }
 
 /// Shows the policy's log events on stderr, at info level and above as kwctl does.
@@ -316,18 +216,33 @@ mod tests {
             caps.handle("other", "x", "y", b"").unwrap_err().to_string(),
             "unknown binding: other"
         );
-        assert_eq!(
-            caps.handle("kubewarden", "nope", "y", b"")
+        // Capabilities the policy never calls are refused, naming kwctl, whatever the
+        // allow list and session say.
+        for (namespace, operation) in [
+            ("nope", "y"),
+            ("kubernetes", "nope"),
+            ("kubernetes", "list_resources_all"),
+            ("kubernetes", "can_i"),
+            ("oci", "v1/manifest_digest"),
+            ("net", "v1/dns_lookup_host"),
+            ("crypto", "v1/is_certificate_trusted"),
+        ] {
+            let err = caps
+                .handle("kubewarden", namespace, operation, GET_SA)
                 .unwrap_err()
-                .to_string(),
-            "unknown namespace: nope"
-        );
-        assert_eq!(
-            caps.handle("kubewarden", "kubernetes", "nope", b"")
-                .unwrap_err()
-                .to_string(),
-            "unknown operation: nope"
-        );
+                .to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "host capability {namespace}/{operation} is not supported by policy-runner"
+                )) && err.ends_with("use kwctl"),
+                "{err}"
+            );
+        }
+        assert!(caps
+            .handle("kubernetes", "namespaces", "", b"")
+            .unwrap_err()
+            .to_string()
+            .contains("not supported by policy-runner"));
         assert!(caps
             .handle("kubewarden", "kubernetes", "get_resource", b"{")
             .is_err());

@@ -14,33 +14,11 @@ use std::path::Path;
 use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 
-/// The host requests this runner can replay, named and shaped as
-/// policy-evaluator's `CallbackRequestType` variants so recorded sessions parse.
+/// The host request this runner can replay (the only one the policy makes), named
+/// and shaped as policy-evaluator's `CallbackRequestType` variant so recorded
+/// sessions parse; a session with any other request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub enum HostRequest {
-    OciManifestDigest {
-        image: String,
-    },
-    DNSLookupHost {
-        host: String,
-    },
-    KubernetesListResourceNamespace {
-        api_version: String,
-        kind: String,
-        namespace: String,
-        label_selector: Option<String>,
-        field_selector: Option<String>,
-        #[serde(default)]
-        field_masks: Option<BTreeSet<String>>,
-    },
-    KubernetesListResourceAll {
-        api_version: String,
-        kind: String,
-        label_selector: Option<String>,
-        field_selector: Option<String>,
-        #[serde(default)]
-        field_masks: Option<BTreeSet<String>>,
-    },
     KubernetesGetResource {
         api_version: String,
         kind: String,
