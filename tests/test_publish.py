@@ -8,7 +8,6 @@ tampered module is refused."""
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import os
 import shutil
@@ -23,16 +22,15 @@ from typing import Iterator
 import helm_python
 import oras.client
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from helm_python import registry
 from helm_python.errors import HelmError
 
 from conftest import KWCTL_ENV, REPO, release
 
 sys.path.insert(0, str(REPO / "charts" / "tests"))
+sys.path.insert(0, str(REPO / "e2e-tests" / "tools"))
 import chartlib  # noqa: E402
+import sigstore_trust  # noqa: E402
 
 FIXTURES = REPO / "e2e-tests" / "fixtures"
 VALUES = {"iamra-sidecar-policy": chartlib.REQUIRED, "iamra-example": chartlib.EXAMPLE_REQUIRED}
@@ -253,35 +251,6 @@ def test_the_pulled_chart_verifies_against_the_signing_key(published, registry_h
 # --- the module's cosign signature and SBOM attestation ------------------------------------
 
 COSIGN_HTTP = ["--allow-insecure-registry", "--allow-http-registry"]
-def sigstore_trust_config() -> dict:
-    """Sigstore's ClientTrustConfig (protobuf-specs) with no log nor timestamp authority and
-    one throwaway CA: a key-pair signature without Rekor needs none of them, but kwctl's
-    Sigstore client refuses a trust root without a Fulcio CA."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "unused test CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    der = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
-    return {
-        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
-        "trustedRoot": {
-            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [], "ctlogs": [], "timestampAuthorities": [],
-            "certificateAuthorities": [{
-                "subject": {"organization": "iamra tests", "commonName": "unused test CA"},
-                "uri": "https://fulcio.invalid", "certChain": {"certificates": [{"rawBytes": der}]},
-                "validFor": {"start": (now - datetime.timedelta(days=1)).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ")}}]},
-        "signingConfig": {"mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
-                          "caUrls": [], "oidcUrls": [], "rekorTlogUrls": [], "tsaUrls": [],
-                          "rekorTlogConfig": {"selector": "ANY"},
-                          "tsaConfig": {"selector": "ANY"}},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +283,7 @@ def kwctl_verify(kwctl: str, sources: Path, public_key: Path, reference: str, tm
     config.write_text(json.dumps({"apiVersion": "v1", "allOf": [
         {"kind": "pubKey", "owner": "iamra release", "key": public_key.read_text()}]}))
     trust = tmp_path / "sigstore-trust-config.json"
-    trust.write_text(json.dumps(sigstore_trust_config()))
+    trust.write_text(json.dumps(sigstore_trust.trust_config()))
     return subprocess.run([kwctl, "verify", "--sources-path", str(sources),
                            "--sigstore-trust-config", str(trust),
                            "--verification-config-path", str(config), f"registry://{reference}"],

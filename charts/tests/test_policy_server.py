@@ -224,7 +224,7 @@ def test_policy_server_defaults_set_the_log_level_and_nothing_else():
     spec = find(render_policy(), "PolicyServer", SERVER)["spec"]
     assert spec["env"] == [{"name": "KUBEWARDEN_LOG_LEVEL", "value": "info"}]
     for field in ("annotations", "securityContexts", "imagePullSecret", "insecureSources",
-                  "sourceAuthorities", "verificationConfig", "maxUnavailable"):
+                  "sourceAuthorities", "verificationConfig", "sigstoreTrustConfig", "maxUnavailable"):
         assert field not in spec, field
 
 
@@ -239,7 +239,7 @@ def test_policy_server_kubewarden_values_pass_through():
         "imagePullSecret": "registry-creds",
         "insecureSources": ["registry.local:5000"],
         "sourceAuthorities": {"registry.corp:5000": [pem]},
-        "verificationConfig": "iamra-verification",
+        "verificationConfig": "iamra-verification", "sigstoreTrustConfig": "sigstore-offline",
         "minAvailable": None, "maxUnavailable": 1}}), "PolicyServer", SERVER)["spec"]
     assert spec["env"][0] == {"name": "KUBEWARDEN_LOG_LEVEL", "value": "debug"}
     assert spec["env"][1]["valueFrom"] == {"configMapKeyRef": {"name": "proxy", "key": "no"}}
@@ -249,6 +249,7 @@ def test_policy_server_kubewarden_values_pass_through():
     assert spec["insecureSources"] == ["registry.local:5000"]
     assert spec["sourceAuthorities"] == {"registry.corp:5000": [pem]}
     assert spec["verificationConfig"] == "iamra-verification"
+    assert spec["sigstoreTrustConfig"] == "sigstore-offline"
     assert spec["maxUnavailable"] == 1 and "minAvailable" not in spec
 
 

@@ -169,6 +169,9 @@ class Pod:
         mounts = self.mounts(container)
         env = self.environment(container, mounts)
         env["KUBEWARDEN_BIND_ADDRESS"] = "127.0.0.1"   # node networking: loopback only
+        trust = self.sigstore_trust_config_1_35()
+        if trust and SIGSTORE_TRUST_ENV not in env:
+            env[SIGSTORE_TRUST_ENV] = str(trust)
         while not self.stopped.is_set():
             output = (self.dir / f"{container['name']}.log").open("ab")
             log(self.key, "starting policy-server on", self.ports)
@@ -189,6 +192,26 @@ class Pod:
                 self.ready = False
                 self.report(False, restarted=True)
                 self.stopped.wait(2)   # the kubelet's restart back-off, shortened
+
+    def sigstore_trust_config_1_35(self) -> Path | None:
+        """The PolicyServer's spec.sigstoreTrustConfig, as the 1.35 controller gives it to
+        policy-server (configureSigstoreTrustConfig in policyserver_controller_deployment.go:
+        the ConfigMap's key sigstore-trust-config as a file, its path in
+        KUBEWARDEN_SIGSTORE_TRUST_CONFIG_PATH); 1.31 has no such field."""
+        server = self.meta.get("labels", {}).get("kubewarden/policy-server")
+        if not server:
+            return None
+        api = self.kubelet.api
+        name = api.get(f"/apis/policies.kubewarden.io/v1/policyservers/{server}").get(
+            "spec", {}).get("sigstoreTrustConfig")
+        if not name:
+            return None
+        data = api.get(f"/api/v1/namespaces/{self.meta['namespace']}/configmaps/{name}").get(
+            "data", {})
+        path = self.dir / "volumes" / "sigstore-trust-config"
+        self.write(path, {k: v.encode() for k, v in data.items()},
+                   [{"key": "sigstore-trust-config", "path": "sigstore-trust-config.json"}])
+        return path / "sigstore-trust-config.json"
 
     def probe(self, probe: dict) -> bool:
         if not probe:
@@ -378,6 +401,9 @@ class Kubelet:
 # controller the Go module proxy serves is 1.31.0 (1.32.0 to 1.35.0 are refused there);
 # policy-server is 1.35.0 (../shared/bin). Two things 1.31 writes that 1.35 reads
 # differently are given as the 1.35 controller writes them, and nothing else.
+
+
+SIGSTORE_TRUST_ENV = "KUBEWARDEN_SIGSTORE_TRUST_CONFIG_PATH"
 
 
 def policies_1_35(key: str, text: str) -> str:

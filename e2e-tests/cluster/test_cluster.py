@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -76,6 +78,66 @@ def test_both_policies_are_active(cluster: Cluster):
     for name in (INJECT, GUARD):
         status = cluster.get("clusteradmissionpolicy", name)["status"]
         assert status["policyStatus"] == "active", status
+
+
+# signed modules -----------------------------------------------------------------------------
+def policy_server_log(cluster: Cluster, server: str) -> str:
+    """What the policy-server pods of PolicyServer `server` printed (the kubelet stand-in
+    keeps each container's output under STATE/pods/<namespace>_<pod>/)."""
+    logs = sorted(cluster.state.glob(f"pods/kubewarden_policy-server-{server}-*/*/*.log"))
+    return "".join(log.read_text(errors="replace") for log in logs)
+
+
+def test_the_policy_server_verified_the_modules_signature(cluster: Cluster):
+    # install.py published the module signed and set policyServer.verificationConfig
+    log = policy_server_log(cluster, "iamra-sidecar")
+    for status in ("verified-signatures", "verified-local-checksum"):
+        assert f"status=\"{status}\"" in log or f"status={status}" in log, status
+
+
+def test_a_policy_server_verifying_signatures_refuses_an_unsigned_module(
+        cluster: Cluster, tmp_path):
+    """The same module one custom section longer, pushed unsigned beside the release, on a
+    PolicyServer of its own with the chart's verification config: policy-server refuses
+    it and the policy never becomes active."""
+    host = (cluster.state / "registry.host").read_text()
+    module = tmp_path / "unsigned.wasm"
+    module.write_bytes((install.ROOT / "dist/policy.wasm").read_bytes() + b"\x00\x0a\x08unsignedx")
+    sources = tmp_path / "sources.yml"
+    sources.write_text(json.dumps({"insecure_sources": [host]}))
+    reference = f"{host}/iamra-sidecar/policies/iamra-sidecar-policy:unsigned"
+    kwctl = shutil.which("kwctl") or str(install.controlplane.SHARED / "bin/kwctl")
+    pushed = subprocess.run([kwctl, "push", "--sources-path", str(sources), str(module),
+                             f"registry://{reference}"], capture_output=True, text=True,
+                            env={**os.environ, "RUST_BACKTRACE": "0"})
+    assert pushed.returncode == 0, pushed.stderr
+    server = {"apiVersion": "policies.kubewarden.io/v1", "kind": "PolicyServer",
+              "metadata": {"name": "unsigned-check"},
+              "spec": {"image": "ghcr.io/kubewarden/policy-server:v1.35.0", "replicas": 1,
+                       "verificationConfig": install.VERIFICATION,
+                       "sigstoreTrustConfig": install.SIGSTORE_TRUST, "insecureSources": [host]}}
+    policy = {"apiVersion": "policies.kubewarden.io/v1", "kind": "ClusterAdmissionPolicy",
+              "metadata": {"name": "iamra-unsigned"},
+              "spec": {"module": f"registry://{reference}", "policyServer": "unsigned-check",
+                       "mutating": True, "settings": {"trustAnchorArn": install.TRUST_ANCHOR,
+                                                      "region": "eu-west-1"},
+                       "rules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                  "resources": ["pods"], "operations": ["CREATE"]}],
+                       # no namespace carries this label: the webhook must not matter
+                       "namespaceSelector": {"matchExpressions": [
+                           {"key": "iamra.test/unsigned", "operator": "In",
+                            "values": ["true"]}]}}}
+    try:
+        cluster.create(server)
+        cluster.create(policy)
+        poll("policy-server refusing the unsigned module", lambda:
+             "policy cannot be verified" in policy_server_log(cluster, "unsigned-check"), 180, 1)
+        status = cluster.get("clusteradmissionpolicy", "iamra-unsigned").get("status", {})
+        assert status.get("policyStatus") != "active", status
+    finally:
+        cluster.kubectl("delete", "clusteradmissionpolicy", "iamra-unsigned", "--wait=false",
+                        check=False)
+        cluster.kubectl("delete", "policyserver", "unsigned-check", "--wait=false", check=False)
 
 
 def test_the_inject_webhook_carries_the_opt_in_selector_failure_policy_and_timeout(
