@@ -150,11 +150,11 @@ $(FLOOR): $(shell find bench/floor -name '*.rs') bench/floor/Cargo.toml Cargo.lo
 	scripts/build-wasm.sh bench-floor $@
 
 .PHONY: bench
-bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours vs the floor, 1/10/100 containers; native scaling series
+bench: policy.wasm $(FLOOR) ## Print validate timings, fresh instance per request (as policy-server) and warm: ours, the floor, a constant-answer guest, native; 1/10/100 containers; native scaling series
 	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
 .PHONY: bench-count
-bench-count: policy.wasm $(FLOOR) ## Instructions per validate call through wasmtime (valgrind), ours and the floor's: steady under load
+bench-count: policy.wasm $(FLOOR) ## Instructions per request through wasmtime (valgrind), fresh instance and warm: ours, the floor, a constant-answer guest; steady under load
 	e2e-tests/runner/bench-count.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
 # make fuzz FUZZ_SECONDS=600: seconds per fuzz target; make fuzz-long FUZZ_LONG_SECONDS=7200
