@@ -157,6 +157,10 @@ bench: policy.wasm $(FLOOR) ## Print validate timings, fresh instance per reques
 bench-count: policy.wasm $(FLOOR) ## Instructions per request through wasmtime (valgrind), fresh instance and warm: ours, the floor, a constant-answer guest; steady under load
 	e2e-tests/runner/bench-count.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
+.PHONY: bench-phases
+bench-phases: policy.wasm ## Where a fresh-instance request's instructions go (valgrind): instantiation, wapc_init, settings, memory growth, the injection
+	e2e-tests/runner/bench-phases.sh $(CURDIR)/policy.wasm
+
 # make fuzz FUZZ_SECONDS=600: seconds per fuzz target; make fuzz-long FUZZ_LONG_SECONDS=7200
 # FUZZ_JOBS=2: seconds per target and libFuzzer fork workers (docs/dev/fuzzing.md)
 FUZZ_SECONDS ?= 120
