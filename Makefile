@@ -89,9 +89,14 @@ POISONED := target/policy-arena-poison.wasm
 $(POISONED): $(SOURCES) scripts/build-wasm.sh
 	WASM_FEATURES=arena-poison scripts/build-wasm.sh iamra-sidecar-policy $@
 
+# The fresh-instance budget test counts instructions with valgrind: installed here when
+# missing; where that fails, the test is skipped and this says so.
 .PHONY: runner-tests
-runner-tests: $(POISONED) ## The runner's own tests (builds wasmtime), and the module (arena-poison) serving many requests in one instance
-	POLICY="$(CURDIR)/$(POISONED)" cargo test --locked --profile runner -p policy-runner -- --include-ignored
+runner-tests: $(POISONED) policy.wasm ## The runner's own tests (builds wasmtime), the module (arena-poison) serving many requests in one instance, and the fresh-instance instruction budget (valgrind)
+	@command -v valgrind >/dev/null || scripts/debian-install.sh valgrind || true
+	@command -v valgrind >/dev/null || echo "SKIPPED: the fresh-instance instruction budget (bench/fresh-instance-budget.txt): valgrind is not installed and could not be installed"
+	POLICY="$(CURDIR)/$(POISONED)" RELEASE_POLICY="$(CURDIR)/policy.wasm" \
+	  cargo test --locked --profile runner -p policy-runner -- --include-ignored
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm $(KWCTL_RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
