@@ -181,8 +181,8 @@ fuzz-long: ## Hours of fuzzing: each target FUZZ_LONG_SECONDS (3600) on FUZZ_JOB
 	FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh --long
 
 .PHONY: load
-load: policy.wasm test-deps ## Bounded load (2 x 10 s, 127.0.0.1) through the real policy-server: the policy beside a floor module
-	scripts/load.sh $(CURDIR)/policy.wasm
+load: policy.wasm $(FLOOR) test-deps ## Bounded load (8 x 5 s, 127.0.0.1) through the real policy-server: inject and guard, ours beside the SDK floor and a constant-answer guest
+	scripts/load.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
 .PHONY: clean
 clean:
