@@ -17,19 +17,8 @@ module="$(realpath "${1:-$root/policy.wasm}")"
 floor="$(realpath "${2:-$root/target/bench-floor.wasm}")"
 cd "$root"
 command -v valgrind >/dev/null || scripts/debian-install.sh valgrind
-# The runner profile: the wasmtime build `make runner-tests` uses, and the one the
-# fresh-instance budget (bench/fresh-instance-budget.txt) was counted with.
-cargo build --locked --quiet --profile runner -p policy-runner --bin policy-perf
-perf="$root/target/runner/policy-perf"
-requests=10
-
-# Instructions of `policy-perf count ARGS...`.
-count() {
-  local out
-  out="$(valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/dev/null \
-    "$perf" count "$@" 2>&1)" || { echo "$out" >&2; return 1; }
-  sed -n 's/.*Collected : //p' <<<"$out"
-}
+# shellcheck source=policy-perf.bash
+source e2e-tests/runner/policy-perf.bash
 
 # Prints "fresh warm": instructions per request each way. One request costs the same
 # both ways (an instance, one call), so the baseline is shared.

@@ -17,9 +17,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 module="$(realpath "${1:-$root/policy.wasm}")"
 cd "$root"
 scripts/debian-install.sh valgrind wabt strace
-cargo build --locked --quiet --profile runner -p policy-runner --bin policy-perf
-perf="$root/target/runner/policy-perf"
-requests=10
+# shellcheck source=policy-perf.bash
+source e2e-tests/runner/policy-perf.bash
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -33,13 +32,6 @@ pages="$(sed -n 's/^  (memory (;0;) \([0-9]*\))$/\1/p' "$work/policy.wat")"
 [ -n "$pages" ] || { echo "no memory without a maximum in the module" >&2; exit 1; }
 sed "s/^  (memory (;0;) $pages)$/  (memory (;0;) $((pages + 16)))/" "$work/policy.wat" >"$work/big.wat"
 wat2wasm "$work/big.wat" -o "$work/big.wasm"
-
-count() {
-  local out
-  out="$(valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/dev/null \
-    "$perf" count "$@" 2>&1)" || { echo "$out" >&2; return 1; }
-  sed -n 's/.*Collected : //p' <<<"$out"
-}
 
 # per_request INSTANCE ARGS...: instructions per request, fresh or warm.
 per_request() {

@@ -322,52 +322,87 @@ fn print_report(module: &Path, module_size: usize, floor: &Path, floor_size: usi
         );
     }
     println!("opted-in Pod CREATE, median per request; floor: typed Pod round trip plus one annotation; constant: our answer, precomputed, returned without reading the request");
+    let ratio = |a: &Stats, b: &Stats| format!("{:.2}x", a.median / b.median);
     println!("fresh instance per request (as policy-server 1.35: new store and instance, wapc_init, one validate):");
-    println!(
-        "  {:>8}  {:>10}  {:>12}  {:>12}  {:>12}  {:>13}  {:>10}",
-        "settings", "containers", "ours", "floor", "constant", "ours/constant", "ours/floor"
+    let fresh: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let f = &row.fresh;
+            vec![
+                row.settings.label().to_owned(),
+                row.containers.to_string(),
+                fmt_time(f.ours.median),
+                fmt_time(f.floor.median),
+                fmt_time(f.constant.median),
+                ratio(&f.ours, &f.constant),
+                ratio(&f.ours, &f.floor),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "settings",
+            "containers",
+            "ours",
+            "floor",
+            "constant",
+            "ours/constant",
+            "ours/floor",
+        ],
+        &fresh,
     );
-    for row in rows {
-        let f = &row.fresh;
-        println!(
-            "  {:>8}  {:>10}  {:>12}  {:>12}  {:>12}  {:>12.2}x  {:>9.2}x",
-            row.settings.label(),
-            row.containers,
-            fmt_time(f.ours.median),
-            fmt_time(f.floor.median),
-            fmt_time(f.constant.median),
-            f.ours.median / f.constant.median,
-            f.ours.median / f.floor.median,
-        );
-    }
     println!("warm (one instance, many calls; what kwctl bench measures):");
-    println!(
-        "  {:>8}  {:>10}  {:>12}  {:>12}  {:>11}  {:>12}  {:>12}  {:>13}  {:>10}  {:>16}",
-        "settings",
-        "containers",
-        "ours",
-        "native",
-        "wasm/native",
-        "floor",
-        "constant",
-        "ours/constant",
-        "ours/floor",
-        "ours/container"
+    let warm: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let w = &row.warm;
+            vec![
+                row.settings.label().to_owned(),
+                row.containers.to_string(),
+                fmt_time(w.ours.median),
+                fmt_time(row.native.median),
+                ratio(&w.ours, &row.native),
+                fmt_time(w.floor.median),
+                fmt_time(w.constant.median),
+                ratio(&w.ours, &w.constant),
+                ratio(&w.ours, &w.floor),
+                fmt_time(w.ours.median / row.containers as f64),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "settings",
+            "containers",
+            "ours",
+            "native",
+            "wasm/native",
+            "floor",
+            "constant",
+            "ours/constant",
+            "ours/floor",
+            "ours/container",
+        ],
+        &warm,
     );
-    for row in rows {
-        let w = &row.warm;
-        println!(
-            "  {:>8}  {:>10}  {:>12}  {:>12}  {:>10.2}x  {:>12}  {:>12}  {:>12.2}x  {:>9.2}x  {:>16}",
-            row.settings.label(),
-            row.containers,
-            fmt_time(w.ours.median),
-            fmt_time(row.native.median),
-            w.ours.median / row.native.median,
-            fmt_time(w.floor.median),
-            fmt_time(w.constant.median),
-            w.ours.median / w.constant.median,
-            w.ours.median / w.floor.median,
-            fmt_time(w.ours.median / row.containers as f64),
-        );
+}
+
+/// Right-aligned columns, each as wide as its header or its widest cell.
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            rows.iter()
+                .map(|row| row[i].chars().count())
+                .fold(headers[i].len(), usize::max)
+        })
+        .collect();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for line in std::iter::once(&header).chain(rows) {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:>width$}"))
+            .collect();
+        println!("  {}", cells.join("  "));
     }
 }
