@@ -9,7 +9,8 @@
 # The latter does not spare the request a memory.grow: the allocator's heap end is
 # linked into the code (the linker's __heap_end), so it grows once more, and the
 # difference is what one memory.grow costs in user space. The memory.grow calls are seen
-# with strace: wasmtime's default allocator makes grown pages accessible with mprotect.
+# with strace: wasmtime's default allocator makes grown pages accessible with mprotect;
+# the page faults of a request, which callgrind does not see, with GNU time.
 # Prints a Markdown table, then the module's layout.
 # Usage: e2e-tests/runner/bench-phases.sh [path/to/policy.wasm]
 set -euo pipefail
@@ -18,7 +19,7 @@ shopt -s inherit_errexit
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 module="$(realpath "${1:-$root/policy.wasm}")"
 cd "$root"
-scripts/debian-install.sh valgrind wabt strace
+scripts/debian-install.sh valgrind wabt strace time
 # shellcheck source=policy-perf.bash
 source e2e-tests/runner/policy-perf.bash
 
@@ -58,6 +59,14 @@ grows() {
     END { printf "%d (%d pages:%s)\n", n, p, s }'
 }
 
+# faults ARGS...: the minor page faults of one fresh request (1 and 1001 requests).
+faults() {
+  local one many
+  one="$(/usr/bin/time -f %R "$perf" count "$@" --instance fresh 2>&1 >/dev/null | tail -1)"
+  many="$(/usr/bin/time -f %R "$perf" count "$@" --instance fresh --requests 1001 2>&1 >/dev/null | tail -1)"
+  echo $(((many - one) / 1000))
+}
+
 instance_only="$(per_request fresh "$work/no-init.wasm" --call none)"
 started="$(per_request fresh "$work/base.wasm" --call none)"
 started_wider="$(per_request fresh "$work/wider.wasm" --call none)"
@@ -78,6 +87,8 @@ for containers in 1 100; do
   col[constant_$containers]="$(per_request fresh "$module" --constant "${c[@]}")"
   col[grows_$containers]="$(grows "$work/base.wasm" "${c[@]}")"
   col[grows_wider_$containers]="$(grows "$work/wider.wasm" "${c[@]}")"
+  col[faults_$containers]="$(faults "$work/base.wasm" "${c[@]}")"
+  col[faults_constant_$containers]="$(faults "$module" --constant "${c[@]}")"
 done
 
 # The phases for n containers, each a difference between two workloads; they add up
@@ -125,6 +136,9 @@ row "validate_settings, minimal settings: parse and checks" "warm call" check_mi
 row "validate_settings, full settings: parse and checks" "warm call" check_full
 echo
 echo "memory.grow calls of one fresh opted-in request: 1 container ${col[grows_1]}; 100 containers ${col[grows_100]}"
+echo "minor page faults of one fresh opted-in request: 1 container ${col[faults_1]} (the constant guest ${col[faults_constant_1]});" \
+  "100 containers ${col[faults_100]} (the constant guest ${col[faults_constant_100]});" \
+  "a started instance without a call $(faults "$work/base.wasm" --call none)"
 echo "the same with the memory a page larger: 1 container ${col[grows_wider_1]}; 100 containers ${col[grows_wider_100]}"
 echo "module: $(stat -c %s "$module") bytes ($(stat -c %s "$work/base.wasm") through wasm2wat and wat2wasm);" \
   "$(wasm-objdump -x "$module" | sed -n 's/^ - memory\[0\] pages: /memory: /p');" \
