@@ -89,9 +89,14 @@ POISONED := target/policy-arena-poison.wasm
 $(POISONED): $(SOURCES) scripts/build-wasm.sh
 	WASM_FEATURES=arena-poison scripts/build-wasm.sh iamra-sidecar-policy $@
 
+# The fresh-instance budget test counts instructions with valgrind: installed here when
+# missing; where that fails, the test is skipped and this says so.
 .PHONY: runner-tests
-runner-tests: $(POISONED) ## The runner's own tests (builds wasmtime), and the module (arena-poison) serving many requests in one instance
-	POLICY="$(CURDIR)/$(POISONED)" cargo test --locked --profile runner -p policy-runner -- --include-ignored
+runner-tests: $(POISONED) policy.wasm ## The runner's own tests (builds wasmtime), the module (arena-poison) serving many requests in one instance, and the fresh-instance instruction budget (valgrind)
+	@command -v valgrind >/dev/null || scripts/debian-install.sh valgrind || true
+	@command -v valgrind >/dev/null || echo "SKIPPED: the fresh-instance instruction budget (bench/fresh-instance-budget.txt): valgrind is not installed and could not be installed"
+	POLICY="$(CURDIR)/$(POISONED)" RELEASE_POLICY="$(CURDIR)/policy.wasm" \
+	  cargo test --locked --profile runner -p policy-runner -- --include-ignored
 
 .PHONY: e2e-tests
 e2e-tests: policy.wasm $(KWCTL_RUNNER) test-deps ## The bats suite, through the runner or KWCTL=kwctl
@@ -150,12 +155,16 @@ $(FLOOR): $(shell find bench/floor -name '*.rs') bench/floor/Cargo.toml Cargo.lo
 	scripts/build-wasm.sh bench-floor $@
 
 .PHONY: bench
-bench: policy.wasm $(FLOOR) ## Print validate timings: wasm vs native and ours vs the floor, 1/10/100 containers; native scaling series
+bench: policy.wasm $(FLOOR) ## Print validate timings, fresh instance per request (as policy-server) and warm: ours, the floor, a constant-answer guest, native; 1/10/100 containers; native scaling series
 	e2e-tests/runner/bench.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
 .PHONY: bench-count
-bench-count: policy.wasm $(FLOOR) ## Instructions per validate call through wasmtime (valgrind), ours and the floor's: steady under load
+bench-count: policy.wasm $(FLOOR) ## Instructions per request through wasmtime (valgrind), fresh instance and warm: ours, the floor, a constant-answer guest; steady under load
 	e2e-tests/runner/bench-count.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
+
+.PHONY: bench-phases
+bench-phases: policy.wasm ## Where a fresh-instance request's instructions go (valgrind): instantiation, wapc_init, settings, memory growth, the injection
+	e2e-tests/runner/bench-phases.sh $(CURDIR)/policy.wasm
 
 # make fuzz FUZZ_SECONDS=600: seconds per fuzz target; make fuzz-long FUZZ_LONG_SECONDS=7200
 # FUZZ_JOBS=2: seconds per target and libFuzzer fork workers (docs/dev/fuzzing.md)
@@ -172,8 +181,8 @@ fuzz-long: ## Hours of fuzzing: each target FUZZ_LONG_SECONDS (3600) on FUZZ_JOB
 	FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh --long
 
 .PHONY: load
-load: policy.wasm test-deps ## Bounded load (2 x 10 s, 127.0.0.1) through the real policy-server: the policy beside a floor module
-	scripts/load.sh $(CURDIR)/policy.wasm
+load: policy.wasm $(FLOOR) test-deps ## Bounded load (8 x 5 s, 127.0.0.1) through the real policy-server: inject and guard, ours beside the SDK floor and a constant-answer guest
+	scripts/load.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
 .PHONY: clean
 clean:

@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
-# make load: a bounded load on 127.0.0.1 through Kubewarden's real policy-server. The
-# annotated pod of e2e-tests/fixtures/pod-plain.json goes to the inject policy (settings
-# e2e-tests/fixtures/settings.yaml: no ServiceAccount read), and the same request to a
-# floor: a waPC guest that answers with the pod plus one annotation without reading the
-# request, so its figure is what policy-server itself costs for a mutating policy. One
-# run, both figures: their ratio is the policy's own share. A benchmark, not a test.
+# make load: a bounded load on 127.0.0.1 through Kubewarden's real policy-server 1.35,
+# which serves every request in a fresh instance of the policy. Three cases, each through
+# our module and beside guests that do less, in one run:
+#   inject: the annotated pod of e2e-tests/fixtures/pod-plain.json, settings
+#     e2e-tests/fixtures/settings.yaml (no ServiceAccount read);
+#   guard, Certificate: e2e-tests/fixtures/guard/certificate.json, a Certificate of the
+#     workload issuer (the only Certificates the chart's guard is sent), which it rejects;
+#   guard, csi pod: the pod as the inject policy patched it (golden plain.pod.json), which
+#     the guard checks after the mutating webhooks, as every pod with a cert-manager csi
+#     volume; settings.yaml plus `mode: guard`.
+# The guests: the SDK floor (bench/floor: a typed Pod round trip plus one annotation; it
+# reads Pods only, so not for the Certificate), and the constant-answer guest, which
+# answers exactly what our module answers to that request (precomputed by running it)
+# without reading the request: policy-server then does the same work after the call (for
+# the inject case the same patch to compute), so ours/constant is the policy's own share.
+# A benchmark, not a test: it fails only when a module answers wrongly or errors occur.
 #
-# Usage: scripts/load.sh POLICY_WASM [SECONDS_PER_MODULE (default 10, at most 15)]
+# Usage: scripts/load.sh POLICY_WASM FLOOR_WASM [SECONDS_PER_RUN (default 5, at most 10)]
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 policy=$(realpath "$1")
-seconds=${2:-10}
-((seconds >= 1 && seconds <= 15)) || { echo "SECONDS_PER_MODULE must be 1..15 (the load stays under 30 s)" >&2; exit 2; }
-request=e2e-tests/fixtures/pod-plain.json
-settings=e2e-tests/fixtures/settings.yaml
+floor=$(realpath "$2")
+seconds=${3:-5}
+((seconds >= 1 && seconds <= 10)) || { echo "SECONDS_PER_RUN must be 1..10 (8 runs: the load stays under 90 s)" >&2; exit 2; }
+fixtures=e2e-tests/fixtures
 
 server=$(command -v policy-server) || {
   echo "policy-server is needed (Kubewarden's; ../shared/bin has one for these machines)" >&2; exit 2; }
 scripts/debian-install.sh wrk wabt jq
+cargo build --locked --quiet --profile runner -p policy-runner --bin policy-perf
+perf=target/runner/policy-perf
 
 work=$(mktemp -d)
 pid=""
@@ -28,50 +41,48 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The floor's answer: the request's pod with one annotation added.
-answer=$(jq -c '{accepted: true, mutated_object: (.request.object
-  | .metadata.annotations["load.example/floor"] = "true")}' "$request")
-hex() { od -An -v -tx1 | tr -d ' \n' | sed 's/../\\&/g'; }
-# waPC guest: protocol_version (16 bytes) -> "v1", validate_settings (17) -> valid,
-# validate -> the answer above. The request is read into memory but never parsed.
-cat > "$work/floor.wat" <<WAT
-(module
-  (import "wapc" "__guest_request" (func \$guest_request (param i32 i32)))
-  (import "wapc" "__guest_response" (func \$guest_response (param i32 i32)))
-  (memory (export "memory") 8)
-  (data (i32.const 0) "\"v1\"")
-  (data (i32.const 16) "{\"valid\":true}")
-  (data (i32.const 262144) "$(printf %s "$answer" | hex)")
-  (func (export "__guest_call") (param \$op_len i32) (param \$msg_len i32) (result i32)
-    (call \$guest_request (i32.const 1024) (i32.const 4096))
-    (if (i32.eq (local.get \$op_len) (i32.const 16))
-      (then (call \$guest_response (i32.const 0) (i32.const 4)) (return (i32.const 1))))
-    (if (i32.eq (local.get \$op_len) (i32.const 17))
-      (then (call \$guest_response (i32.const 16) (i32.const 14)) (return (i32.const 1))))
-    (call \$guest_response (i32.const 262144) (i32.const ${#answer}))
-    (i32.const 1)))
-WAT
-wat2wasm "$work/floor.wat" -o "$work/floor.wasm"
-cat > "$work/floor-metadata.yml" <<'YAML'
-rules: [{apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: ["CREATE"]}]
+# The requests and settings of the three cases.
+cp "$fixtures/pod-plain.json" "$work/inject.json"
+cp "$fixtures/guard/certificate.json" "$work/certificate.json"
+jq --slurpfile pod "$fixtures/golden/plain.pod.json" '.request.object = $pod[0]' \
+  "$fixtures/pod-plain.json" >"$work/csi-pod.json"
+python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' \
+  "$fixtures/settings.yaml" >"$work/inject-settings.json"
+jq -c '. + {mode: "guard"}' "$work/inject-settings.json" >"$work/guard-settings.json"
+
+cat >"$work/guest-metadata.yml" <<'YAML'
+rules:
+  - {apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], operations: ["CREATE"]}
+  - {apiGroups: ["cert-manager.io"], apiVersions: ["v1"], resources: ["certificates"], operations: ["CREATE", "UPDATE"]}
 mutating: true
 executionMode: kubewarden-wapc
 YAML
-scripts/annotate.sh "$work/floor.wasm" "$work/floor-annotated.wasm" "$work/floor-metadata.yml"
 scripts/annotate.sh "$policy" "$work/policy-annotated.wasm"
+scripts/annotate.sh "$floor" "$work/floor-annotated.wasm" "$work/guest-metadata.yml"
 
-cat > "$work/policies.yml" <<YAML
-iamra:
-  module: file://$work/policy-annotated.wasm
-  policyMode: protect
-  allowedToMutate: true
-  settings: $(python3 -c 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' "$settings")
-floor:
-  module: file://$work/floor-annotated.wasm
-  policyMode: protect
-  allowedToMutate: true
-  settings: {}
-YAML
+# policy_entry ID MODULE SETTINGS_FILE MUTATE: one policies.yml entry.
+policy_entry() {
+  printf '%s:\n  module: file://%s\n  policyMode: protect\n  allowedToMutate: %s\n  settings: %s\n' \
+    "$1" "$2" "$4" "$(cat "$3")"
+}
+echo '{}' >"$work/no-settings.json"
+{
+  policy_entry inject "$work/policy-annotated.wasm" "$work/inject-settings.json" true
+  policy_entry guard "$work/policy-annotated.wasm" "$work/guard-settings.json" false
+  policy_entry floor "$work/floor-annotated.wasm" "$work/no-settings.json" true
+} >"$work/policies.yml"
+# The constant-answer guests, one per case: our module's answer, precomputed.
+for case in inject:inject certificate:guard csi-pod:guard; do
+  request=${case%%:*} settings=${case#*:}
+  "$perf" constant-guest "$policy" -r "$work/$request.json" -s "$work/$settings-settings.json" \
+    >"$work/constant-$request.wat"
+  wat2wasm "$work/constant-$request.wat" -o "$work/constant-$request.wasm"
+  scripts/annotate.sh "$work/constant-$request.wasm" "$work/constant-$request-annotated.wasm" \
+    "$work/guest-metadata.yml"
+  policy_entry "constant-$request" "$work/constant-$request-annotated.wasm" "$work/no-settings.json" \
+    "$([ "$settings" = inject ] && echo true || echo false)" >>"$work/policies.yml"
+done
+
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ready=$((port == 65535 ? port - 1 : port + 1))
 mkdir "$work/downloads"
@@ -86,29 +97,54 @@ for _ in $(seq 240); do
 done
 curl -fs "http://127.0.0.1:$ready/readiness" >/dev/null || { echo "policy-server not ready" >&2; exit 1; }
 
-# Both answer with a patch before any figure counts.
-for p in iamra floor; do
-  curl -fs -XPOST -H 'content-type: application/json' --data @"$request" \
-    "http://127.0.0.1:$port/validate/$p" | jq -e '.response.allowed and (.response.patch | length > 0)' >/dev/null ||
-    { echo "$p did not answer with a patch" >&2; exit 1; }
+answer() {
+  curl -fs -XPOST -H 'content-type: application/json' --data @"$work/$2.json" \
+    "http://127.0.0.1:$port/validate/$1" | jq -S .response
+}
+# Before any figure counts: each answers as meant, and each constant guest exactly as ours.
+answer inject inject | jq -e '.allowed and (.patch | length > 0)' >/dev/null ||
+  { echo "the policy did not patch the pod" >&2; exit 1; }
+answer guard certificate | jq -e '.allowed == false' >/dev/null ||
+  { echo "the guard did not reject the Certificate" >&2; exit 1; }
+answer guard csi-pod | jq -e '.allowed and .patch == null' >/dev/null ||
+  { echo "the guard did not accept the injected pod unchanged" >&2; exit 1; }
+answer floor inject | jq -e '.allowed and (.patch | length > 0)' >/dev/null ||
+  { echo "the floor did not patch the pod" >&2; exit 1; }
+for case in inject:inject certificate:guard csi-pod:guard; do
+  request=${case%%:*} ours=${case#*:}
+  [ "$(answer "constant-$request" "$request")" = "$(answer "$ours" "$request")" ] ||
+    { echo "constant-$request does not answer $request as $ours does" >&2; exit 1; }
 done
 
-cat > "$work/post.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["content-type"] = "application/json"
-local f = io.open("$request", "r"); wrk.body = f:read("*a"); f:close()
-LUA
-printf '%-8s %10s %10s %10s %8s\n' module 'req/s' p50 p99 errors
+# run CASE REQUEST POLICY GUEST: one wrk run; prints a table row, records req/s.
 declare -A rps
 failed=0
-for p in iamra floor; do
-  out=$(wrk -t2 -c8 -d"${seconds}s" --timeout 5s --latency -s "$work/post.lua" "http://127.0.0.1:$port/validate/$p")
-  rps[$p]=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+run() {
+  cat >"$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+local f = io.open("$work/$2.json", "r"); wrk.body = f:read("*a"); f:close()
+LUA
+  local out p50 p99 errors
+  out=$(wrk -t2 -c8 -d"${seconds}s" --timeout 5s --latency -s "$work/post.lua" "http://127.0.0.1:$port/validate/$3")
+  rps[$1:$4]=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
-  printf '%-8s %10s %10s %10s %8s\n' "$p" "${rps[$p]}" "$p50" "$p99" "$errors"
+  printf '%-18s %-9s %10s %10s %10s %8s\n' "$1" "$4" "${rps[$1:$4]}" "$p50" "$p99" "$errors"
   ((errors == 0)) || failed=1
-done
-awk -v a="${rps[iamra]}" -v b="${rps[floor]}" 'BEGIN {printf "policy / floor throughput: %.2f\n", a / b}'
+}
+echo "$("$server" --version | sed -n 1p), 127.0.0.1, wrk 2 threads, 8 connections, ${seconds} s a run"
+printf '%-18s %-9s %10s %10s %10s %8s\n' case guest 'req/s' p50 p99 errors
+run inject inject inject ours
+run inject inject floor floor
+run inject inject constant-inject constant
+run "guard Certificate" certificate guard ours
+run "guard Certificate" certificate constant-certificate constant
+run "guard csi pod" csi-pod guard ours
+run "guard csi pod" csi-pod floor floor
+run "guard csi pod" csi-pod constant-csi-pod constant
+ratio() { awk -v a="${rps[$1:ours]}" -v b="${rps[$1:$2]}" 'BEGIN {printf "%.2f", a / b}'; }
+echo "ours / constant (throughput): inject $(ratio inject constant), guard Certificate $(ratio "guard Certificate" constant), guard csi pod $(ratio "guard csi pod" constant)"
+echo "ours / floor (throughput): inject $(ratio inject floor), guard csi pod $(ratio "guard csi pod" floor) (the floor mutates the pod; the guard does not)"
 ((failed == 0)) || { echo "errors under load: see above" >&2; exit 1; }

@@ -1,36 +1,58 @@
 #!/usr/bin/env bash
-# Counts the instructions of one `validate` call of the policy and of the floor through
-# wasmtime, for 1, 10 and 100 containers: valgrind's callgrind runs `policy-bench --calls`
-# once with 1 call and once with 41, and the difference over 40 calls is printed.
-# Instructions do not vary with the machine's load the way timings do.
+# Counts the instructions of one request through wasmtime (valgrind's callgrind), for
+# opted-in pods of 1, 10 and 100 containers under the minimal and the full settings, for
+# the policy, the floor (bench/floor) and the constant-answer guest (the policy's answer,
+# precomputed, returned without reading the request). Two ways to serve a request:
+#   fresh: a new store and instance, wapc_init, one validate, as policy-server 1.35 does;
+#   warm:  one instance serving every request (kwctl bench, and earlier figures).
+# A figure is the difference between 1 and 1+N requests in one process, over N.
+# Instructions do not vary with the machine's load the way timings do; callgrind counts
+# the process's own instructions, not the kernel's (mmap, page faults of a new instance).
 # Usage: e2e-tests/runner/bench-count.sh [path/to/policy.wasm [path/to/floor.wasm]]
 set -euo pipefail
+shopt -s inherit_errexit
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 module="$(realpath "${1:-$root/policy.wasm}")"
 floor="$(realpath "${2:-$root/target/bench-floor.wasm}")"
 cd "$root"
 command -v valgrind >/dev/null || scripts/debian-install.sh valgrind
-cargo build --locked --quiet --release -p policy-runner --features native-bench --bin policy-bench
-bench="$root/target/release/policy-bench"
+# shellcheck source=policy-perf.bash
+source e2e-tests/runner/policy-perf.bash
 
-# Instructions of `policy-bench --calls $2` on module $1 with $3 containers.
-count() {
-  valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/dev/null \
-    "$bench" "$1" --calls "$2" --containers "$3" 2>&1 | sed -n 's/.*Collected : //p'
+# Prints "fresh warm": instructions per request each way. One request costs the same
+# both ways (an instance, one call), so the baseline is shared.
+per_request() {
+  "$perf" count "$@" --instance fresh # fills wasmtime's compilation cache
+  local one fresh warm
+  one="$(count "$@" --instance fresh)"
+  fresh="$(count "$@" --instance fresh --requests $((requests + 1)))"
+  warm="$(count "$@" --instance warm --requests $((requests + 1)))"
+  echo "$(((fresh - one) / requests)) $(((warm - one) / requests))"
 }
 
-per_call() {
-  "$bench" "$1" --calls 1 --containers "$2" # fills wasmtime's compilation cache
-  local one many
-  one="$(count "$1" 1 "$2")"
-  many="$(count "$1" 41 "$2")"
-  echo $(((many - one) / 40))
-}
-
-printf '%-11s %16s %16s %11s\n' containers "ours (instr)" "floor (instr)" ours/floor
-for containers in 1 10 100; do
-  ours="$(per_call "$module" "$containers")"
-  base="$(per_call "$floor" "$containers")"
-  awk -v c="$containers" -v o="$ours" -v b="$base" 'BEGIN { printf "%-11s %16d %16d %10.2fx\n", c, o, b, o / b }'
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+for settings in minimal full; do
+  for containers in 1 10 100; do
+    echo "counting $containers container(s), $settings settings..." >&2
+    ours="$(per_request "$module" --settings "$settings" --containers "$containers")"
+    base="$(per_request "$floor" --settings "$settings" --containers "$containers")"
+    constant="$(per_request "$module" --constant --settings "$settings" --containers "$containers")"
+    read -r ours_fresh ours_warm <<<"$ours"
+    read -r floor_fresh floor_warm <<<"$base"
+    read -r const_fresh const_warm <<<"$constant"
+    echo "$settings $containers $ours_fresh $floor_fresh $const_fresh $ours_warm $floor_warm $const_warm" >>"$results"
+  done
 done
+
+echo "instructions per request, opted-in Pod CREATE; floor: typed Pod round trip plus one annotation; constant: our answer, precomputed, returned without reading the request"
+table() {
+  printf '%-9s %10s %12s %12s %12s %14s %11s\n' settings containers ours floor constant ours/constant ours/floor
+  awk -v o="$1" -v f="$2" -v c="$3" '{ printf "%-9s %10s %12d %12d %12d %13.2fx %10.2fx\n",
+    $1, $2, $o, $f, $c, $o / $c, $o / $f }' "$results"
+}
+echo "fresh instance per request (as policy-server 1.35: new store and instance, wapc_init, one validate):"
+table 3 4 5
+echo "warm (one instance, many calls):"
+table 6 7 8

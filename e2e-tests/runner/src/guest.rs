@@ -66,14 +66,7 @@ impl Guest {
         let mut config = Config::new();
         config.epoch_interruption(true);
         if options.compilation_cache {
-            // As kwctl: wasmtime's default cache (see `wasmtime config new`), and
-            // compiling every time if it cannot be set up.
-            match Cache::from_file(None) {
-                Ok(cache) => {
-                    config.cache(Some(cache));
-                }
-                Err(e) => eprintln!("policy-runner: wasmtime cache disabled: {e}"),
-            }
+            use_compilation_cache(&mut config);
         }
         let engine =
             Engine::new(&config).map_err(|e| anyhow!("cannot create the wasmtime engine: {e}"))?;
@@ -114,6 +107,17 @@ impl Guest {
     /// time-outs all come back as `wapc::errors::Error::GuestCallFailure`.
     pub fn call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, wapc::errors::Error> {
         self.host.call(operation, payload)
+    }
+}
+
+/// As kwctl: wasmtime's default cache (see `wasmtime config new`), and compiling every
+/// time if it cannot be set up.
+pub(crate) fn use_compilation_cache(config: &mut Config) {
+    match Cache::from_file(None) {
+        Ok(cache) => {
+            config.cache(Some(cache));
+        }
+        Err(e) => eprintln!("policy-runner: wasmtime cache disabled: {e}"),
     }
 }
 

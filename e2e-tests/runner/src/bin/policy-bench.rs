@@ -1,10 +1,13 @@
-//! `make bench`: the policy's `validate` timed through wasmtime (exactly as
-//! policy-runner and kwctl call it), natively (the same function, compiled for
-//! the host) and against a floor (bench/floor: the least a mutating policy does
-//! with the same SDK and release profile, through wasmtime too), on opted-in
-//! pods with 1, 10 and 100 containers. Then the scaling series, natively: n and 10n
-//! containers, env vars in one container, volumes and ServiceAccount annotations, so
-//! that growth faster than linear shows in the cost per item.
+//! `make bench`: the policy's `validate` timed through wasmtime as policy-server 1.35
+//! serves it (a fresh instance per request: new store and instance, `wapc_init`, one
+//! call) and on one warm instance (many calls), natively (the same function, compiled
+//! for the host), against the floor (bench/floor: the least a mutating policy does with
+//! the same SDK and release profile) and against the constant-answer guest (our answer
+//! to the same request, precomputed, returned without reading the request: what wasmtime
+//! and waPC cost), on opted-in pods with 1, 10 and 100 containers, under the minimal
+//! and under the full settings. Then the scaling series, natively: n and 10n containers,
+//! env vars in one container, volumes and ServiceAccount annotations, so that growth
+//! faster than linear shows in the cost per item.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,30 +15,25 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
+use wapc::WapcHost;
 
 use iamra_sidecar_policy::Annotations;
 use policy_runner::bench::{fmt_time, measure, BenchConfig, Stats};
 use policy_runner::capabilities::HostCapabilities;
-use policy_runner::guest::{timeout_from_env, Guest, GuestOptions};
-use policy_runner::policy::validate_payload;
-use policy_runner::request::parse_admission_request;
+use policy_runner::fresh::Fresh;
 use policy_runner::settings::{settings_from_json, PolicySettings};
+use policy_runner::workload::{
+    constant_guest_wat, container, opted_in, pod_payload, Pod, Settings,
+};
 
 const CONTAINER_COUNTS: [usize; 3] = [1, 10, 100];
-/// `readServiceAccounts: false` because the native build has no host to ask
-/// for the pod's ServiceAccount: both builds then do the same work, with no
-/// host call in the timed path.
-const SETTINGS: &str = r#"{"trustAnchorArn":"arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f","region":"eu-west-1","readServiceAccounts":false}"#;
 /// The scaling series read the ServiceAccount (`readServiceAccounts` defaults to true),
 /// through the lookup `validate_with` takes natively.
 const SCALING_SETTINGS: &str = r#"{"trustAnchorArn":"arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f","region":"eu-west-1"}"#;
-const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/app";
-const PROFILE_ARN: &str =
-    "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70";
 
 #[derive(Debug, Parser)]
 #[command(
-    about = "Compares the policy's validate through wasmtime with the same code run natively"
+    about = "Times the policy's validate through wasmtime (fresh instances and warm), natively, and against the floor and a constant-answer guest"
 )]
 struct Args {
     /// The policy module built by `make policy.wasm`
@@ -53,27 +51,25 @@ struct Args {
     /// Samples per measurement
     #[arg(long, default_value_t = 50)]
     num_samples: u64,
-    /// Instead of timing: call MODULE's validate this many times on the pod with
-    /// `--containers` containers and exit (bench-count.sh counts the instructions)
-    #[arg(long, value_name = "N")]
-    calls: Option<usize>,
-    /// The pod's containers for `--calls`
-    #[arg(long, default_value_t = 1)]
-    containers: usize,
+}
+
+/// One figure for each guest.
+struct Guests {
+    ours: Stats,
+    floor: Stats,
+    constant: Stats,
 }
 
 struct Row {
+    settings: Settings,
     containers: usize,
-    wasm: Stats,
+    fresh: Guests,
+    warm: Guests,
     native: Stats,
-    floor: Stats,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    if let Some(calls) = args.calls {
-        return call_only(&args.module, calls, args.containers);
-    }
     let cfg = BenchConfig {
         warm_up_time: Duration::from_secs(args.warm_up_time),
         measurement_time: Duration::from_secs(args.measurement_time),
@@ -81,26 +77,43 @@ fn main() -> Result<()> {
     };
     let module = read_module(&args.module, "make policy.wasm")?;
     let floor_module = read_module(&args.floor, "make bench")?;
-    let guest = load_guest(&module)?;
-    let floor = load_guest(&floor_module)?;
-    let settings = settings_from_json(SETTINGS)?;
-    check_settings(&guest, &settings)?;
+    let ours = load(&module)?;
+    let floor = load(&floor_module)?;
 
     let mut rows = Vec::new();
-    for containers in CONTAINER_COUNTS {
-        let payload = pod_payload(containers, &settings)?;
-        check_same_answer(&guest, &payload, containers)?;
-        check_floor_mutates(&floor, &payload, containers)?;
-        eprintln!("measuring {containers} container(s)...");
-        let wasm = measure(&cfg, || guest.call("validate", &payload));
-        let native = measure(&cfg, || iamra_sidecar_policy::validate_payload(&payload));
-        let floor = measure(&cfg, || floor.call("validate", &payload));
-        rows.push(Row {
-            containers,
-            wasm,
-            native,
-            floor,
-        });
+    for settings in [Settings::Minimal, Settings::Full] {
+        let document = settings.document()?;
+        check_settings(&ours.instance()?, &document)?;
+        for containers in CONTAINER_COUNTS {
+            let payload = pod_payload(Pod::OptedIn, containers, &document)?;
+            let (warm_ours, warm_floor) = (ours.instance()?, floor.instance()?);
+            let answer = check_same_answer(&warm_ours, &payload, containers)?;
+            check_floor_mutates(&warm_floor, &payload, containers)?;
+            let constant = load(constant_guest_wat(&answer, payload.len()).as_bytes())?;
+            let warm_constant = constant.instance()?;
+            eprintln!(
+                "measuring {containers} container(s), {} settings...",
+                settings.label()
+            );
+            let fresh = Guests {
+                ours: measure(&cfg, || ours.call("validate", &payload)),
+                floor: measure(&cfg, || floor.call("validate", &payload)),
+                constant: measure(&cfg, || constant.call("validate", &payload)),
+            };
+            let warm = Guests {
+                ours: measure(&cfg, || warm_ours.call("validate", &payload)),
+                floor: measure(&cfg, || warm_floor.call("validate", &payload)),
+                constant: measure(&cfg, || warm_constant.call("validate", &payload)),
+            };
+            let native = measure(&cfg, || iamra_sidecar_policy::validate_payload(&payload));
+            rows.push(Row {
+                settings,
+                containers,
+                fresh,
+                warm,
+                native,
+            });
+        }
     }
     // Fewer, shorter samples: a superlinear series can take a second per call.
     let scaled = scaling(&BenchConfig {
@@ -128,35 +141,16 @@ fn read_module(path: &Path, build_with: &str) -> Result<Vec<u8>> {
     })
 }
 
-/// `--calls`: the module's validate, `calls` times, with wasmtime's compilation cache so
-/// that a run under valgrind does not spend its time compiling.
-fn call_only(module: &Path, calls: usize, containers: usize) -> Result<()> {
-    let guest = load_guest_with(&read_module(module, "make policy.wasm")?, true)?;
-    let payload = pod_payload(containers, &settings_from_json(SETTINGS)?)?;
-    for _ in 0..calls {
-        guest.call("validate", &payload)?;
-    }
-    Ok(())
-}
-
-fn load_guest(module: &[u8]) -> Result<Guest> {
-    load_guest_with(module, false)
-}
-
-fn load_guest_with(module: &[u8], compilation_cache: bool) -> Result<Guest> {
-    let options = GuestOptions {
-        timeout: timeout_from_env()?,
-        compilation_cache,
-    };
-    Guest::new(
+fn load(module: &[u8]) -> Result<Fresh> {
+    Fresh::new(
         module,
         HostCapabilities::new(Default::default(), None),
-        options,
+        false,
     )
 }
 
 /// Both builds must accept the benchmark settings, or the timings mean nothing.
-fn check_settings(guest: &Guest, settings: &PolicySettings) -> Result<()> {
+fn check_settings(guest: &WapcHost, settings: &PolicySettings) -> Result<()> {
     let payload = serde_json::to_vec(settings)?;
     let wasm = guest.call("validate_settings", &payload)?;
     let native =
@@ -170,10 +164,11 @@ fn check_settings(guest: &Guest, settings: &PolicySettings) -> Result<()> {
     Ok(())
 }
 
-/// Both builds must give the same answer to the same payload, and that answer
-/// must be the acceptance with mutation the benchmark is meant to time.
-fn check_same_answer(guest: &Guest, payload: &[u8], containers: usize) -> Result<()> {
-    let wasm: Value = serde_json::from_slice(&guest.call("validate", payload)?)?;
+/// Both builds must give the same answer to the same payload, and that answer must be
+/// the acceptance with mutation the benchmark is meant to time. Returns the answer.
+fn check_same_answer(guest: &WapcHost, payload: &[u8], containers: usize) -> Result<Vec<u8>> {
+    let answer = guest.call("validate", payload)?;
+    let wasm: Value = serde_json::from_slice(&answer)?;
     let native_bytes =
         iamra_sidecar_policy::validate_payload(payload).map_err(|e| anyhow!("{e}"))?;
     let native: Value = serde_json::from_slice(&native_bytes)?;
@@ -183,69 +178,16 @@ fn check_same_answer(guest: &Guest, payload: &[u8], containers: usize) -> Result
     if wasm["accepted"] != json!(true) || wasm["mutated_object"].is_null() {
         bail!("the {containers}-container pod was not accepted with a mutation: {wasm}");
     }
-    Ok(())
+    Ok(answer)
 }
 
 /// The floor must do its one mutation on the same payload, or it is no floor.
-fn check_floor_mutates(floor: &Guest, payload: &[u8], containers: usize) -> Result<()> {
+fn check_floor_mutates(floor: &WapcHost, payload: &[u8], containers: usize) -> Result<()> {
     let answer: Value = serde_json::from_slice(&floor.call("validate", payload)?)?;
     if answer["accepted"] != json!(true) || answer["mutated_object"].is_null() {
         bail!("the floor did not accept the {containers}-container pod with a mutation: {answer}");
     }
     Ok(())
-}
-
-/// The `validate` payload for an opted-in Pod CREATE with `containers` containers.
-fn pod_payload(containers: usize, settings: &PolicySettings) -> Result<Vec<u8>> {
-    let containers: Vec<Value> = (0..containers).map(container).collect();
-    opted_in(
-        json!({"serviceAccountName": "app", "containers": containers}),
-        settings,
-    )
-}
-
-fn container(i: usize) -> Value {
-    json!({
-        "name": format!("app-{i}"),
-        "image": "registry.example.com/team/app:1.4.2",
-        "ports": [{"containerPort": 8080 + i, "protocol": "TCP"}],
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}
-    })
-}
-
-/// The `validate` payload for a Pod CREATE of `spec`, opted in by its annotations.
-fn opted_in(spec: Value, settings: &PolicySettings) -> Result<Vec<u8>> {
-    let review = json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
-            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
-            "name": "bench",
-            "namespace": "team-a",
-            "operation": "CREATE",
-            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
-            "object": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": "bench",
-                    "namespace": "team-a",
-                    "annotations": {
-                        "iamra.aws/role-arn": ROLE_ARN,
-                        "iamra.aws/signing-profile-arn": PROFILE_ARN
-                    }
-                },
-                "spec": spec
-            },
-            "dryRun": false
-        }
-    });
-    let request = parse_admission_request(&review.to_string())?;
-    Ok(validate_payload(&request, settings)?)
 }
 
 /// A series' payload and ServiceAccount annotations for `n` items.
@@ -262,7 +204,7 @@ const SERIES: [Series; 4] = [
     Series {
         item: "containers",
         sizes: [100, 1_000],
-        make: |n, settings| Ok((pod_payload(n, settings)?, Annotations::new())),
+        make: |n, settings| Ok((pod_payload(Pod::OptedIn, n, settings)?, Annotations::new())),
     },
     Series {
         item: "env vars in one container",
@@ -379,53 +321,88 @@ fn print_report(module: &Path, module_size: usize, floor: &Path, floor_size: usi
             size as f64 / 1024.0
         );
     }
-    println!("validate, median per call (opted-in Pod CREATE); floor: typed Pod round trip plus one annotation, through wasmtime:");
-    println!(
-        "  {:>10}  {:>12}  {:>12}  {:>11}  {:>12}  {:>10}  {:>16}  {:>16}",
-        "containers",
-        "wasmtime",
-        "native",
-        "wasm/native",
-        "floor",
-        "ours/floor",
-        "wasm/container",
-        "native/container"
+    println!("opted-in Pod CREATE, median per request; floor: typed Pod round trip plus one annotation; constant: our answer, precomputed, returned without reading the request");
+    let ratio = |a: &Stats, b: &Stats| format!("{:.2}x", a.median / b.median);
+    println!("fresh instance per request (as policy-server 1.35: new store and instance, wapc_init, one validate):");
+    let fresh: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let f = &row.fresh;
+            vec![
+                row.settings.label().to_owned(),
+                row.containers.to_string(),
+                fmt_time(f.ours.median),
+                fmt_time(f.floor.median),
+                fmt_time(f.constant.median),
+                ratio(&f.ours, &f.constant),
+                ratio(&f.ours, &f.floor),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "settings",
+            "containers",
+            "ours",
+            "floor",
+            "constant",
+            "ours/constant",
+            "ours/floor",
+        ],
+        &fresh,
     );
-    for row in rows {
-        let n = row.containers as f64;
-        println!(
-            "  {:>10}  {:>12}  {:>12}  {:>10.2}x  {:>12}  {:>9.2}x  {:>16}  {:>16}",
-            row.containers,
-            fmt_time(row.wasm.median),
-            fmt_time(row.native.median),
-            row.wasm.median / row.native.median,
-            fmt_time(row.floor.median),
-            row.wasm.median / row.floor.median,
-            fmt_time(row.wasm.median / n),
-            fmt_time(row.native.median / n),
-        );
-    }
-    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-        let growth = |pick: fn(&Row) -> f64| {
+    println!("warm (one instance, many calls; what kwctl bench measures):");
+    let warm: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let w = &row.warm;
+            vec![
+                row.settings.label().to_owned(),
+                row.containers.to_string(),
+                fmt_time(w.ours.median),
+                fmt_time(row.native.median),
+                ratio(&w.ours, &row.native),
+                fmt_time(w.floor.median),
+                fmt_time(w.constant.median),
+                ratio(&w.ours, &w.constant),
+                ratio(&w.ours, &w.floor),
+                fmt_time(w.ours.median / row.containers as f64),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "settings",
+            "containers",
+            "ours",
+            "native",
+            "wasm/native",
+            "floor",
+            "constant",
+            "ours/constant",
+            "ours/floor",
+            "ours/container",
+        ],
+        &warm,
+    );
+}
+
+/// Right-aligned columns, each as wide as its header or its widest cell.
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| {
             rows.iter()
-                .map(|r| fmt_time(pick(r) / r.containers as f64))
-                .collect::<Vec<_>>()
-                .join(" -> ")
-        };
-        println!(
-            "growth, time per container {}: wasmtime {}; native {}",
-            rows.iter()
-                .map(|r| r.containers.to_string())
-                .collect::<Vec<_>>()
-                .join("->"),
-            growth(|r| r.wasm.median),
-            growth(|r| r.native.median),
-        );
-        println!(
-            "{}x the containers cost {:.1}x the time through wasmtime, {:.1}x natively",
-            last.containers / first.containers,
-            last.wasm.median / first.wasm.median,
-            last.native.median / first.native.median,
-        );
+                .map(|row| row[i].chars().count())
+                .fold(headers[i].len(), usize::max)
+        })
+        .collect();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for line in std::iter::once(&header).chain(rows) {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:>width$}"))
+            .collect();
+        println!("  {}", cells.join("  "));
     }
 }

@@ -1,0 +1,108 @@
+//! The fresh-instance instruction budget. policy-server 1.35 serves every request in a
+//! new instance, so that is the cost users feel: one request of the 1-container opted-in
+//! pod under the minimal settings, served that way, must not cost more than 10 % over the
+//! figure recorded in `bench/fresh-instance-budget.txt`. Instructions, counted by
+//! valgrind's callgrind exactly as `e2e-tests/runner/bench-count.sh` counts them (1 and
+//! 1+N requests in one process, the difference over N), do not vary with the machine's
+//! load as times do; between runs they differ by about 1 %.
+//!
+//! The module is `$RELEASE_POLICY`: `make runner-tests` sets it to the module `make
+//! policy.wasm` builds and runs this test, which plain `cargo test` leaves out (ignored).
+//! Without valgrind the test says so and passes; `make runner-tests` installs valgrind,
+//! or says aloud that the budget went unchecked.
+
+use std::path::Path;
+use std::process::Command;
+
+const PERF: &str = env!("CARGO_BIN_EXE_policy-perf");
+const REQUESTS: u64 = 10;
+/// How much a fresh request may grow over the recorded figure before the test fails.
+const TOLERANCE: f64 = 1.10;
+
+const BUDGET_FILE: &str = "bench/fresh-instance-budget.txt";
+
+/// The recorded figure: the file's `instructions:` line.
+fn recorded_budget() -> u64 {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(BUDGET_FILE);
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("instructions:"))
+        .unwrap_or_else(|| panic!("{BUDGET_FILE} has no `instructions:` line"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn count_args(module: &str, requests: u64) -> Vec<String> {
+    [
+        "count",
+        module,
+        "--instance",
+        "fresh",
+        "--containers",
+        "1",
+        "--settings",
+        "minimal",
+        "--requests",
+    ]
+    .map(str::to_owned)
+    .into_iter()
+    .chain([requests.to_string()])
+    .collect()
+}
+
+/// The instructions of `policy-perf count` serving `requests` fresh requests.
+fn instructions(module: &str, requests: u64) -> u64 {
+    let out = Command::new("valgrind")
+        .args([
+            "--tool=callgrind",
+            "--smc-check=all-non-file",
+            "--callgrind-out-file=/dev/null",
+            PERF,
+        ])
+        .args(count_args(module, requests))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "policy-perf under valgrind failed:\n{log}"
+    );
+    log.lines()
+        .find_map(|line| line.split("Collected : ").nth(1))
+        .unwrap_or_else(|| panic!("no instruction count in valgrind's output:\n{log}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs RELEASE_POLICY and valgrind: make runner-tests runs it"]
+fn a_fresh_request_stays_within_its_instruction_budget() {
+    let module = std::env::var("RELEASE_POLICY").expect(
+        "RELEASE_POLICY names the module make policy.wasm builds (make runner-tests sets it)",
+    );
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: the fresh-instance instruction budget: valgrind is not installed");
+        return;
+    }
+    let budget = recorded_budget();
+    // Natively first, to fill wasmtime's compilation cache: valgrind need not compile.
+    let warm_up = Command::new(PERF)
+        .args(count_args(&module, 1))
+        .status()
+        .unwrap();
+    assert!(warm_up.success());
+    let per_request = (instructions(&module, 1 + REQUESTS) - instructions(&module, 1)) / REQUESTS;
+    let limit = (budget as f64 * TOLERANCE) as u64;
+    eprintln!("a fresh request: {per_request} instructions; budget {budget}, limit {limit}");
+    assert!(
+        per_request <= limit,
+        "a fresh request of the 1-container pod costs {per_request} instructions, more than \
+         {:.0} % of the {budget} recorded in {BUDGET_FILE}: find what grew (make \
+         bench-phases), or record the new figure there if the growth is meant",
+        TOLERANCE * 100.0,
+    );
+}
