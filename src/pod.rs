@@ -2,7 +2,7 @@
 //! types do not know survive untouched, because the host turns our output into a JSON
 //! patch. `patch` writes; no mode is named here.
 
-use crate::problem::Problem;
+use crate::problem::{Kind, Problem};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -172,7 +172,7 @@ pub fn pod_name_for_session(pod: &Value) -> Option<String> {
 
 /// Rejects objects the injection cannot edit, naming the field.
 pub fn check_shape(pod: &Value) -> Result<(), Problem> {
-    shape(pod).map_err(Problem::pod)
+    shape(pod).map_err(|message| Problem::pod(Kind::Malformed, message))
 }
 
 fn shape(pod: &Value) -> Result<(), String> {
@@ -212,6 +212,7 @@ fn shape(pod: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::problem::Source;
     use rstest::rstest;
     use serde_json::json;
 
@@ -225,7 +226,7 @@ mod tests {
     }
 
     #[rstest]
-    #[case::kind_pod_the_pod_has_no_spec_object(json!({"kind": "Pod"}), "the pod has no spec object")]
+    #[case::no_spec(json!({"kind": "Pod"}), "the pod has no spec object")]
     #[case::no_containers(json!({"spec": {"containers": []}}), "spec.containers must be a non-empty list")]
     #[case::containers_not_a_list(json!({"spec": {"containers": "app"}}), "spec.containers must be a non-empty list")]
     #[case::volumes_not_a_list(json!({"spec": {"containers": [{"name": "a"}], "volumes": {}}}), "spec.volumes must be a list")]
@@ -234,8 +235,9 @@ mod tests {
     #[case::volume_mounts_not_a_list(json!({"spec": {"containers": [{"name": "a", "volumeMounts": {}}]}}), "spec.containers[0] must be a container object")]
     #[case::annotations_not_a_map(json!({"metadata": {"annotations": []}, "spec": {"containers": [{"name": "a"}]}}), "metadata.annotations must be a map")]
     fn malformed_pods_are_named(#[case] pod: Value, #[case] message: &str) {
-        let err = check_shape(&pod).unwrap_err().to_string();
-        assert!(err.starts_with(message), "{err}");
+        let err = check_shape(&pod).unwrap_err();
+        assert_eq!((&err.at, err.kind), (&Source::Pod, Kind::Malformed));
+        assert!(err.to_string().starts_with(message), "{err}");
     }
 
     #[rstest]

@@ -14,7 +14,7 @@
 
 use crate::names::{self, IAMRA_ASKS, ROLE_ARN, SIGNING_PROFILE_ARN};
 use crate::pod::{self, Account};
-use crate::problem::{cut, quote, Problem, Problems, Source};
+use crate::problem::{cut, quote, Flaw, Kind, Problem, Problems, Source};
 use crate::settings::{self, LogLevel, Settings};
 use crate::validation::{self, Arn, REGION_FORM};
 use serde_json::Value;
@@ -125,6 +125,7 @@ impl<'a> Sources<'a> {
             [] => return,
             [name] => Problem::sentence(
                 self.at(name, inherited),
+                Kind::Unknown,
                 format!("is not one this policy reads (known: {known})"),
             ),
             many => {
@@ -141,10 +142,13 @@ impl<'a> Sources<'a> {
                 } else {
                     String::new()
                 };
-                Problem::pod(format!(
-                    "annotations {}{place} are not ones this policy reads (known: {known})",
-                    listed.join(", ")
-                ))
+                Problem::pod(
+                    Kind::Unknown,
+                    format!(
+                        "annotations {}{place} are not ones this policy reads (known: {known})",
+                        listed.join(", ")
+                    ),
+                )
             }
         };
         problems.warn(problem);
@@ -195,6 +199,7 @@ fn pair<'a>(sources: &Sources<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Pro
             };
             Err(Problem::sentence(
                 at,
+                Kind::Missing,
                 format!(
                     "needs {}/{missing} too: set both to get IAM Roles Anywhere credentials, or neither",
                     sources.prefix
@@ -204,29 +209,35 @@ fn pair<'a>(sources: &Sources<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Pro
     }
 }
 
-fn role_arn(role: &str, anchor: Option<&Arn>) -> Result<(), String> {
+fn role_arn(role: &str, anchor: Option<&Arn>) -> Result<(), Flaw> {
     let arn = validation::role_arn(role)?;
     match anchor {
-        Some(a) if a.partition != arn.partition => Err(format!(
-            "the role is in partition {} but the trust anchor in {:?}",
-            quote(arn.partition),
-            a.partition
-        )),
+        Some(a) if a.partition != arn.partition => {
+            let message = format!(
+                "the role is in partition {} but the trust anchor in {:?}",
+                quote(arn.partition),
+                a.partition
+            );
+            Err(Flaw::new(Kind::Conflicting, message))
+        }
         _ => Ok(()),
     }
 }
 
-fn profile_arn(profile: &str, anchor: Option<&Arn>) -> Result<(), String> {
+fn profile_arn(profile: &str, anchor: Option<&Arn>) -> Result<(), Flaw> {
     let arn = validation::rolesanywhere_arn(profile, "profile")?;
     match anchor {
-        Some(a) if (a.partition, a.region) != (arn.partition, arn.region) => Err(format!(
-            "the profile is in {}/{} but the trust anchor in {}/{}; IAM Roles Anywhere \
-             needs both in one partition and region",
-            cut(arn.partition),
-            cut(arn.region),
-            a.partition,
-            a.region
-        )),
+        Some(a) if (a.partition, a.region) != (arn.partition, arn.region) => {
+            let message = format!(
+                "the profile is in {}/{} but the trust anchor in {}/{}; IAM Roles Anywhere \
+                 needs both in one partition and region",
+                cut(arn.partition),
+                cut(arn.region),
+                a.partition,
+                a.region
+            );
+            Err(Flaw::new(Kind::Conflicting, message))
+        }
         _ => Ok(()),
     }
 }
@@ -256,8 +267,10 @@ fn log_level(sources: &Sources, settings: &Settings, problems: &mut Problems) ->
     let Some((level, at)) = sources.get(names::LOG_LEVEL) else {
         return settings.sidecar.log_level;
     };
-    let parsed = LogLevel::parse(level)
-        .ok_or_else(|| format!("{} is not {}", quote(level), LogLevel::NAMES));
+    let parsed = LogLevel::parse(level).ok_or_else(|| {
+        let message = format!("{} is not {}", quote(level), LogLevel::NAMES);
+        Flaw::new(Kind::Unknown, message)
+    });
     problems.check(|| at, parsed).unwrap_or_default()
 }
 
@@ -266,6 +279,7 @@ fn region(sources: &Sources, problems: &mut Problems) -> Option<String> {
     if !validation::is_region(region) {
         problems.error(Problem::new(
             at,
+            Kind::Malformed,
             format!("{} is not {REGION_FORM}", quote(region)),
         ));
     }
@@ -303,10 +317,15 @@ pub(crate) mod tests {
         ask.unwrap()
     }
 
-    fn error(extra: &[(&str, &str)]) -> String {
+    /// Where each error is and its kind, for a pod with `extra` over the role and profile.
+    fn errors(extra: &[(&str, &str)]) -> Vec<(Source, Kind)> {
         let (ask, problems) = read_with(&annotations(extra), None, &settings());
         assert_eq!(ask, None);
-        problems.error_message()
+        problems.error_kinds()
+    }
+
+    fn on_pod(key: &str) -> Source {
+        Source::Annotation(key.into())
     }
 
     #[test]
@@ -343,33 +362,34 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case::role_without_profile(&[("iamra.aws/signing-profile-arn", "")], "annotation iamra.aws/role-arn needs iamra.aws/signing-profile-arn too")]
-    #[case::profile_without_role(&[("iamra.aws/role-arn", "")], "annotation iamra.aws/signing-profile-arn needs iamra.aws/role-arn too")]
-    #[case::role_not_an_arn(&[("iamra.aws/role-arn", "app")], "annotation iamra.aws/role-arn: \"app\" is not an IAM role ARN of the form arn:<partition>:iam::<12-digit account>:role/<path/>name")]
-    #[case::role_in_another_partition(&[("iamra.aws/role-arn", "arn:aws-cn:iam::123456789012:role/app")], "annotation iamra.aws/role-arn: the role is in partition \"aws-cn\"")]
-    #[case::profile_not_an_arn(&[("iamra.aws/signing-profile-arn", "profile/x")], "annotation iamra.aws/signing-profile-arn: \"profile/x\" is not an IAM Roles Anywhere profile ARN")]
-    #[case::profile_in_another_region(&[("iamra.aws/signing-profile-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70")], "the profile is in aws/us-east-1 but the trust anchor in aws/eu-west-1")]
-    #[case::session_name_with_spaces(&[("iamra.aws/session-name", "has spaces")], "annotation iamra.aws/session-name: \"has spaces\" is not a role session name")]
-    #[case::session_name_too_short(&[("iamra.aws/session-name", "x")], "annotation iamra.aws/session-name:")]
-    #[case::duration_not_a_duration(&[("iamra.aws/token-duration", "soon")], "annotation iamra.aws/token-duration: \"soon\" is not a duration")]
-    #[case::duration_too_short(&[("iamra.aws/token-duration", "60")], "annotation iamra.aws/token-duration: \"60\" is 60s; it must be between 900s (15m) and 43200s (12h)")]
-    #[case::duration_too_long(&[("iamra.aws/token-duration", "13h")], "annotation iamra.aws/token-duration: \"13h\" is 46800s")]
-    #[case::audience_with_spaces(&[("iamra.aws/audience", "two words")], "annotation iamra.aws/audience:")]
-    #[case::log_level(&[("iamra.aws/log-level", "trace")], "annotation iamra.aws/log-level: \"trace\" is not debug or info (aws_signing_helper has only --debug)")]
-    #[case::log_level_warn(&[("iamra.aws/log-level", "warn")], "annotation iamra.aws/log-level: \"warn\" is not debug or info")]
-    #[case::log_level_error(&[("iamra.aws/log-level", "error")], "annotation iamra.aws/log-level: \"error\" is not debug or info")]
-    #[case::region(&[("iamra.aws/region", "mars-1")], "annotation iamra.aws/region: \"mars-1\" is not an AWS region name")]
-    fn rejections(#[case] extra: &[(&str, &str)], #[case] message: &str) {
-        let err = error(extra);
-        assert!(err.contains(message), "{err:?} should contain {message:?}");
+    #[case::role_without_profile(&[("iamra.aws/signing-profile-arn", "")], "iamra.aws/role-arn", Kind::Missing)]
+    #[case::profile_without_role(&[("iamra.aws/role-arn", "")], "iamra.aws/signing-profile-arn", Kind::Missing)]
+    #[case::role_not_an_arn(&[("iamra.aws/role-arn", "app")], "iamra.aws/role-arn", Kind::Malformed)]
+    #[case::role_in_another_partition(&[("iamra.aws/role-arn", "arn:aws-cn:iam::123456789012:role/app")], "iamra.aws/role-arn", Kind::Conflicting)]
+    #[case::profile_not_an_arn(&[("iamra.aws/signing-profile-arn", "profile/x")], "iamra.aws/signing-profile-arn", Kind::Malformed)]
+    #[case::profile_in_another_region(&[("iamra.aws/signing-profile-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70")], "iamra.aws/signing-profile-arn", Kind::Conflicting)]
+    #[case::session_name_with_spaces(&[("iamra.aws/session-name", "has spaces")], "iamra.aws/session-name", Kind::Malformed)]
+    #[case::session_name_too_short(&[("iamra.aws/session-name", "x")], "iamra.aws/session-name", Kind::Malformed)]
+    #[case::duration_not_a_duration(&[("iamra.aws/token-duration", "soon")], "iamra.aws/token-duration", Kind::Malformed)]
+    #[case::duration_too_short(&[("iamra.aws/token-duration", "60")], "iamra.aws/token-duration", Kind::OutOfRange)]
+    #[case::duration_too_long(&[("iamra.aws/token-duration", "13h")], "iamra.aws/token-duration", Kind::OutOfRange)]
+    #[case::audience_with_spaces(&[("iamra.aws/audience", "two words")], "iamra.aws/audience", Kind::Malformed)]
+    #[case::log_level(&[("iamra.aws/log-level", "trace")], "iamra.aws/log-level", Kind::Unknown)]
+    #[case::log_level_warn(&[("iamra.aws/log-level", "warn")], "iamra.aws/log-level", Kind::Unknown)]
+    #[case::log_level_error(&[("iamra.aws/log-level", "error")], "iamra.aws/log-level", Kind::Unknown)]
+    #[case::region(&[("iamra.aws/region", "mars-1")], "iamra.aws/region", Kind::Malformed)]
+    fn rejections(#[case] extra: &[(&str, &str)], #[case] key: &str, #[case] kind: Kind) {
+        assert_eq!(errors(extra), [(on_pod(key), kind)]);
     }
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let err = error(&[("iamra.aws/region", "x"), ("iamra.aws/log-level", "loud")]);
-        assert!(
-            err.contains("iamra.aws/region") && err.contains("iamra.aws/log-level"),
-            "{err}"
+        assert_eq!(
+            errors(&[("iamra.aws/region", "x"), ("iamra.aws/log-level", "loud")]),
+            [
+                (on_pod("iamra.aws/log-level"), Kind::Unknown),
+                (on_pod("iamra.aws/region"), Kind::Malformed)
+            ]
         );
     }
 
@@ -381,10 +401,14 @@ pub(crate) mod tests {
             &settings(),
         );
         assert_eq!(
+            problems.warning_kinds(),
+            [(on_pod("iamra.aws/role_arn"), Kind::Unknown)]
+        );
+        assert_eq!(
             problems.warnings(),
             [
                 "annotation iamra.aws/role_arn is not one this policy reads (known: role-arn, \
-              signing-profile-arn, session-name, token-duration, audience, log-level, region)"
+                 signing-profile-arn, session-name, token-duration, audience, log-level, region)"
             ]
         );
     }
@@ -435,6 +459,11 @@ pub(crate) mod tests {
         ]);
         let (ask, problems) = read_with(&pod, Some(&account), &settings());
         assert_eq!(ask, None);
+        let inherited = Source::Inherited {
+            key: "iamra.aws/region".into(),
+            account: "payments/api".into(),
+        };
+        assert_eq!(problems.error_kinds(), [(inherited, Kind::Malformed)]);
         assert_eq!(
             problems.error_message(),
             "annotation iamra.aws/region (on ServiceAccount payments/api): \"x\" is not an AWS region name such as us-east-1, eu-west-3 or us-gov-west-1"

@@ -14,7 +14,7 @@
 
 use crate::names;
 use crate::pod::{self, Account, Annotations};
-use crate::problem::{quote, Problem, Problems, Source};
+use crate::problem::{quote, Flaw, Kind, Problem, Problems, Source};
 use crate::settings::Settings;
 use crate::validation;
 use serde_json::Value;
@@ -150,7 +150,12 @@ fn regional_sts(sources: &Sources, problems: &mut Problems) -> bool {
     let Some((value, at)) = sources.on_account(names::STS_REGIONAL_ENDPOINTS) else {
         return sources.settings.irsa.sts_regional_endpoints;
     };
-    let parsed = parse_bool(value).ok_or_else(|| format!("{} is not true or false", quote(value)));
+    let parsed = parse_bool(value).ok_or_else(|| {
+        Flaw::new(
+            Kind::Malformed,
+            format!("{} is not true or false", quote(value)),
+        )
+    });
     problems.check(|| at, parsed).unwrap_or(false)
 }
 
@@ -166,6 +171,7 @@ fn expiration(sources: &Sources, problems: &mut Problems) -> u64 {
         Ok(n) if n > MAX_TOKEN_EXPIRATION => {
             problems.error(Problem::new(
                 at,
+                Kind::OutOfRange,
                 format!(
                     "{} is over Kubernetes' limit of {MAX_TOKEN_EXPIRATION} seconds",
                     quote(value)
@@ -176,6 +182,7 @@ fn expiration(sources: &Sources, problems: &mut Problems) -> u64 {
         Ok(n) if n < MIN_TOKEN_EXPIRATION => {
             problems.warn(Problem::new(
                 at,
+                Kind::OutOfRange,
                 format!("{n} seconds is under Kubernetes' minimum; the token lives {MIN_TOKEN_EXPIRATION} seconds"),
             ));
             MIN_TOKEN_EXPIRATION
@@ -184,6 +191,7 @@ fn expiration(sources: &Sources, problems: &mut Problems) -> u64 {
         Err(_) => {
             problems.error(Problem::new(
                 at,
+                Kind::Malformed,
                 format!(
                     "{} is not a whole number of seconds such as 86400 (at least {MIN_TOKEN_EXPIRATION})",
                     quote(value)
