@@ -31,11 +31,11 @@
 //! annotations count as absent (with a warning, see `kubevirt`), so it gets IRSA or
 //! nothing by the same table.
 
-use crate::iamra::ask::{self as iamra, Sources};
+use crate::iamra::ask as iamra;
 use crate::irsa::ask as irsa;
 use crate::kubevirt::{self, Instead};
 use crate::names;
-use crate::pod::{self, Account, Annotations};
+use crate::pod::{self, Account, Annotations, Sources};
 use crate::problem::{cut, Kind, Problem, Problems, Source};
 use crate::settings::Settings;
 use serde_json::Value;
@@ -120,14 +120,9 @@ pub fn resolve(
     lookup: Lookup,
     problems: &mut Problems,
 ) -> Option<Credentials> {
-    let prefix = settings.annotation_prefix.as_str();
     if !settings.read_service_accounts {
-        return roles_anywhere(
-            pod_value,
-            &Sources::new(pod_value, None, prefix),
-            settings,
-            problems,
-        );
+        let sources = Sources::new(pod_value, None);
+        return roles_anywhere(pod_value, &sources, settings, problems);
     }
     let name = pod::service_account(pod_value);
     let account = format!("{namespace}/{}", cut(name));
@@ -146,18 +141,20 @@ fn choose(
     settings: &Settings,
     problems: &mut Problems,
 ) -> Option<Credentials> {
-    let prefix = settings.annotation_prefix.as_str();
     let on_account = Account {
         name: &account,
         annotations: &annotations,
     };
-    let sources = Sources::new(pod_value, Some(on_account), prefix);
+    let sources = Sources::new(pod_value, Some(on_account));
     let vm = kubevirt::is_virt_launcher(pod_value);
     // A virt-launcher pod's IAM Roles Anywhere annotations count as absent (`kubevirt`).
     let (on_pod, on_account) = if vm {
         (false, false)
     } else {
-        (sources.pod_asks(), sources.asks())
+        (
+            iamra::pod_asks(&sources, settings),
+            iamra::asks(&sources, settings),
+        )
     };
     let irsa = irsa::is_requested(&annotations, settings);
     let skip = irsa::is_skipped(pod_value, settings);
@@ -173,7 +170,7 @@ fn choose(
             return None;
         }
         (false, false, true, false) => {
-            if vm && sources.asks() {
+            if vm && iamra::asks(&sources, settings) {
                 let role = irsa_role(settings);
                 problems.warn(kubevirt::roles_anywhere_set_aside(&role, Instead::Irsa));
             }
@@ -207,7 +204,7 @@ fn roles_anywhere(
     problems: &mut Problems,
 ) -> Option<Credentials> {
     if kubevirt::is_virt_launcher(pod_value) {
-        if sources.asks() {
+        if iamra::asks(sources, settings) {
             let role = irsa_role(settings);
             problems.warn(kubevirt::roles_anywhere_set_aside(&role, Instead::Nothing));
         }

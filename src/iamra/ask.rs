@@ -13,12 +13,10 @@
 //! | region (app)    | `region`; else the app's own                          |
 
 use crate::names::{self, IAMRA_ASKS, ROLE_ARN, SIGNING_PROFILE_ARN};
-use crate::pod::{self, Account};
+use crate::pod::{Origin, Sources};
 use crate::problem::{cut, quote, Flaw, Kind, Problem, Problems, Source};
 use crate::settings::{self, LogLevel, Settings};
 use crate::validation::{self, Arn, REGION_FORM};
-use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// What a pod asks for, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,98 +31,110 @@ pub struct Ask {
     pub region: Option<String>,
 }
 
-/// Where the annotations are read: every `<prefix>/<name>` annotation of the pod, and
-/// its ServiceAccount's where the pod has no such name, gathered in one pass over each
-/// (a ServiceAccount may carry thousands: every later lookup is a map lookup).
-#[derive(Debug, Clone)]
-pub struct Sources<'a> {
-    prefix: &'a str,
-    /// `<namespace>/<name>` of the ServiceAccount, for messages.
-    account: &'a str,
-    /// By name under the prefix: the value, and whether it comes from the ServiceAccount.
-    found: BTreeMap<&'a str, (&'a str, bool)>,
+/// Whether the pod or its ServiceAccount asks for IAM Roles Anywhere at all.
+pub fn asks(sources: &Sources, settings: &Settings) -> bool {
+    Reader::new(sources, settings).asking().next().is_some()
 }
 
-impl<'a> Sources<'a> {
-    pub fn new(pod: &'a Value, account: Option<Account<'a>>, prefix: &'a str) -> Self {
-        let under_prefix = |k: &'a str| k.strip_prefix(prefix)?.strip_prefix('/');
-        let mut found: BTreeMap<&'a str, (&'a str, bool)> = pod::annotations(pod)
-            .filter_map(|(k, v)| Some((under_prefix(k)?, (v, false))))
-            .collect();
-        let inherited = account.into_iter().flat_map(|a| a.annotations.iter());
-        for (name, value) in inherited.filter_map(|(k, v)| Some((under_prefix(k)?, v))) {
-            // The bookkeeping names only ever come from the pod.
-            if !names::BOOKKEEPING.contains(&name) {
-                found.entry(name).or_insert((value.as_str(), true));
-            }
-        }
-        Sources {
-            prefix,
-            account: account.map(|a| a.name).unwrap_or_default(),
-            found,
+/// Whether the pod's own annotations ask for IAM Roles Anywhere.
+pub fn pod_asks(sources: &Sources, settings: &Settings) -> bool {
+    Reader::new(sources, settings)
+        .asking()
+        .any(|origin| origin == Origin::Pod)
+}
+
+/// Reads the annotations: `None` when nothing asks for IAM Roles Anywhere, or when
+/// `problems` then holds errors.
+pub fn read(sources: &Sources, settings: &Settings, problems: &mut Problems) -> Option<Ask> {
+    let reader = Reader::new(sources, settings);
+    reader.warn_unknown(Origin::Pod, problems);
+    reader.warn_unknown(Origin::Account, problems);
+    let ((role, role_at), (profile, profile_at)) =
+        pair(&reader).map_err(|p| problems.error(p)).ok()??;
+    // Settings validation guarantees a well-formed trust anchor in inject mode.
+    let anchor = validation::rolesanywhere_arn(&settings.trust_anchor_arn, "trust-anchor").ok();
+    problems.check(|| role_at, role_arn(role, anchor.as_ref()));
+    problems.check(|| profile_at, profile_arn(profile, anchor.as_ref()));
+    let session_name = session_name(&reader, problems);
+    let session_seconds = session_seconds(&reader, settings, problems);
+    check_audience(&reader, problems);
+    let log_level = log_level(&reader, settings, problems);
+    let region = region(&reader, problems);
+    if problems.has_errors() {
+        return None;
+    }
+    Some(Ask {
+        role_arn: role.to_owned(),
+        profile_arn: profile.to_owned(),
+        session_name,
+        session_seconds: session_seconds.unwrap_or_default(),
+        log_level,
+        region,
+    })
+}
+
+/// `<prefix>/<name>` read from [`Sources`], each value with where it was found, in
+/// this mode's words.
+struct Reader<'a> {
+    sources: &'a Sources<'a>,
+    prefix: &'a str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(sources: &'a Sources<'a>, settings: &'a Settings) -> Self {
+        Reader {
+            sources,
+            prefix: &settings.annotation_prefix,
         }
     }
 
     /// The trimmed value of `<prefix>/<name>` and where it was found.
     fn get(&self, name: &str) -> Option<(&'a str, Source)> {
-        let (value, inherited) = *self.found.get(name)?;
-        Some((value.trim(), self.at(name, inherited)))
+        let key = names::key(self.prefix, name);
+        let (value, origin) = self.sources.get(&key, &key)?;
+        Some((value, self.at(name, origin)))
     }
 
-    fn at(&self, name: &str, inherited: bool) -> Source {
+    fn at(&self, name: &str, origin: Origin) -> Source {
         let key = names::key(self.prefix, name);
-        if inherited {
-            Source::Inherited {
+        match origin {
+            Origin::Pod => Source::Annotation(key),
+            Origin::Account => Source::Inherited {
                 key,
-                account: self.account.to_owned(),
-            }
-        } else {
-            Source::Annotation(key)
+                account: self.sources.account_name().to_owned(),
+            },
         }
     }
 
-    /// Whether the pod or its ServiceAccount asks for IAM Roles Anywhere at all.
-    pub fn asks(&self) -> bool {
-        self.asking().next().is_some()
-    }
-
-    /// Whether the pod's own annotations ask for IAM Roles Anywhere.
-    pub fn pod_asks(&self) -> bool {
-        self.asking().any(|inherited| !inherited)
-    }
-
-    /// For each of role and profile that is set: whether it is inherited.
-    fn asking(&self) -> impl Iterator<Item = bool> + '_ {
+    /// For each of the role and the profile that is set, where: either asks for IAM
+    /// Roles Anywhere.
+    fn asking(&self) -> impl Iterator<Item = Origin> + '_ {
         [ROLE_ARN, SIGNING_PROFILE_ARN]
             .into_iter()
-            .filter_map(|n| self.found.get(n).map(|(_, inherited)| *inherited))
-    }
-
-    /// Names under the prefix this policy does not read, sorted: the pod's, or
-    /// (`inherited`) the ServiceAccount's.
-    fn unknown(&self, inherited: bool) -> Vec<&'a str> {
-        self.found
-            .iter()
-            .filter(|(n, (_, from_account))| {
-                *from_account == inherited
-                    && !IAMRA_ASKS.contains(n)
-                    && !names::BOOKKEEPING.contains(n)
+            .filter_map(|name| {
+                let key = names::key(self.prefix, name);
+                Some(self.sources.get(&key, &key)?.1)
             })
-            .map(|(n, _)| *n)
-            .collect()
     }
 
-    /// One warning for the unknown names of one source: a ServiceAccount may carry
-    /// thousands, and a warning each would swell the answer.
-    fn warn_unknown(&self, inherited: bool, problems: &mut Problems) {
+    /// One warning for the names under the prefix this policy does not read, of one
+    /// origin: a ServiceAccount may carry thousands, and a warning each would swell the
+    /// answer. The bookkeeping names are the policy's own, on the pod; a ServiceAccount's
+    /// are never read.
+    fn warn_unknown(&self, origin: Origin, problems: &mut Problems) {
         /// Names a warning spells out; the rest are counted.
         const LISTED: usize = 5;
-        let unknown = self.unknown(inherited);
+        let unknown: Vec<&str> = self
+            .sources
+            .names(self.prefix, origin)
+            .into_iter()
+            .filter(|n| !IAMRA_ASKS.contains(n) && !names::BOOKKEEPING.contains(n))
+            .collect();
         let known = IAMRA_ASKS.join(", ");
         let problem = match unknown.as_slice() {
             [] => return,
             [name] => Problem::sentence(
-                self.at(name, inherited),
+                self.at(name, origin),
                 Kind::Unknown,
                 format!("is not one this policy reads (known: {known})"),
             ),
@@ -137,10 +147,11 @@ impl<'a> Sources<'a> {
                 if many.len() > LISTED {
                     listed.push(format!("{} more", many.len() - LISTED));
                 }
-                let place = if inherited {
-                    format!(" (on ServiceAccount {})", self.account)
-                } else {
-                    String::new()
+                let place = match origin {
+                    Origin::Pod => String::new(),
+                    Origin::Account => {
+                        format!(" (on ServiceAccount {})", self.sources.account_name())
+                    }
                 };
                 Problem::pod(
                     Kind::Unknown,
@@ -155,40 +166,11 @@ impl<'a> Sources<'a> {
     }
 }
 
-/// Reads the annotations: `None` when nothing asks for IAM Roles Anywhere, or when
-/// `problems` then holds errors.
-pub fn read(sources: &Sources, settings: &Settings, problems: &mut Problems) -> Option<Ask> {
-    sources.warn_unknown(false, problems);
-    sources.warn_unknown(true, problems);
-    let ((role, role_at), (profile, profile_at)) =
-        pair(sources).map_err(|p| problems.error(p)).ok()??;
-    // Settings validation guarantees a well-formed trust anchor in inject mode.
-    let anchor = validation::rolesanywhere_arn(&settings.trust_anchor_arn, "trust-anchor").ok();
-    problems.check(|| role_at, role_arn(role, anchor.as_ref()));
-    problems.check(|| profile_at, profile_arn(profile, anchor.as_ref()));
-    let session_name = session_name(sources, problems);
-    let session_seconds = session_seconds(sources, settings, problems);
-    check_audience(sources, problems);
-    let log_level = log_level(sources, settings, problems);
-    let region = region(sources, problems);
-    if problems.has_errors() {
-        return None;
-    }
-    Some(Ask {
-        role_arn: role.to_owned(),
-        profile_arn: profile.to_owned(),
-        session_name,
-        session_seconds: session_seconds.unwrap_or_default(),
-        log_level,
-        region,
-    })
-}
-
 type Found<'a> = (&'a str, Source);
 
 /// The role and the profile: both, or neither (`None`).
-fn pair<'a>(sources: &Sources<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Problem> {
-    match (sources.get(ROLE_ARN), sources.get(SIGNING_PROFILE_ARN)) {
+fn pair<'a>(reader: &Reader<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Problem> {
+    match (reader.get(ROLE_ARN), reader.get(SIGNING_PROFILE_ARN)) {
         (None, None) => Ok(None),
         (Some(role), Some(profile)) => Ok(Some((role, profile))),
         (role, profile) => {
@@ -202,7 +184,7 @@ fn pair<'a>(sources: &Sources<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Pro
                 Kind::Missing,
                 format!(
                     "needs {}/{missing} too: set both to get IAM Roles Anywhere credentials, or neither",
-                    sources.prefix
+                    reader.prefix
                 ),
             ))
         }
@@ -242,14 +224,14 @@ fn profile_arn(profile: &str, anchor: Option<&Arn>) -> Result<(), Flaw> {
     }
 }
 
-fn session_name(sources: &Sources, problems: &mut Problems) -> Option<String> {
-    let (name, at) = sources.get(names::SESSION_NAME)?;
+fn session_name(reader: &Reader, problems: &mut Problems) -> Option<String> {
+    let (name, at) = reader.get(names::SESSION_NAME)?;
     problems.check(|| at, validation::session_name(name));
     Some(name.to_owned())
 }
 
-fn session_seconds(sources: &Sources, settings: &Settings, problems: &mut Problems) -> Option<u64> {
-    match sources.get(names::TOKEN_DURATION) {
+fn session_seconds(reader: &Reader, settings: &Settings, problems: &mut Problems) -> Option<u64> {
+    match reader.get(names::TOKEN_DURATION) {
         Some((duration, at)) => problems.check(|| at, settings::session_seconds(duration)),
         // Valid: the settings were validated.
         None => settings::session_seconds(&settings.defaults.session_duration).ok(),
@@ -257,14 +239,14 @@ fn session_seconds(sources: &Sources, settings: &Settings, problems: &mut Proble
 }
 
 /// The audience shapes the IRSA mode's token, not the sidecar; a typo still fails early.
-fn check_audience(sources: &Sources, problems: &mut Problems) {
-    if let Some((audience, at)) = sources.get(names::AUDIENCE) {
+fn check_audience(reader: &Reader, problems: &mut Problems) {
+    if let Some((audience, at)) = reader.get(names::AUDIENCE) {
         problems.check(|| at, validation::audience(audience));
     }
 }
 
-fn log_level(sources: &Sources, settings: &Settings, problems: &mut Problems) -> LogLevel {
-    let Some((level, at)) = sources.get(names::LOG_LEVEL) else {
+fn log_level(reader: &Reader, settings: &Settings, problems: &mut Problems) -> LogLevel {
+    let Some((level, at)) = reader.get(names::LOG_LEVEL) else {
         return settings.sidecar.log_level;
     };
     let parsed = LogLevel::parse(level).ok_or_else(|| {
@@ -274,8 +256,8 @@ fn log_level(sources: &Sources, settings: &Settings, problems: &mut Problems) ->
     problems.check(|| at, parsed).unwrap_or_default()
 }
 
-fn region(sources: &Sources, problems: &mut Problems) -> Option<String> {
-    let (region, at) = sources.get(names::REGION)?;
+fn region(reader: &Reader, problems: &mut Problems) -> Option<String> {
+    let (region, at) = reader.get(names::REGION)?;
     if !validation::is_region(region) {
         problems.error(Problem::new(
             at,
@@ -289,7 +271,7 @@ fn region(sources: &Sources, problems: &mut Problems) -> Option<String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::pod::Annotations;
+    use crate::pod::{Account, Annotations};
     use crate::testutil::{annotations, map, settings, PROFILE, ROLE};
     use rstest::rstest;
     use serde_json::json;
@@ -305,7 +287,7 @@ pub(crate) mod tests {
             name: "payments/api",
             annotations,
         });
-        let sources = Sources::new(&pod, account, &settings.annotation_prefix);
+        let sources = Sources::new(&pod, account);
         let mut problems = Problems::default();
         let ask = read(&sources, settings, &mut problems);
         (ask, problems)
