@@ -18,7 +18,7 @@ pub struct Arn<'a> {
 
 /// `s` before and after its first `sep` (an ASCII byte), by a plain byte scan: in wasm,
 /// the searcher behind `split(char)` costs more per call than these short values.
-/// Measured: 10k fewer instructions per 1-container call (commit 5386bb3, callgrind).
+/// Measured against split (make bench-count): 5.4k fewer instructions per 1-container call (2.3%).
 fn cut_at(s: &str, sep: u8) -> Option<(&str, &str)> {
     let i = s.bytes().position(|b| b == sep)?;
     Some((&s[..i], &s[i + 1..]))
