@@ -145,7 +145,7 @@ test: lint unit-tests miri runner-tests e2e-tests e2e-tests-kwctl chart-test rel
 lint: ## rustfmt and clippy, warnings denied (adds them when missing)
 	scripts/lint-tools.sh
 	cargo fmt --all -- --check
-	rustfmt --edition 2021 --check fuzz/build.rs fuzz/src/lib.rs fuzz/fuzz_targets/*.rs
+	rustfmt --edition 2024 --check fuzz/build.rs fuzz/src/lib.rs fuzz/fuzz_targets/*.rs
 	cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 # make bench's floor: the least a mutating policy does, with the same SDK and profile.

@@ -31,12 +31,12 @@
 //! annotations count as absent (with a warning, see `kubevirt`), so it gets IRSA or
 //! nothing by the same table.
 
-use crate::iamra::ask::{self as iamra, Sources};
+use crate::iamra::ask as iamra;
 use crate::irsa::ask as irsa;
 use crate::kubevirt::{self, Instead};
 use crate::names;
-use crate::pod::{self, Account, Annotations};
-use crate::problem::{cut, Problem, Problems, Source};
+use crate::pod::{self, Account, Annotations, Sources};
+use crate::problem::{cut, Kind, Problem, Problems, Source};
 use crate::settings::Settings;
 use serde_json::Value;
 
@@ -102,12 +102,13 @@ fn lookup_failed(account: &str, error: &str) -> Problem {
     // Host errors can carry a cause chain or a backtrace over many lines: an admission
     // message keeps the first.
     let cause = cut(error.lines().next().unwrap_or_default().trim_end());
-    Problem::pod(format!(
+    let message = format!(
         "cannot read ServiceAccount {account}, which the pod runs as: {cause}. The policy reads \
          its IRSA and IAM Roles Anywhere annotations: check that it exists and that the \
          PolicyServer's ServiceAccount is granted `get` on `serviceaccounts`, or set \
          readServiceAccounts: false to turn the lookup off"
-    ))
+    );
+    Problem::pod(Kind::Missing, message)
 }
 
 /// Decides which credentials the pod gets; see the module documentation for the rules.
@@ -119,14 +120,9 @@ pub fn resolve(
     lookup: Lookup,
     problems: &mut Problems,
 ) -> Option<Credentials> {
-    let prefix = settings.annotation_prefix.as_str();
     if !settings.read_service_accounts {
-        return roles_anywhere(
-            pod_value,
-            &Sources::new(pod_value, None, prefix),
-            settings,
-            problems,
-        );
+        let sources = Sources::new(pod_value, None);
+        return roles_anywhere(pod_value, &sources, settings, problems);
     }
     let name = pod::service_account(pod_value);
     let account = format!("{namespace}/{}", cut(name));
@@ -145,18 +141,20 @@ fn choose(
     settings: &Settings,
     problems: &mut Problems,
 ) -> Option<Credentials> {
-    let prefix = settings.annotation_prefix.as_str();
     let on_account = Account {
         name: &account,
         annotations: &annotations,
     };
-    let sources = Sources::new(pod_value, Some(on_account), prefix);
+    let sources = Sources::new(pod_value, Some(on_account));
     let vm = kubevirt::is_virt_launcher(pod_value);
     // A virt-launcher pod's IAM Roles Anywhere annotations count as absent (`kubevirt`).
     let (on_pod, on_account) = if vm {
         (false, false)
     } else {
-        (sources.pod_asks(), sources.asks())
+        (
+            iamra::pod_asks(&sources, settings),
+            iamra::asks(&sources, settings),
+        )
     };
     let irsa = irsa::is_requested(&annotations, settings);
     let skip = irsa::is_skipped(pod_value, settings);
@@ -172,7 +170,7 @@ fn choose(
             return None;
         }
         (false, false, true, false) => {
-            if vm && sources.asks() {
+            if vm && iamra::asks(&sources, settings) {
                 let role = irsa_role(settings);
                 problems.warn(kubevirt::roles_anywhere_set_aside(&role, Instead::Irsa));
             }
@@ -187,11 +185,14 @@ fn choose(
     };
     warn_pod_irsa_role(pod_value, settings, problems);
     if irsa_passed_over {
-        problems.warn(Problem::pod(format!(
-            "ServiceAccount {account} also carries {}; the pod's IAM Roles Anywhere \
-             annotations take precedence, so IRSA is not injected",
-            irsa_role(settings)
-        )));
+        problems.warn(Problem::pod(
+            Kind::Conflicting,
+            format!(
+                "ServiceAccount {account} also carries {}; the pod's IAM Roles Anywhere \
+                 annotations take precedence, so IRSA is not injected",
+                irsa_role(settings)
+            ),
+        ));
     }
     credentials
 }
@@ -203,7 +204,7 @@ fn roles_anywhere(
     problems: &mut Problems,
 ) -> Option<Credentials> {
     if kubevirt::is_virt_launcher(pod_value) {
-        if sources.asks() {
+        if iamra::asks(sources, settings) {
             let role = irsa_role(settings);
             problems.warn(kubevirt::roles_anywhere_set_aside(&role, Instead::Nothing));
         }
@@ -226,6 +227,7 @@ fn warn_pod_irsa_role(pod_value: &Value, settings: &Settings, problems: &mut Pro
     if pod::annotation(pod_value, &key).is_some() {
         problems.warn(Problem::sentence(
             Source::PodAnnotation(key),
+            Kind::Unsupported,
             "is ignored: IRSA reads the role from the ServiceAccount, as pod-identity-webhook does",
         ));
     }
@@ -233,14 +235,17 @@ fn warn_pod_irsa_role(pod_value: &Value, settings: &Settings, problems: &mut Pro
 
 fn ambiguous(account: &str, settings: &Settings) -> Problem {
     let prefix = &settings.annotation_prefix;
-    Problem::pod(format!(
-        "ServiceAccount {account} asks for both IAM Roles Anywhere ({prefix}/role-arn, \
-         {prefix}/signing-profile-arn) and IRSA ({}), and the pod does not choose: \
-         for IAM Roles Anywhere set {prefix}/role-arn on the pod or label it {}=true; for \
-         IRSA remove the {prefix}/ annotations from the ServiceAccount",
-        irsa_role(settings),
-        names::key(&settings.irsa.annotation_prefix, names::SKIP_LABEL)
-    ))
+    Problem::pod(
+        Kind::Conflicting,
+        format!(
+            "ServiceAccount {account} asks for both IAM Roles Anywhere ({prefix}/role-arn, \
+             {prefix}/signing-profile-arn) and IRSA ({}), and the pod does not choose: \
+             for IAM Roles Anywhere set {prefix}/role-arn on the pod or label it {}=true; for \
+             IRSA remove the {prefix}/ annotations from the ServiceAccount",
+            irsa_role(settings),
+            names::key(&settings.irsa.annotation_prefix, names::SKIP_LABEL)
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -258,6 +263,7 @@ mod tests {
     struct Parsed {
         request: Option<iamra::Ask>,
         warnings: Vec<String>,
+        warning_kinds: Vec<(Source, Kind)>,
     }
 
     #[derive(Debug)]
@@ -275,21 +281,24 @@ mod tests {
         namespace: &str,
         settings: &Settings,
         lookup: Lookup,
-    ) -> Result<Resolved, Vec<String>> {
+    ) -> Result<Resolved, Problems> {
         let mut problems = Problems::default();
         let credentials = super::resolve(pod_value, namespace, settings, lookup, &mut problems);
         if problems.has_errors() {
-            return Err(problems.errors());
+            return Err(problems);
         }
         let warnings = problems.warnings();
+        let warning_kinds = problems.warning_kinds();
         Ok(match credentials.expect("credentials without errors") {
             Credentials::None => Resolved::RolesAnywhere(Parsed {
                 request: None,
                 warnings,
+                warning_kinds,
             }),
             Credentials::RolesAnywhere(ask) => Resolved::RolesAnywhere(Parsed {
                 request: Some(ask),
                 warnings,
+                warning_kinds,
             }),
             Credentials::Irsa {
                 account,
@@ -309,12 +318,12 @@ mod tests {
         })
     }
 
-    fn resolve_with(pod_value: &Value, sa: &[(&str, &str)]) -> Result<Resolved, Vec<String>> {
+    fn resolve_with(pod_value: &Value, sa: &[(&str, &str)]) -> Result<Resolved, Problems> {
         let sa = map(sa);
         resolve(pod_value, "payments", &settings(), &|_, _| Ok(sa.clone()))
     }
 
-    fn roles_anywhere(result: Result<Resolved, Vec<String>>) -> Parsed {
+    fn roles_anywhere(result: Result<Resolved, Problems>) -> Parsed {
         match result {
             Ok(Resolved::RolesAnywhere(parsed)) => parsed,
             other => panic!("expected IAM Roles Anywhere, got {other:?}"),
@@ -359,7 +368,10 @@ mod tests {
     fn a_failed_lookup_names_the_service_account_and_the_hosts_error() {
         let failing =
             |_: &str, _: &str| Err("Cannot find v1/ServiceAccount named 'api'".to_owned());
-        let errors = resolve(&pod(&[], json!({})), "payments", &settings(), &failing).unwrap_err();
+        let problems =
+            resolve(&pod(&[], json!({})), "payments", &settings(), &failing).unwrap_err();
+        assert_eq!(problems.error_kinds(), [(Source::Pod, Kind::Missing)]);
+        let errors = problems.errors();
         assert!(errors[0].starts_with("cannot read ServiceAccount payments/api, which the pod runs as: Cannot find v1/ServiceAccount named 'api'"), "{errors:?}");
         assert!(errors[0].contains("readServiceAccounts: false"));
     }
@@ -370,7 +382,9 @@ mod tests {
         let failing = |_: &str, _: &str| {
             Err("kube::Client was not initialized properly\n\nStack backtrace:\n   0: policy_server::main".to_owned())
         };
-        let errors = resolve(&pod(&[], json!({})), "payments", &settings(), &failing).unwrap_err();
+        let errors = resolve(&pod(&[], json!({})), "payments", &settings(), &failing)
+            .unwrap_err()
+            .errors();
         let message = &errors[0];
         assert!(
             message.starts_with("cannot read ServiceAccount payments/api, which the pod runs as: kube::Client was not initialized properly. "),
@@ -440,6 +454,11 @@ mod tests {
             ],
         ));
         assert_eq!(parsed.request.unwrap().role_arn, ROLE);
+        let typo = Source::Inherited {
+            key: "iamra.aws/typo".into(),
+            account: "payments/api".into(),
+        };
+        assert_eq!(parsed.warning_kinds, [(typo, Kind::Unknown)]);
         assert_eq!(
             parsed.warnings,
             ["annotation iamra.aws/typo (on ServiceAccount payments/api) is not one this policy \
@@ -450,20 +469,29 @@ mod tests {
 
     #[test]
     fn errors_from_service_account_annotations_say_so() {
-        let errors = resolve_with(
+        let problems = resolve_with(
             &pod(&[], json!({})),
             &[IAMRA[0], ("iamra.aws/signing-profile-arn", "nope")],
         )
         .unwrap_err();
+        let inherited = Source::Inherited {
+            key: "iamra.aws/signing-profile-arn".into(),
+            account: "payments/api".into(),
+        };
+        assert_eq!(problems.error_kinds(), [(inherited, Kind::Malformed)]);
+        let errors = problems.errors();
         assert!(
             errors[0].starts_with("annotation iamra.aws/signing-profile-arn (on ServiceAccount payments/api): \"nope\""),
             "{errors:?}"
         );
-        let errors = resolve_with(
+        let problems = resolve_with(
             &pod(&[("iamra.aws/signing-profile-arn", "nope")], json!({})),
             &IAMRA,
         )
         .unwrap_err();
+        let on_pod = Source::Annotation("iamra.aws/signing-profile-arn".into());
+        assert_eq!(problems.error_kinds(), [(on_pod, Kind::Malformed)]);
+        let errors = problems.errors();
         assert!(
             errors[0].starts_with("annotation iamra.aws/signing-profile-arn: \"nope\""),
             "{errors:?}"
@@ -509,7 +537,7 @@ mod tests {
         Nothing,
     }
 
-    fn outcome(result: Result<Resolved, Vec<String>>) -> Outcome {
+    fn outcome(result: Result<Resolved, Problems>) -> Outcome {
         match result {
             Err(_) => Outcome::Rejected,
             Ok(Resolved::Irsa { .. }) => Outcome::Irsa,
@@ -573,19 +601,22 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.contains("IRSA is not injected"));
-        assert_eq!(
-            warned,
-            labels.as_object().unwrap().is_empty(),
-            "{:?}",
-            parsed.warnings
-        );
+        let unlabelled = labels.as_object().unwrap().is_empty();
+        assert_eq!(warned, unlabelled, "{:?}", parsed.warnings);
+        let kinds = if unlabelled {
+            vec![(Source::Pod, Kind::Conflicting)]
+        } else {
+            vec![]
+        };
+        assert_eq!(parsed.warning_kinds, kinds);
     }
 
     #[test]
     fn a_service_account_with_both_is_ambiguous_unless_the_pod_chooses() {
         let both = [IAMRA[0], IAMRA[1], IRSA[0]];
-        let errors = resolve_with(&pod(&[], json!({})), &both).unwrap_err();
-        let message = &errors[0];
+        let problems = resolve_with(&pod(&[], json!({})), &both).unwrap_err();
+        assert_eq!(problems.error_kinds(), [(Source::Pod, Kind::Conflicting)]);
+        let message = &problems.errors()[0];
         for part in [
             "ServiceAccount payments/api asks for both IAM Roles Anywhere",
             "IRSA (eks.amazonaws.com/role-arn)",
@@ -649,6 +680,8 @@ mod tests {
     fn a_role_arn_annotation_on_the_pod_is_not_irsa() {
         let parsed = roles_anywhere(resolve_with(&pod(&IRSA, json!({})), &[]));
         assert!(parsed.request.is_none());
+        let on_pod = Source::PodAnnotation("eks.amazonaws.com/role-arn".into());
+        assert_eq!(parsed.warning_kinds, [(on_pod, Kind::Unsupported)]);
         assert!(parsed.warnings[0]
             .contains("annotation eks.amazonaws.com/role-arn on the pod is ignored"));
     }

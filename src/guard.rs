@@ -5,7 +5,7 @@
 use crate::csr;
 use crate::identity::{csi_key, describe, is_workload_issuer, Identity, CSI_DRIVER};
 use crate::pod;
-use crate::problem::{quote, Problem, Problems};
+use crate::problem::{quote, Kind, Problem, Problems};
 use crate::settings::{Binding, Settings};
 use crate::validation;
 use serde_json::{Map, Value};
@@ -82,11 +82,12 @@ fn check_identity(
     for (key, expected) in canonical {
         let found = attrs.get(key).and_then(Value::as_str);
         if found != Some(expected.as_str()) {
-            problems.error(Problem::pod(format!(
+            let message = format!(
                 "volume {name:?} requests a certificate from the workload issuer {issuer} with {key} {}; \
                  only the identity this policy injects is allowed: {key} {expected:?}",
                 found.map_or("unset".to_owned(), |f| format!("{f:?}")),
-            )));
+            );
+            problems.error(Problem::pod(Kind::Forbidden, message));
         }
     }
     let extra: Vec<&str> = attrs
@@ -100,11 +101,12 @@ fn check_identity(
         .map(String::as_str)
         .collect();
     if !extra.is_empty() {
-        problems.error(Problem::pod(format!(
+        let message = format!(
             "volume {name:?} requests a certificate from the workload issuer {issuer} with {}, which \
              would add to or change the workload identity; remove them",
             extra.join(", ")
-        )));
+        );
+        problems.error(Problem::pod(Kind::Forbidden, message));
     }
 }
 
@@ -149,11 +151,14 @@ pub fn check_certificate_resource(
         .and_then(Value::as_str)
         .unwrap_or_default();
     match kind {
-        CertKind::Certificate => problems.error(Problem::pod(format!(
-            "Certificate {name:?} names the workload issuer {}: workload certificates are issued \
-             only to pods, through the csi-driver volume this policy injects",
-            describe(issuer)
-        ))),
+        CertKind::Certificate => {
+            let message = format!(
+                "Certificate {name:?} names the workload issuer {}: workload certificates are \
+                 issued only to pods, through the csi-driver volume this policy injects",
+                describe(issuer)
+            );
+            problems.error(Problem::pod(Kind::Forbidden, message));
+        }
         CertKind::CertificateRequest => {
             let request = WorkloadRequest {
                 name,
@@ -185,7 +190,7 @@ enum Entitled<'a> {
 impl<'a> WorkloadRequest<'a> {
     fn check(&self, problems: &mut Problems) {
         match self.entitled() {
-            Err(message) => self.error(problems, message),
+            Err(message) => self.error(problems, Kind::Forbidden, message),
             Ok(entitled) => {
                 let account = match entitled {
                     Entitled::AnyAccount => None,
@@ -239,29 +244,32 @@ impl<'a> WorkloadRequest<'a> {
             .get("request")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let errors = match csr::parse(request) {
-            Ok(csr) => csr::identity_errors(
-                &csr,
-                &csr::Expected {
+        let (kind, errors) = match csr::parse(request) {
+            Ok(csr) => {
+                let expected = csr::Expected {
                     cluster: &self.settings.cluster_name,
                     namespace: self.requester.namespace,
                     service_account: account,
-                },
-            ),
-            Err(e) => vec![e],
+                };
+                (Kind::Forbidden, csr::identity_errors(&csr, &expected))
+            }
+            Err(e) => (Kind::Malformed, vec![e]),
         };
         for e in errors {
-            self.error(problems, format!("its spec.request {e}"));
+            self.error(problems, kind, format!("its spec.request {e}"));
         }
     }
 
-    fn error(&self, problems: &mut Problems, message: String) {
-        problems.error(Problem::pod(format!(
-            "CertificateRequest {:?} from {:?} for the workload issuer {}: {message}",
-            self.name,
-            self.requester.username,
-            describe(&self.settings.certificate.issuer)
-        )));
+    fn error(&self, problems: &mut Problems, kind: Kind, message: String) {
+        problems.error(Problem::pod(
+            kind,
+            format!(
+                "CertificateRequest {:?} from {:?} for the workload issuer {}: {message}",
+                self.name,
+                self.requester.username,
+                describe(&self.settings.certificate.issuer)
+            ),
+        ));
     }
 
     /// The request's own fields, as the csi-driver sets them from the injected volume.
@@ -272,7 +280,8 @@ impl<'a> WorkloadRequest<'a> {
             .and_then(Value::as_bool)
             .unwrap_or(false)
         {
-            self.error(problems, "its spec.isCA is true; expected false".into());
+            let message = "its spec.isCA is true; expected false".into();
+            self.error(problems, Kind::Forbidden, message);
         }
         let usages: Vec<&str> = self
             .spec
@@ -285,6 +294,7 @@ impl<'a> WorkloadRequest<'a> {
             let usages: Vec<String> = usages.iter().map(|u| quote(u)).collect();
             self.error(
                 problems,
+                Kind::Forbidden,
                 format!(
                     "its spec.usages are [{}]; expected [\"digital signature\", \"client auth\"]",
                     usages.join(", ")
@@ -303,6 +313,7 @@ impl<'a> WorkloadRequest<'a> {
         if !duration.is_some_and(within) {
             self.error(
                 problems,
+                Kind::OutOfRange,
                 format!(
                     "its spec.duration is {}; expected 1h to certificate.duration {limit:?}",
                     duration.map_or("unset".to_owned(), quote)
@@ -325,13 +336,21 @@ fn own_account<'a>(username: &'a str, namespace: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
     use crate::identity::volume_attributes;
+    use crate::problem::Source;
     use crate::testutil::settings;
     use serde_json::json;
 
-    fn check_pod_volumes(pod: &Value, settings: &Settings) -> Vec<String> {
+    fn check_pod_volumes(pod: &Value, settings: &Settings) -> Problems {
         let mut problems = Problems::default();
         super::check_pod_volumes(pod, settings, &mut problems);
-        problems.errors()
+        problems
+    }
+
+    /// There are errors, each of `kind`: the guard reports about the object itself, whose
+    /// part the message names.
+    fn assert_every_error_is(problems: &Problems, kind: Kind) {
+        let errors = problems.errors().len().max(1);
+        assert_eq!(problems.error_kinds(), vec![(Source::Pod, kind); errors]);
     }
 
     /// The guard's verdict on a cert-manager object created in namespace payments.
@@ -340,14 +359,14 @@ mod tests {
         object: &Value,
         user: &str,
         settings: &Settings,
-    ) -> Option<String> {
+    ) -> Problems {
         let mut problems = Problems::default();
         let requester = Requester {
             username: user,
             namespace: "payments",
         };
         super::check_certificate_resource(kind, object, &requester, settings, &mut problems);
-        problems.has_errors().then(|| problems.error_message())
+        problems
     }
 
     fn pod_with(attrs: Value) -> Value {
@@ -368,8 +387,8 @@ mod tests {
 
     #[test]
     fn the_injected_volume_passes_the_guard() {
-        assert!(check_pod_volumes(&pod_with(canonical()), &settings()).is_empty());
-        assert!(check_pod_volumes(&json!({"spec": {}}), &settings()).is_empty());
+        assert!(!check_pod_volumes(&pod_with(canonical()), &settings()).has_errors());
+        assert!(!check_pod_volumes(&json!({"spec": {}}), &settings()).has_errors());
     }
 
     #[rstest::rstest]
@@ -409,7 +428,9 @@ mod tests {
         "uri-sans \"spiffe://x\""
     )]
     fn forged_volumes_are_rejected(#[case] attrs: Value, #[case] message: &str) {
-        let errors = check_pod_volumes(&pod_with(attrs), &settings());
+        let problems = check_pod_volumes(&pod_with(attrs), &settings());
+        assert_every_error_is(&problems, Kind::Forbidden);
+        let errors = problems.errors();
         assert!(
             errors
                 .iter()
@@ -440,7 +461,7 @@ mod tests {
         "spiffe://x"
     ))]
     fn other_issuers_are_not_the_guards_business(#[case] attrs: Value) {
-        assert!(check_pod_volumes(&pod_with(attrs), &settings()).is_empty());
+        assert!(!check_pod_volumes(&pod_with(attrs), &settings()).has_errors());
     }
 
     fn cert_object(issuer_ref: Value) -> Value {
@@ -452,13 +473,14 @@ mod tests {
 
     #[test]
     fn certificates_for_the_workload_issuer_are_rejected() {
-        let err = check_certificate_resource(
+        let problems = check_certificate_resource(
             CertKind::Certificate,
             &cert_object(CLUSTER_ISSUER()),
             "alice",
             &settings(),
-        )
-        .unwrap();
+        );
+        assert_eq!(problems.error_kinds(), [(Source::Pod, Kind::Forbidden)]);
+        let err = problems.error_message();
         assert!(
             err.contains(
                 "Certificate \"stolen\" names the workload issuer ClusterIssuer/iamra-workload"
@@ -472,15 +494,15 @@ mod tests {
             "alice",
             &settings()
         )
-        .is_some());
+        .has_errors());
         let namespaced = json!({"name": "iamra-workload"});
-        assert!(check_certificate_resource(
+        assert!(!check_certificate_resource(
             CertKind::Certificate,
             &cert_object(namespaced),
             "alice",
             &settings()
         )
-        .is_none());
+        .has_errors());
     }
 
     /// A CertificateRequest as the csi-driver creates it from the injected volume, with
@@ -514,14 +536,16 @@ mod tests {
         #[case] user: &str,
         #[case] allowed: bool,
     ) {
-        let verdict = check_certificate_resource(
+        let problems = check_certificate_resource(
             CertKind::CertificateRequest,
             &certificate_request("good-p256", json!({})),
             user,
             &settings(),
         );
-        assert_eq!(verdict.is_none(), allowed, "{verdict:?}");
-        if let Some(err) = verdict {
+        assert_eq!(!problems.has_errors(), allowed, "{problems:?}");
+        if !allowed {
+            assert_eq!(problems.error_kinds(), [(Source::Pod, Kind::Forbidden)]);
+            let err = problems.error_message();
             assert!(
                 err.contains(&format!("from {user:?}"))
                     && err.contains(
@@ -541,13 +565,14 @@ mod tests {
     #[case::bad_key("ed25519", "Ed25519")]
     fn the_csi_drivers_requests_are_checked_too(#[case] csr_case: &str, #[case] message: &str) {
         let user = crate::settings::CSI_DRIVER_USER;
-        let err = check_certificate_resource(
+        let problems = check_certificate_resource(
             CertKind::CertificateRequest,
             &certificate_request(csr_case, json!({})),
             user,
             &settings(),
-        )
-        .unwrap_or_default();
+        );
+        assert_every_error_is(&problems, Kind::Forbidden);
+        let err = problems.error_message();
         assert!(
             err.contains(message) && err.contains("CertificateRequest \"stolen\" from"),
             "{err}"
@@ -562,47 +587,49 @@ mod tests {
         #[case] csr_case: &str,
         #[case] patch: Value,
     ) {
-        let verdict = check_certificate_resource(
+        let problems = check_certificate_resource(
             CertKind::CertificateRequest,
             &certificate_request(csr_case, patch),
             OWN_ACCOUNT,
             &binding_requester(),
         );
-        assert_eq!(verdict, None);
+        assert_eq!(problems, Problems::default());
     }
 
     #[rstest::rstest]
-    #[case::the_csi_driver(crate::settings::CSI_DRIVER_USER, "good-p256", json!({}), "only a ServiceAccount of namespace \"payments\" may request")]
-    #[case::a_user("alice", "good-p256", json!({}), "from \"alice\"")]
-    #[case::an_account_of_another_namespace("system:serviceaccount:billing:payments-api", "good-p256", json!({}), "only a ServiceAccount of namespace")]
-    #[case::another_namespace(OWN_ACCOUNT, "other-namespace", json!({}), "expected exactly one, \"spiffe://cluster/ns/payments/sa/payments-api\"")]
-    #[case::another_account(OWN_ACCOUNT, "other-account", json!({}), "expected exactly one, \"spiffe://cluster/ns/payments/sa/payments-api\"")]
-    #[case::extra_dns(OWN_ACCOUNT, "extra-dns", json!({}), "DNS SAN")]
-    #[case::extra_ip(OWN_ACCOUNT, "extra-ip", json!({}), "IP SAN 10.0.0.7")]
-    #[case::extra_uri(OWN_ACCOUNT, "extra-uri", json!({}), "has URI SANs [")]
-    #[case::ca_csr(OWN_ACCOUNT, "ca-extension", json!({}), "basicConstraints")]
-    #[case::ca_request(OWN_ACCOUNT, "good-p256", json!({"isCA": true}), "its spec.isCA is true; expected false")]
-    #[case::bad_key(OWN_ACCOUNT, "rsa1024", json!({}), "1024-bit RSA key")]
-    #[case::garbage(OWN_ACCOUNT, "good-p256", json!({"request": "bm90IGEgQ1NS"}), "its spec.request is not one PEM block")]
-    #[case::no_request(OWN_ACCOUNT, "good-p256", json!({"request": null}), "its spec.request is not one PEM block")]
-    #[case::server_auth(OWN_ACCOUNT, "good-p256", json!({"usages": ["digital signature", "server auth"]}), "its spec.usages are [\"digital signature\", \"server auth\"]; expected")]
-    #[case::no_usages(OWN_ACCOUNT, "good-p256", json!({"usages": null}), "its spec.usages are []")]
-    #[case::too_long(OWN_ACCOUNT, "good-p256", json!({"duration": "2160h"}), "its spec.duration is \"2160h\"; expected 1h to certificate.duration \"24h\"")]
-    #[case::too_short(OWN_ACCOUNT, "good-p256", json!({"duration": "30m"}), "its spec.duration is \"30m\"")]
-    #[case::no_duration(OWN_ACCOUNT, "good-p256", json!({"duration": null}), "its spec.duration is unset")]
+    #[case::the_csi_driver(crate::settings::CSI_DRIVER_USER, "good-p256", json!({}), "only a ServiceAccount of namespace \"payments\" may request", Kind::Forbidden)]
+    #[case::a_user("alice", "good-p256", json!({}), "from \"alice\"", Kind::Forbidden)]
+    #[case::an_account_of_another_namespace("system:serviceaccount:billing:payments-api", "good-p256", json!({}), "only a ServiceAccount of namespace", Kind::Forbidden)]
+    #[case::another_namespace(OWN_ACCOUNT, "other-namespace", json!({}), "expected exactly one, \"spiffe://cluster/ns/payments/sa/payments-api\"", Kind::Forbidden)]
+    #[case::another_account(OWN_ACCOUNT, "other-account", json!({}), "expected exactly one, \"spiffe://cluster/ns/payments/sa/payments-api\"", Kind::Forbidden)]
+    #[case::extra_dns(OWN_ACCOUNT, "extra-dns", json!({}), "DNS SAN", Kind::Forbidden)]
+    #[case::extra_ip(OWN_ACCOUNT, "extra-ip", json!({}), "IP SAN 10.0.0.7", Kind::Forbidden)]
+    #[case::extra_uri(OWN_ACCOUNT, "extra-uri", json!({}), "has URI SANs [", Kind::Forbidden)]
+    #[case::ca_csr(OWN_ACCOUNT, "ca-extension", json!({}), "basicConstraints", Kind::Forbidden)]
+    #[case::ca_request(OWN_ACCOUNT, "good-p256", json!({"isCA": true}), "its spec.isCA is true; expected false", Kind::Forbidden)]
+    #[case::bad_key(OWN_ACCOUNT, "rsa1024", json!({}), "1024-bit RSA key", Kind::Forbidden)]
+    #[case::garbage(OWN_ACCOUNT, "good-p256", json!({"request": "bm90IGEgQ1NS"}), "its spec.request is not one PEM block", Kind::Malformed)]
+    #[case::no_request(OWN_ACCOUNT, "good-p256", json!({"request": null}), "its spec.request is not one PEM block", Kind::Malformed)]
+    #[case::server_auth(OWN_ACCOUNT, "good-p256", json!({"usages": ["digital signature", "server auth"]}), "its spec.usages are [\"digital signature\", \"server auth\"]; expected", Kind::Forbidden)]
+    #[case::no_usages(OWN_ACCOUNT, "good-p256", json!({"usages": null}), "its spec.usages are []", Kind::Forbidden)]
+    #[case::too_long(OWN_ACCOUNT, "good-p256", json!({"duration": "2160h"}), "its spec.duration is \"2160h\"; expected 1h to certificate.duration \"24h\"", Kind::OutOfRange)]
+    #[case::too_short(OWN_ACCOUNT, "good-p256", json!({"duration": "30m"}), "its spec.duration is \"30m\"", Kind::OutOfRange)]
+    #[case::no_duration(OWN_ACCOUNT, "good-p256", json!({"duration": null}), "its spec.duration is unset", Kind::OutOfRange)]
     fn forged_requests_are_rejected_with_the_binding(
         #[case] user: &str,
         #[case] csr_case: &str,
         #[case] patch: Value,
         #[case] message: &str,
+        #[case] kind: Kind,
     ) {
-        let err = check_certificate_resource(
+        let problems = check_certificate_resource(
             CertKind::CertificateRequest,
             &certificate_request(csr_case, patch),
             user,
             &binding_requester(),
-        )
-        .unwrap_or_default();
+        );
+        assert_every_error_is(&problems, kind);
+        let err = problems.error_message();
         assert!(err.contains(message), "{err}");
     }
 
@@ -611,9 +638,9 @@ mod tests {
         let mut object = certificate_request("extra-dns", json!({"isCA": true}));
         object["spec"]["issuerRef"]["name"] = json!("web");
         for s in [settings(), binding_requester()] {
-            let verdict =
+            let problems =
                 check_certificate_resource(CertKind::CertificateRequest, &object, "alice", &s);
-            assert_eq!(verdict, None);
+            assert_eq!(problems, Problems::default());
         }
     }
 

@@ -17,7 +17,7 @@
 use crate::irsa::plan::{MOUNT_PATH, VOLUME_NAME};
 use crate::names;
 use crate::pod;
-use crate::problem::{Problem, Problems};
+use crate::problem::{Kind, Problem, Problems};
 use crate::settings::Settings;
 use serde_json::{json, Value};
 
@@ -53,12 +53,15 @@ pub fn roles_anywhere_set_aside(irsa_role: &str, instead: Instead) -> Problem {
             format!("give the VM IRSA instead: annotate its ServiceAccount with {irsa_role}")
         }
     };
-    Problem::pod(format!(
-        "this KubeVirt virt-launcher pod does not get IAM Roles Anywhere, whose helper \
-         listens on the pod's 127.0.0.1: KubeVirt forwards that address into the VM, so \
-         neither the guest nor the pod could reach it; its IAM Roles Anywhere annotations \
-         are ignored, {outcome}"
-    ))
+    Problem::pod(
+        Kind::Unsupported,
+        format!(
+            "this KubeVirt virt-launcher pod does not get IAM Roles Anywhere, whose helper \
+             listens on the pod's 127.0.0.1: KubeVirt forwards that address into the VM, so \
+             neither the guest nor the pod could reach it; its IAM Roles Anywhere annotations \
+             are ignored, {outcome}"
+        ),
+    )
 }
 
 /// Where a virt-launcher pod's IRSA token comes from.
@@ -99,20 +102,26 @@ pub fn share_token(
 /// The token server for this pod, or a warning saying what the VMI lacks.
 fn token_server(pod_value: &Value, settings: &Settings, problems: &mut Problems) -> Option<Value> {
     if pod::volume(pod_value, names::VIRTIOFS_VOLUME).is_none() {
-        problems.warn(Problem::pod(format!(
-            "the IRSA token is not shared with the VM's guest: the pod has no volume {} \
-             because its VMI declares no virtiofs filesystem; add one to the VMI, e.g. a \
-             serviceAccount volume listed in spec.domain.devices.filesystems with virtiofs: {{}}",
-            names::VIRTIOFS_VOLUME
-        )));
+        problems.warn(Problem::pod(
+            Kind::Missing,
+            format!(
+                "the IRSA token is not shared with the VM's guest: the pod has no volume {} \
+                 because its VMI declares no virtiofs filesystem; add one to the VMI, e.g. a \
+                 serviceAccount volume listed in spec.domain.devices.filesystems with virtiofs: {{}}",
+                names::VIRTIOFS_VOLUME
+            ),
+        ));
         return None;
     }
     let Some(image) = image(pod_value, settings) else {
-        problems.warn(Problem::pod(format!(
-            "the IRSA token is not shared with the VM's guest: the pod has no {} container \
-             with an image to run virtiofsd from; set kubevirt.virtiofsImage",
-            names::COMPUTE_CONTAINER
-        )));
+        problems.warn(Problem::pod(
+            Kind::Missing,
+            format!(
+                "the IRSA token is not shared with the VM's guest: the pod has no {} container \
+                 with an image to run virtiofsd from; set kubevirt.virtiofsImage",
+                names::COMPUTE_CONTAINER
+            ),
+        ));
         return None;
     };
     Some(virtiofsd(image, is_guaranteed(pod_value), settings))

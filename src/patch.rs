@@ -3,7 +3,7 @@
 //! volume, IRSA with a token volume and mounts only.
 
 use crate::pod::{ContainerList, ContainerRef, VOLUMES};
-use crate::problem::Problem;
+use crate::problem::{Kind, Problem};
 use serde_json::{Map, Value};
 
 /// Where the sidecar goes.
@@ -108,7 +108,7 @@ impl Patch {
     pub fn apply(self, pod: &mut Value) -> Result<(), Problem> {
         let root = pod
             .as_object_mut()
-            .ok_or_else(|| Problem::pod("the object is not a pod"))?;
+            .ok_or_else(|| Problem::pod(Kind::Malformed, "the object is not a pod"))?;
         if !self.annotations.is_empty() {
             let annotations = object_at(object_at(root, "metadata"), "annotations");
             for (k, v) in self.annotations {
@@ -146,7 +146,7 @@ fn apply_container(spec: &mut Map<String, Value>, change: ContainerPatch) -> Res
         .get_mut(change.container.list.key())
         .and_then(|l| l.get_mut(change.container.index))
         .and_then(Value::as_object_mut)
-        .ok_or_else(|| Problem::pod("a container disappeared while injecting"))?;
+        .ok_or_else(|| Problem::pod(Kind::Malformed, "a container disappeared while injecting"))?;
     if !change.append.is_empty() || !change.values.is_empty() {
         let env = array_at(container, "env");
         for (i, value) in change.values {

@@ -2,7 +2,7 @@
 //! types do not know survive untouched, because the host turns our output into a JSON
 //! patch. `patch` writes; no mode is named here.
 
-use crate::problem::Problem;
+use crate::problem::{Kind, Problem};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -15,6 +15,72 @@ pub struct Account<'a> {
     /// `<namespace>/<name>`, for messages.
     pub name: &'a str,
     pub annotations: &'a Annotations,
+}
+
+/// Where a value of [`Sources`] was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Pod,
+    Account,
+}
+
+/// The pod's annotations over its ServiceAccount's: the one precedence both modes read
+/// by, key by key, a value the pod sets winning over the ServiceAccount's. Values are
+/// trimmed. Without a ServiceAccount (`readServiceAccounts: false`) only the pod counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    pod: &'a Value,
+    account: Option<Account<'a>>,
+}
+
+impl<'a> Sources<'a> {
+    pub fn new(pod: &'a Value, account: Option<Account<'a>>) -> Self {
+        Sources { pod, account }
+    }
+
+    /// `<namespace>/<name>` of the ServiceAccount, for messages; empty without one.
+    pub fn account_name(&self) -> &'a str {
+        self.account.map(|a| a.name).unwrap_or_default()
+    }
+
+    pub fn on_pod(&self, key: &str) -> Option<&'a str> {
+        annotation(self.pod, key).map(str::trim)
+    }
+
+    pub fn on_account(&self, key: &str) -> Option<&'a str> {
+        Some(self.account?.annotations.get(key)?.trim())
+    }
+
+    /// The pod's `pod_key`, else the ServiceAccount's `account_key` (a mode may name one
+    /// value differently on each), and where it was found.
+    pub fn get(&self, pod_key: &str, account_key: &str) -> Option<(&'a str, Origin)> {
+        match self.on_pod(pod_key) {
+            Some(value) => Some((value, Origin::Pod)),
+            None => Some((self.on_account(account_key)?, Origin::Account)),
+        }
+    }
+
+    /// The names under `<prefix>/` found at `origin`, sorted: the pod's, or those of the
+    /// ServiceAccount the pod does not set. One pass over each: a ServiceAccount may carry
+    /// thousands.
+    pub fn names(&self, prefix: &str, origin: Origin) -> Vec<&'a str> {
+        let under = |key: &'a str| key.strip_prefix(prefix)?.strip_prefix('/');
+        let mut names: Vec<&'a str> = match origin {
+            Origin::Pod => annotations(self.pod)
+                .filter_map(|(k, _)| under(k))
+                .collect(),
+            Origin::Account => self
+                .account
+                .into_iter()
+                .flat_map(|a| a.annotations.keys())
+                .filter_map(|k| Some((k, under(k)?)))
+                .filter(|(k, _)| annotation(self.pod, k).is_none())
+                .map(|(_, name)| name)
+                .collect(),
+        };
+        names.sort_unstable();
+        names
+    }
 }
 
 pub const VOLUMES: &str = "volumes";
@@ -172,7 +238,7 @@ pub fn pod_name_for_session(pod: &Value) -> Option<String> {
 
 /// Rejects objects the injection cannot edit, naming the field.
 pub fn check_shape(pod: &Value) -> Result<(), Problem> {
-    shape(pod).map_err(Problem::pod)
+    shape(pod).map_err(|message| Problem::pod(Kind::Malformed, message))
 }
 
 fn shape(pod: &Value) -> Result<(), String> {
@@ -212,6 +278,8 @@ fn shape(pod: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::problem::Source;
+    use crate::testutil::map;
     use rstest::rstest;
     use serde_json::json;
 
@@ -225,7 +293,7 @@ mod tests {
     }
 
     #[rstest]
-    #[case::kind_pod_the_pod_has_no_spec_object(json!({"kind": "Pod"}), "the pod has no spec object")]
+    #[case::no_spec(json!({"kind": "Pod"}), "the pod has no spec object")]
     #[case::no_containers(json!({"spec": {"containers": []}}), "spec.containers must be a non-empty list")]
     #[case::containers_not_a_list(json!({"spec": {"containers": "app"}}), "spec.containers must be a non-empty list")]
     #[case::volumes_not_a_list(json!({"spec": {"containers": [{"name": "a"}], "volumes": {}}}), "spec.volumes must be a list")]
@@ -234,8 +302,9 @@ mod tests {
     #[case::volume_mounts_not_a_list(json!({"spec": {"containers": [{"name": "a", "volumeMounts": {}}]}}), "spec.containers[0] must be a container object")]
     #[case::annotations_not_a_map(json!({"metadata": {"annotations": []}, "spec": {"containers": [{"name": "a"}]}}), "metadata.annotations must be a map")]
     fn malformed_pods_are_named(#[case] pod: Value, #[case] message: &str) {
-        let err = check_shape(&pod).unwrap_err().to_string();
-        assert!(err.starts_with(message), "{err}");
+        let err = check_shape(&pod).unwrap_err();
+        assert_eq!((&err.at, err.kind), (&Source::Pod, Kind::Malformed));
+        assert!(err.to_string().starts_with(message), "{err}");
     }
 
     #[rstest]
@@ -246,6 +315,49 @@ mod tests {
     #[case::spec(json!({"spec": {}}), false)]
     fn windows_pods(#[case] pod: Value, #[case] windows: bool) {
         assert_eq!(is_windows(&pod), windows);
+    }
+
+    fn annotated(pairs: &[(&str, &str)]) -> Value {
+        json!({"metadata": {"annotations": map(pairs)}})
+    }
+
+    #[rstest]
+    #[case::the_pods_value_wins(&[("p/a", " pod ")], &[("p/a", "account")], Some(("pod", Origin::Pod)))]
+    #[case::the_accounts_where_the_pod_has_none(&[("p/b", "pod")], &[("p/a", " account ")], Some(("account", Origin::Account)))]
+    #[case::neither(&[("p/b", "pod")], &[("p/c", "account")], None)]
+    fn the_pods_annotation_wins_over_the_service_accounts(
+        #[case] on_pod: &[(&str, &str)],
+        #[case] on_account: &[(&str, &str)],
+        #[case] expected: Option<(&str, Origin)>,
+    ) {
+        let pod = annotated(on_pod);
+        let annotations = map(on_account);
+        let account = Account {
+            name: "ns/sa",
+            annotations: &annotations,
+        };
+        assert_eq!(
+            Sources::new(&pod, Some(account)).get("p/a", "p/a"),
+            expected
+        );
+        let alone = Sources::new(&pod, None).get("p/a", "p/a");
+        assert_eq!(alone, expected.filter(|(_, origin)| *origin == Origin::Pod));
+    }
+
+    #[test]
+    fn names_under_a_prefix_are_the_pods_and_the_ones_it_does_not_override() {
+        let pod = annotated(&[("p/x", "1"), ("p/a", "1"), ("q/y", "1"), ("px/z", "1")]);
+        let annotations = map(&[("p/a", "2"), ("p/b", "2"), ("q/c", "2")]);
+        let account = Account {
+            name: "ns/sa",
+            annotations: &annotations,
+        };
+        let sources = Sources::new(&pod, Some(account));
+        assert_eq!(sources.names("p", Origin::Pod), ["a", "x"]);
+        assert_eq!(sources.names("p", Origin::Account), ["b"]);
+        assert!(Sources::new(&pod, None)
+            .names("p", Origin::Account)
+            .is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! One type for everything the policy reports: where a problem was found and what it
-//! is, worded for a cluster operator. [`Problems`] collects errors and warnings.
+//! One type for everything the policy reports: where a problem was found, what kind of
+//! problem it is and its message, worded for a cluster operator. [`Problems`] collects
+//! errors and warnings.
 
 use std::fmt;
 
@@ -81,10 +82,60 @@ impl fmt::Display for Source {
     }
 }
 
+/// What is wrong, in an operator's terms: the fact a rule found, which tests assert
+/// instead of the wording. The severity (error or warning) is the caller's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A value that does not have the form it must: an ARN, a region, a duration, an
+    /// image reference, the pod object's shape.
+    Malformed,
+    /// A well-formed value outside what is allowed: a session duration, a port, a key
+    /// size, a token lifetime, a common name's length.
+    OutOfRange,
+    /// Something required that is not there, or cannot be read: a setting, the other
+    /// half of a pair, the pod's ServiceAccount, what a VM needs to share its token.
+    Missing,
+    /// Two things that disagree: settings with each other, an annotation with the trust
+    /// anchor, the pod's own containers, volumes and variables with what the policy adds,
+    /// a ServiceAccount that asks for both modes.
+    Conflicting,
+    /// What the policy refuses on purpose: a shared host network, a workload identity
+    /// asked for outside the injected volume or by someone not entitled to it.
+    Forbidden,
+    /// What the policy cannot serve: a Windows pod, init containers before a classic
+    /// sidecar, IAM Roles Anywhere in a VM's pod, an IRSA role on the pod, a proxy
+    /// exception set through `valueFrom`.
+    Unsupported,
+    /// A name the policy does not know: an annotation under its prefix, a log level.
+    Unknown,
+}
+
+/// What is wrong with a value, before its caller says where the value was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flaw {
+    pub kind: Kind,
+    pub message: String,
+}
+
+impl Flaw {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Flaw {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// `<at>: <message>`.
+    pub fn at(self, at: Source) -> Problem {
+        Problem::new(at, self.kind, self.message)
+    }
+}
+
 /// One error or warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub at: Source,
+    pub kind: Kind,
     message: String,
     /// The message continues the source's sentence ("… needs …") instead of following
     /// it after a colon.
@@ -93,25 +144,26 @@ pub struct Problem {
 
 impl Problem {
     /// `<source>: <message>`.
-    pub fn new(at: Source, message: impl Into<String>) -> Self {
+    pub fn new(at: Source, kind: Kind, message: impl Into<String>) -> Self {
         Problem {
             at,
+            kind,
             message: message.into(),
             continues: false,
         }
     }
 
     /// `<source> <message>`.
-    pub fn sentence(at: Source, message: impl Into<String>) -> Self {
+    pub fn sentence(at: Source, kind: Kind, message: impl Into<String>) -> Self {
         Problem {
             continues: true,
-            ..Problem::new(at, message)
+            ..Problem::new(at, kind, message)
         }
     }
 
     /// A problem with the pod object; the message names the field.
-    pub fn pod(message: impl Into<String>) -> Self {
-        Problem::new(Source::Pod, message)
+    pub fn pod(kind: Kind, message: impl Into<String>) -> Self {
+        Problem::new(Source::Pod, kind, message)
     }
 }
 
@@ -141,15 +193,9 @@ impl Problems {
         self.warnings.push(problem);
     }
 
-    /// The value of `result`; `None` after recording its error at `at`.
-    pub fn check<T>(
-        &mut self,
-        at: impl FnOnce() -> Source,
-        result: Result<T, String>,
-    ) -> Option<T> {
-        result
-            .map_err(|message| self.error(Problem::new(at(), message)))
-            .ok()
+    /// The value of `result`; `None` after recording its flaw at `at`.
+    pub fn check<T>(&mut self, at: impl FnOnce() -> Source, result: Result<T, Flaw>) -> Option<T> {
+        result.map_err(|flaw| self.error(flaw.at(at()))).ok()
     }
 
     pub fn has_errors(&self) -> bool {
@@ -174,6 +220,22 @@ impl Problems {
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.iter().map(Problem::to_string).collect()
     }
+
+    /// Where each error was found and its kind: what rule tests assert.
+    #[cfg(test)]
+    pub fn error_kinds(&self) -> Vec<(Source, Kind)> {
+        kinds(&self.errors)
+    }
+
+    #[cfg(test)]
+    pub fn warning_kinds(&self) -> Vec<(Source, Kind)> {
+        kinds(&self.warnings)
+    }
+}
+
+#[cfg(test)]
+fn kinds(problems: &[Problem]) -> Vec<(Source, Kind)> {
+    problems.iter().map(|p| (p.at.clone(), p.kind)).collect()
 }
 
 fn join(problems: &[Problem]) -> String {
@@ -193,18 +255,25 @@ mod tests {
     use rstest::rstest;
 
     #[rstest]
-    #[case::pod(Problem::pod("spec.hostNetwork is true"), "spec.hostNetwork is true")]
-    #[case::annotation(Problem::new(Source::Annotation("iamra.aws/region".into()), "bad"), "annotation iamra.aws/region: bad")]
-    #[case::on_the_pod(Problem::new(Source::PodAnnotation("k".into()), "bad"), "annotation k on the pod: bad")]
-    #[case::inherited(Problem::new(Source::Inherited { key: "k".into(), account: "ns/sa".into() }, "bad"), "annotation k (on ServiceAccount ns/sa): bad")]
-    #[case::account(Problem::new(Source::Account { key: "k".into(), account: "ns/sa".into() }, "bad"), "annotation k on ServiceAccount ns/sa: bad")]
+    #[case::pod(
+        Problem::pod(Kind::Forbidden, "spec.hostNetwork is true"),
+        "spec.hostNetwork is true"
+    )]
+    #[case::annotation(Problem::new(Source::Annotation("iamra.aws/region".into()), Kind::Malformed, "bad"), "annotation iamra.aws/region: bad")]
+    #[case::on_the_pod(Problem::new(Source::PodAnnotation("k".into()), Kind::Malformed, "bad"), "annotation k on the pod: bad")]
+    #[case::inherited(Problem::new(Source::Inherited { key: "k".into(), account: "ns/sa".into() }, Kind::Malformed, "bad"), "annotation k (on ServiceAccount ns/sa): bad")]
+    #[case::account(Problem::new(Source::Account { key: "k".into(), account: "ns/sa".into() }, Kind::Malformed, "bad"), "annotation k on ServiceAccount ns/sa: bad")]
     #[case::setting(
-        Problem::new(Source::Setting("sidecar.port"), "bad"),
+        Problem::new(Source::Setting("sidecar.port"), Kind::OutOfRange, "bad"),
         "sidecar.port: bad"
     )]
     #[case::sentence(
-        Problem::sentence(Source::Setting("region"), "is required"),
+        Problem::sentence(Source::Setting("region"), Kind::Missing, "is required"),
         "region is required"
+    )]
+    #[case::flaw(
+        Flaw::new(Kind::Malformed, "bad").at(Source::Setting("region")),
+        "region: bad"
     )]
     fn messages_start_with_where(#[case] problem: Problem, #[case] text: &str) {
         assert_eq!(problem.to_string(), text);
@@ -242,18 +311,21 @@ mod tests {
     #[test]
     fn every_error_is_reported_in_order() {
         let mut p = Problems::default();
-        assert_eq!(
-            p.check(|| Source::Setting("a"), Ok::<_, String>(1)),
-            Some(1)
-        );
-        assert_eq!(
-            p.check(|| Source::Setting("b"), Err::<u8, _>("x".into())),
-            None
-        );
-        p.error(Problem::pod("y"));
-        p.warn(Problem::pod("w"));
+        assert_eq!(p.check(|| Source::Setting("a"), Ok::<_, Flaw>(1)), Some(1));
+        let flaw = Flaw::new(Kind::OutOfRange, "x");
+        assert_eq!(p.check(|| Source::Setting("b"), Err::<u8, _>(flaw)), None);
+        p.error(Problem::pod(Kind::Conflicting, "y"));
+        p.warn(Problem::pod(Kind::Unsupported, "w"));
         assert!(p.has_errors());
         assert_eq!(p.error_message(), "b: x; y");
+        assert_eq!(
+            p.error_kinds(),
+            [
+                (Source::Setting("b"), Kind::OutOfRange),
+                (Source::Pod, Kind::Conflicting)
+            ]
+        );
+        assert_eq!(p.warning_kinds(), [(Source::Pod, Kind::Unsupported)]);
         assert_eq!(p.into_warnings(), ["w"]);
     }
 }

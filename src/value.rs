@@ -1,6 +1,6 @@
 //! JSON values built directly. `serde_json::json!` sends every interpolated value
-//! through serde's serializer (`to_value`), which copies maps and strings once more:
-//! on the mutation path that copying cost more than the policy's own work.
+//! through serde's serializer (`to_value`), which copies maps and strings once more.
+//! Measured against json! (make bench-count): 2.7k fewer instructions per call (1.2%), 11 KB more module.
 
 use serde_json::{Map, Value};
 

@@ -13,12 +13,10 @@
 //! | region (app)    | `region`; else the app's own                          |
 
 use crate::names::{self, IAMRA_ASKS, ROLE_ARN, SIGNING_PROFILE_ARN};
-use crate::pod::{self, Account};
-use crate::problem::{cut, quote, Problem, Problems, Source};
+use crate::pod::{Origin, Sources};
+use crate::problem::{cut, quote, Flaw, Kind, Problem, Problems, Source};
 use crate::settings::{self, LogLevel, Settings};
 use crate::validation::{self, Arn, REGION_FORM};
-use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// What a pod asks for, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,140 +31,35 @@ pub struct Ask {
     pub region: Option<String>,
 }
 
-/// Where the annotations are read: every `<prefix>/<name>` annotation of the pod, and
-/// its ServiceAccount's where the pod has no such name, gathered in one pass over each
-/// (a ServiceAccount may carry thousands: every later lookup is a map lookup).
-#[derive(Debug, Clone)]
-pub struct Sources<'a> {
-    prefix: &'a str,
-    /// `<namespace>/<name>` of the ServiceAccount, for messages.
-    account: &'a str,
-    /// By name under the prefix: the value, and whether it comes from the ServiceAccount.
-    found: BTreeMap<&'a str, (&'a str, bool)>,
+/// Whether the pod or its ServiceAccount asks for IAM Roles Anywhere at all.
+pub fn asks(sources: &Sources, settings: &Settings) -> bool {
+    Reader::new(sources, settings).asking().next().is_some()
 }
 
-impl<'a> Sources<'a> {
-    pub fn new(pod: &'a Value, account: Option<Account<'a>>, prefix: &'a str) -> Self {
-        let under_prefix = |k: &'a str| k.strip_prefix(prefix)?.strip_prefix('/');
-        let mut found: BTreeMap<&'a str, (&'a str, bool)> = pod::annotations(pod)
-            .filter_map(|(k, v)| Some((under_prefix(k)?, (v, false))))
-            .collect();
-        let inherited = account.into_iter().flat_map(|a| a.annotations.iter());
-        for (name, value) in inherited.filter_map(|(k, v)| Some((under_prefix(k)?, v))) {
-            // The bookkeeping names only ever come from the pod.
-            if !names::BOOKKEEPING.contains(&name) {
-                found.entry(name).or_insert((value.as_str(), true));
-            }
-        }
-        Sources {
-            prefix,
-            account: account.map(|a| a.name).unwrap_or_default(),
-            found,
-        }
-    }
-
-    /// The trimmed value of `<prefix>/<name>` and where it was found.
-    fn get(&self, name: &str) -> Option<(&'a str, Source)> {
-        let (value, inherited) = *self.found.get(name)?;
-        Some((value.trim(), self.at(name, inherited)))
-    }
-
-    fn at(&self, name: &str, inherited: bool) -> Source {
-        let key = names::key(self.prefix, name);
-        if inherited {
-            Source::Inherited {
-                key,
-                account: self.account.to_owned(),
-            }
-        } else {
-            Source::Annotation(key)
-        }
-    }
-
-    /// Whether the pod or its ServiceAccount asks for IAM Roles Anywhere at all.
-    pub fn asks(&self) -> bool {
-        self.asking().next().is_some()
-    }
-
-    /// Whether the pod's own annotations ask for IAM Roles Anywhere.
-    pub fn pod_asks(&self) -> bool {
-        self.asking().any(|inherited| !inherited)
-    }
-
-    /// For each of role and profile that is set: whether it is inherited.
-    fn asking(&self) -> impl Iterator<Item = bool> + '_ {
-        [ROLE_ARN, SIGNING_PROFILE_ARN]
-            .into_iter()
-            .filter_map(|n| self.found.get(n).map(|(_, inherited)| *inherited))
-    }
-
-    /// Names under the prefix this policy does not read, sorted: the pod's, or
-    /// (`inherited`) the ServiceAccount's.
-    fn unknown(&self, inherited: bool) -> Vec<&'a str> {
-        self.found
-            .iter()
-            .filter(|(n, (_, from_account))| {
-                *from_account == inherited
-                    && !IAMRA_ASKS.contains(n)
-                    && !names::BOOKKEEPING.contains(n)
-            })
-            .map(|(n, _)| *n)
-            .collect()
-    }
-
-    /// One warning for the unknown names of one source: a ServiceAccount may carry
-    /// thousands, and a warning each would swell the answer.
-    fn warn_unknown(&self, inherited: bool, problems: &mut Problems) {
-        /// Names a warning spells out; the rest are counted.
-        const LISTED: usize = 5;
-        let unknown = self.unknown(inherited);
-        let known = IAMRA_ASKS.join(", ");
-        let problem = match unknown.as_slice() {
-            [] => return,
-            [name] => Problem::sentence(
-                self.at(name, inherited),
-                format!("is not one this policy reads (known: {known})"),
-            ),
-            many => {
-                let mut listed: Vec<String> = many
-                    .iter()
-                    .take(LISTED)
-                    .map(|n| names::key(self.prefix, n))
-                    .collect();
-                if many.len() > LISTED {
-                    listed.push(format!("{} more", many.len() - LISTED));
-                }
-                let place = if inherited {
-                    format!(" (on ServiceAccount {})", self.account)
-                } else {
-                    String::new()
-                };
-                Problem::pod(format!(
-                    "annotations {}{place} are not ones this policy reads (known: {known})",
-                    listed.join(", ")
-                ))
-            }
-        };
-        problems.warn(problem);
-    }
+/// Whether the pod's own annotations ask for IAM Roles Anywhere.
+pub fn pod_asks(sources: &Sources, settings: &Settings) -> bool {
+    Reader::new(sources, settings)
+        .asking()
+        .any(|origin| origin == Origin::Pod)
 }
 
 /// Reads the annotations: `None` when nothing asks for IAM Roles Anywhere, or when
 /// `problems` then holds errors.
 pub fn read(sources: &Sources, settings: &Settings, problems: &mut Problems) -> Option<Ask> {
-    sources.warn_unknown(false, problems);
-    sources.warn_unknown(true, problems);
+    let reader = Reader::new(sources, settings);
+    reader.warn_unknown(Origin::Pod, problems);
+    reader.warn_unknown(Origin::Account, problems);
     let ((role, role_at), (profile, profile_at)) =
-        pair(sources).map_err(|p| problems.error(p)).ok()??;
+        pair(&reader).map_err(|p| problems.error(p)).ok()??;
     // Settings validation guarantees a well-formed trust anchor in inject mode.
     let anchor = validation::rolesanywhere_arn(&settings.trust_anchor_arn, "trust-anchor").ok();
     problems.check(|| role_at, role_arn(role, anchor.as_ref()));
     problems.check(|| profile_at, profile_arn(profile, anchor.as_ref()));
-    let session_name = session_name(sources, problems);
-    let session_seconds = session_seconds(sources, settings, problems);
-    check_audience(sources, problems);
-    let log_level = log_level(sources, settings, problems);
-    let region = region(sources, problems);
+    let session_name = session_name(&reader, problems);
+    let session_seconds = session_seconds(&reader, settings, problems);
+    check_audience(&reader, problems);
+    let log_level = log_level(&reader, settings, problems);
+    let region = region(&reader, problems);
     if problems.has_errors() {
         return None;
     }
@@ -180,11 +73,104 @@ pub fn read(sources: &Sources, settings: &Settings, problems: &mut Problems) -> 
     })
 }
 
+/// `<prefix>/<name>` read from [`Sources`], each value with where it was found, in
+/// this mode's words.
+struct Reader<'a> {
+    sources: &'a Sources<'a>,
+    prefix: &'a str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(sources: &'a Sources<'a>, settings: &'a Settings) -> Self {
+        Reader {
+            sources,
+            prefix: &settings.annotation_prefix,
+        }
+    }
+
+    /// The trimmed value of `<prefix>/<name>` and where it was found.
+    fn get(&self, name: &str) -> Option<(&'a str, Source)> {
+        let key = names::key(self.prefix, name);
+        let (value, origin) = self.sources.get(&key, &key)?;
+        Some((value, self.at(name, origin)))
+    }
+
+    fn at(&self, name: &str, origin: Origin) -> Source {
+        let key = names::key(self.prefix, name);
+        match origin {
+            Origin::Pod => Source::Annotation(key),
+            Origin::Account => Source::Inherited {
+                key,
+                account: self.sources.account_name().to_owned(),
+            },
+        }
+    }
+
+    /// For each of the role and the profile that is set, where: either asks for IAM
+    /// Roles Anywhere.
+    fn asking(&self) -> impl Iterator<Item = Origin> + '_ {
+        [ROLE_ARN, SIGNING_PROFILE_ARN]
+            .into_iter()
+            .filter_map(|name| {
+                let key = names::key(self.prefix, name);
+                Some(self.sources.get(&key, &key)?.1)
+            })
+    }
+
+    /// One warning for the names under the prefix this policy does not read, of one
+    /// origin: a ServiceAccount may carry thousands, and a warning each would swell the
+    /// answer. The bookkeeping names are the policy's own, on the pod; a ServiceAccount's
+    /// are never read.
+    fn warn_unknown(&self, origin: Origin, problems: &mut Problems) {
+        /// Names a warning spells out; the rest are counted.
+        const LISTED: usize = 5;
+        let unknown: Vec<&str> = self
+            .sources
+            .names(self.prefix, origin)
+            .into_iter()
+            .filter(|n| !IAMRA_ASKS.contains(n) && !names::BOOKKEEPING.contains(n))
+            .collect();
+        let known = IAMRA_ASKS.join(", ");
+        let problem = match unknown.as_slice() {
+            [] => return,
+            [name] => Problem::sentence(
+                self.at(name, origin),
+                Kind::Unknown,
+                format!("is not one this policy reads (known: {known})"),
+            ),
+            many => {
+                let mut listed: Vec<String> = many
+                    .iter()
+                    .take(LISTED)
+                    .map(|n| names::key(self.prefix, n))
+                    .collect();
+                if many.len() > LISTED {
+                    listed.push(format!("{} more", many.len() - LISTED));
+                }
+                let place = match origin {
+                    Origin::Pod => String::new(),
+                    Origin::Account => {
+                        format!(" (on ServiceAccount {})", self.sources.account_name())
+                    }
+                };
+                Problem::pod(
+                    Kind::Unknown,
+                    format!(
+                        "annotations {}{place} are not ones this policy reads (known: {known})",
+                        listed.join(", ")
+                    ),
+                )
+            }
+        };
+        problems.warn(problem);
+    }
+}
+
 type Found<'a> = (&'a str, Source);
 
 /// The role and the profile: both, or neither (`None`).
-fn pair<'a>(sources: &Sources<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Problem> {
-    match (sources.get(ROLE_ARN), sources.get(SIGNING_PROFILE_ARN)) {
+fn pair<'a>(reader: &Reader<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Problem> {
+    match (reader.get(ROLE_ARN), reader.get(SIGNING_PROFILE_ARN)) {
         (None, None) => Ok(None),
         (Some(role), Some(profile)) => Ok(Some((role, profile))),
         (role, profile) => {
@@ -195,50 +181,57 @@ fn pair<'a>(sources: &Sources<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Pro
             };
             Err(Problem::sentence(
                 at,
+                Kind::Missing,
                 format!(
                     "needs {}/{missing} too: set both to get IAM Roles Anywhere credentials, or neither",
-                    sources.prefix
+                    reader.prefix
                 ),
             ))
         }
     }
 }
 
-fn role_arn(role: &str, anchor: Option<&Arn>) -> Result<(), String> {
+fn role_arn(role: &str, anchor: Option<&Arn>) -> Result<(), Flaw> {
     let arn = validation::role_arn(role)?;
     match anchor {
-        Some(a) if a.partition != arn.partition => Err(format!(
-            "the role is in partition {} but the trust anchor in {:?}",
-            quote(arn.partition),
-            a.partition
-        )),
+        Some(a) if a.partition != arn.partition => {
+            let message = format!(
+                "the role is in partition {} but the trust anchor in {:?}",
+                quote(arn.partition),
+                a.partition
+            );
+            Err(Flaw::new(Kind::Conflicting, message))
+        }
         _ => Ok(()),
     }
 }
 
-fn profile_arn(profile: &str, anchor: Option<&Arn>) -> Result<(), String> {
+fn profile_arn(profile: &str, anchor: Option<&Arn>) -> Result<(), Flaw> {
     let arn = validation::rolesanywhere_arn(profile, "profile")?;
     match anchor {
-        Some(a) if (a.partition, a.region) != (arn.partition, arn.region) => Err(format!(
-            "the profile is in {}/{} but the trust anchor in {}/{}; IAM Roles Anywhere \
-             needs both in one partition and region",
-            cut(arn.partition),
-            cut(arn.region),
-            a.partition,
-            a.region
-        )),
+        Some(a) if (a.partition, a.region) != (arn.partition, arn.region) => {
+            let message = format!(
+                "the profile is in {}/{} but the trust anchor in {}/{}; IAM Roles Anywhere \
+                 needs both in one partition and region",
+                cut(arn.partition),
+                cut(arn.region),
+                a.partition,
+                a.region
+            );
+            Err(Flaw::new(Kind::Conflicting, message))
+        }
         _ => Ok(()),
     }
 }
 
-fn session_name(sources: &Sources, problems: &mut Problems) -> Option<String> {
-    let (name, at) = sources.get(names::SESSION_NAME)?;
+fn session_name(reader: &Reader, problems: &mut Problems) -> Option<String> {
+    let (name, at) = reader.get(names::SESSION_NAME)?;
     problems.check(|| at, validation::session_name(name));
     Some(name.to_owned())
 }
 
-fn session_seconds(sources: &Sources, settings: &Settings, problems: &mut Problems) -> Option<u64> {
-    match sources.get(names::TOKEN_DURATION) {
+fn session_seconds(reader: &Reader, settings: &Settings, problems: &mut Problems) -> Option<u64> {
+    match reader.get(names::TOKEN_DURATION) {
         Some((duration, at)) => problems.check(|| at, settings::session_seconds(duration)),
         // Valid: the settings were validated.
         None => settings::session_seconds(&settings.defaults.session_duration).ok(),
@@ -246,26 +239,29 @@ fn session_seconds(sources: &Sources, settings: &Settings, problems: &mut Proble
 }
 
 /// The audience shapes the IRSA mode's token, not the sidecar; a typo still fails early.
-fn check_audience(sources: &Sources, problems: &mut Problems) {
-    if let Some((audience, at)) = sources.get(names::AUDIENCE) {
+fn check_audience(reader: &Reader, problems: &mut Problems) {
+    if let Some((audience, at)) = reader.get(names::AUDIENCE) {
         problems.check(|| at, validation::audience(audience));
     }
 }
 
-fn log_level(sources: &Sources, settings: &Settings, problems: &mut Problems) -> LogLevel {
-    let Some((level, at)) = sources.get(names::LOG_LEVEL) else {
+fn log_level(reader: &Reader, settings: &Settings, problems: &mut Problems) -> LogLevel {
+    let Some((level, at)) = reader.get(names::LOG_LEVEL) else {
         return settings.sidecar.log_level;
     };
-    let parsed = LogLevel::parse(level)
-        .ok_or_else(|| format!("{} is not {}", quote(level), LogLevel::NAMES));
+    let parsed = LogLevel::parse(level).ok_or_else(|| {
+        let message = format!("{} is not {}", quote(level), LogLevel::NAMES);
+        Flaw::new(Kind::Unknown, message)
+    });
     problems.check(|| at, parsed).unwrap_or_default()
 }
 
-fn region(sources: &Sources, problems: &mut Problems) -> Option<String> {
-    let (region, at) = sources.get(names::REGION)?;
+fn region(reader: &Reader, problems: &mut Problems) -> Option<String> {
+    let (region, at) = reader.get(names::REGION)?;
     if !validation::is_region(region) {
         problems.error(Problem::new(
             at,
+            Kind::Malformed,
             format!("{} is not {REGION_FORM}", quote(region)),
         ));
     }
@@ -275,7 +271,7 @@ fn region(sources: &Sources, problems: &mut Problems) -> Option<String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::pod::Annotations;
+    use crate::pod::{Account, Annotations};
     use crate::testutil::{annotations, map, settings, PROFILE, ROLE};
     use rstest::rstest;
     use serde_json::json;
@@ -291,7 +287,7 @@ pub(crate) mod tests {
             name: "payments/api",
             annotations,
         });
-        let sources = Sources::new(&pod, account, &settings.annotation_prefix);
+        let sources = Sources::new(&pod, account);
         let mut problems = Problems::default();
         let ask = read(&sources, settings, &mut problems);
         (ask, problems)
@@ -303,10 +299,15 @@ pub(crate) mod tests {
         ask.unwrap()
     }
 
-    fn error(extra: &[(&str, &str)]) -> String {
+    /// Where each error is and its kind, for a pod with `extra` over the role and profile.
+    fn errors(extra: &[(&str, &str)]) -> Vec<(Source, Kind)> {
         let (ask, problems) = read_with(&annotations(extra), None, &settings());
         assert_eq!(ask, None);
-        problems.error_message()
+        problems.error_kinds()
+    }
+
+    fn on_pod(key: &str) -> Source {
+        Source::Annotation(key.into())
     }
 
     #[test]
@@ -343,33 +344,34 @@ pub(crate) mod tests {
     }
 
     #[rstest]
-    #[case::role_without_profile(&[("iamra.aws/signing-profile-arn", "")], "annotation iamra.aws/role-arn needs iamra.aws/signing-profile-arn too")]
-    #[case::profile_without_role(&[("iamra.aws/role-arn", "")], "annotation iamra.aws/signing-profile-arn needs iamra.aws/role-arn too")]
-    #[case::role_not_an_arn(&[("iamra.aws/role-arn", "app")], "annotation iamra.aws/role-arn: \"app\" is not an IAM role ARN of the form arn:<partition>:iam::<12-digit account>:role/<path/>name")]
-    #[case::role_in_another_partition(&[("iamra.aws/role-arn", "arn:aws-cn:iam::123456789012:role/app")], "annotation iamra.aws/role-arn: the role is in partition \"aws-cn\"")]
-    #[case::profile_not_an_arn(&[("iamra.aws/signing-profile-arn", "profile/x")], "annotation iamra.aws/signing-profile-arn: \"profile/x\" is not an IAM Roles Anywhere profile ARN")]
-    #[case::profile_in_another_region(&[("iamra.aws/signing-profile-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70")], "the profile is in aws/us-east-1 but the trust anchor in aws/eu-west-1")]
-    #[case::session_name_with_spaces(&[("iamra.aws/session-name", "has spaces")], "annotation iamra.aws/session-name: \"has spaces\" is not a role session name")]
-    #[case::session_name_too_short(&[("iamra.aws/session-name", "x")], "annotation iamra.aws/session-name:")]
-    #[case::duration_not_a_duration(&[("iamra.aws/token-duration", "soon")], "annotation iamra.aws/token-duration: \"soon\" is not a duration")]
-    #[case::duration_too_short(&[("iamra.aws/token-duration", "60")], "annotation iamra.aws/token-duration: \"60\" is 60s; it must be between 900s (15m) and 43200s (12h)")]
-    #[case::duration_too_long(&[("iamra.aws/token-duration", "13h")], "annotation iamra.aws/token-duration: \"13h\" is 46800s")]
-    #[case::audience_with_spaces(&[("iamra.aws/audience", "two words")], "annotation iamra.aws/audience:")]
-    #[case::log_level(&[("iamra.aws/log-level", "trace")], "annotation iamra.aws/log-level: \"trace\" is not debug or info (aws_signing_helper has only --debug)")]
-    #[case::log_level_warn(&[("iamra.aws/log-level", "warn")], "annotation iamra.aws/log-level: \"warn\" is not debug or info")]
-    #[case::log_level_error(&[("iamra.aws/log-level", "error")], "annotation iamra.aws/log-level: \"error\" is not debug or info")]
-    #[case::region(&[("iamra.aws/region", "mars-1")], "annotation iamra.aws/region: \"mars-1\" is not an AWS region name")]
-    fn rejections(#[case] extra: &[(&str, &str)], #[case] message: &str) {
-        let err = error(extra);
-        assert!(err.contains(message), "{err:?} should contain {message:?}");
+    #[case::role_without_profile(&[("iamra.aws/signing-profile-arn", "")], "iamra.aws/role-arn", Kind::Missing)]
+    #[case::profile_without_role(&[("iamra.aws/role-arn", "")], "iamra.aws/signing-profile-arn", Kind::Missing)]
+    #[case::role_not_an_arn(&[("iamra.aws/role-arn", "app")], "iamra.aws/role-arn", Kind::Malformed)]
+    #[case::role_in_another_partition(&[("iamra.aws/role-arn", "arn:aws-cn:iam::123456789012:role/app")], "iamra.aws/role-arn", Kind::Conflicting)]
+    #[case::profile_not_an_arn(&[("iamra.aws/signing-profile-arn", "profile/x")], "iamra.aws/signing-profile-arn", Kind::Malformed)]
+    #[case::profile_in_another_region(&[("iamra.aws/signing-profile-arn", "arn:aws:rolesanywhere:us-east-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70")], "iamra.aws/signing-profile-arn", Kind::Conflicting)]
+    #[case::session_name_with_spaces(&[("iamra.aws/session-name", "has spaces")], "iamra.aws/session-name", Kind::Malformed)]
+    #[case::session_name_too_short(&[("iamra.aws/session-name", "x")], "iamra.aws/session-name", Kind::Malformed)]
+    #[case::duration_not_a_duration(&[("iamra.aws/token-duration", "soon")], "iamra.aws/token-duration", Kind::Malformed)]
+    #[case::duration_too_short(&[("iamra.aws/token-duration", "60")], "iamra.aws/token-duration", Kind::OutOfRange)]
+    #[case::duration_too_long(&[("iamra.aws/token-duration", "13h")], "iamra.aws/token-duration", Kind::OutOfRange)]
+    #[case::audience_with_spaces(&[("iamra.aws/audience", "two words")], "iamra.aws/audience", Kind::Malformed)]
+    #[case::log_level(&[("iamra.aws/log-level", "trace")], "iamra.aws/log-level", Kind::Unknown)]
+    #[case::log_level_warn(&[("iamra.aws/log-level", "warn")], "iamra.aws/log-level", Kind::Unknown)]
+    #[case::log_level_error(&[("iamra.aws/log-level", "error")], "iamra.aws/log-level", Kind::Unknown)]
+    #[case::region(&[("iamra.aws/region", "mars-1")], "iamra.aws/region", Kind::Malformed)]
+    fn rejections(#[case] extra: &[(&str, &str)], #[case] key: &str, #[case] kind: Kind) {
+        assert_eq!(errors(extra), [(on_pod(key), kind)]);
     }
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let err = error(&[("iamra.aws/region", "x"), ("iamra.aws/log-level", "loud")]);
-        assert!(
-            err.contains("iamra.aws/region") && err.contains("iamra.aws/log-level"),
-            "{err}"
+        assert_eq!(
+            errors(&[("iamra.aws/region", "x"), ("iamra.aws/log-level", "loud")]),
+            [
+                (on_pod("iamra.aws/log-level"), Kind::Unknown),
+                (on_pod("iamra.aws/region"), Kind::Malformed)
+            ]
         );
     }
 
@@ -381,10 +383,14 @@ pub(crate) mod tests {
             &settings(),
         );
         assert_eq!(
+            problems.warning_kinds(),
+            [(on_pod("iamra.aws/role_arn"), Kind::Unknown)]
+        );
+        assert_eq!(
             problems.warnings(),
             [
                 "annotation iamra.aws/role_arn is not one this policy reads (known: role-arn, \
-              signing-profile-arn, session-name, token-duration, audience, log-level, region)"
+                 signing-profile-arn, session-name, token-duration, audience, log-level, region)"
             ]
         );
     }
@@ -435,6 +441,11 @@ pub(crate) mod tests {
         ]);
         let (ask, problems) = read_with(&pod, Some(&account), &settings());
         assert_eq!(ask, None);
+        let inherited = Source::Inherited {
+            key: "iamra.aws/region".into(),
+            account: "payments/api".into(),
+        };
+        assert_eq!(problems.error_kinds(), [(inherited, Kind::Malformed)]);
         assert_eq!(
             problems.error_message(),
             "annotation iamra.aws/region (on ServiceAccount payments/api): \"x\" is not an AWS region name such as us-east-1, eu-west-3 or us-gov-west-1"

@@ -3,7 +3,7 @@
 
 use crate::patch::{env_var, ContainerPatch};
 use crate::pod::{self, ContainerRef};
-use crate::problem::{quote, Problem, Problems};
+use crate::problem::{quote, Kind, Problem, Problems};
 use serde_json::Value;
 
 /// Variables that make the AWS SDKs use other credentials than the sidecar's.
@@ -62,9 +62,12 @@ pub fn container_env(
                 } else {
                     "the pod's region annotation does not apply to it"
                 };
-                problems.warn(Problem::pod(format!(
-                    "container {name} already sets {var}; left as written, so {consequence}"
-                )));
+                problems.warn(Problem::pod(
+                    Kind::Conflicting,
+                    format!(
+                        "container {name} already sets {var}; left as written, so {consequence}"
+                    ),
+                ));
             }
         }
     }
@@ -73,10 +76,13 @@ pub fn container_env(
         .filter(|v| find(v).is_some())
         .collect();
     if !overrides.is_empty() {
-        problems.warn(Problem::pod(format!(
-            "container {name} sets {}, which the AWS SDKs prefer over the credentials sidecar",
-            overrides.join(", ")
-        )));
+        problems.warn(Problem::pod(
+            Kind::Conflicting,
+            format!(
+                "container {name} sets {}, which the AWS SDKs prefer over the credentials sidecar",
+                overrides.join(", ")
+            ),
+        ));
     }
     if PROXIES.iter().any(|p| find(p).is_some()) {
         no_proxy(&name, env, &mut change, problems);
@@ -99,11 +105,14 @@ fn no_proxy(name: &str, env: &[Value], change: &mut ContainerPatch, problems: &m
         if env[i].get("valueFrom").is_some() {
             // Its value is only known at run time, and a second entry of the same name
             // would be ambiguous: the operator must add the host where the value lives.
-            problems.warn(Problem::pod(format!(
-                "container {name} sets {var} from valueFrom, which the policy cannot extend: \
-                 add {LOOPBACK} to its source, or the AWS SDK sends its credential requests \
-                 to the proxy"
-            )));
+            problems.warn(Problem::pod(
+                Kind::Unsupported,
+                format!(
+                    "container {name} sets {var} from valueFrom, which the policy cannot extend: \
+                     add {LOOPBACK} to its source, or the AWS SDK sends its credential requests \
+                     to the proxy"
+                ),
+            ));
             continue;
         }
         let hosts = env[i]

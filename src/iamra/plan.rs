@@ -9,7 +9,7 @@ use crate::identity;
 use crate::names;
 use crate::patch::{Patch, Placement, Sidecar};
 use crate::pod::{self, ContainerList};
-use crate::problem::{quote, Problem, Problems};
+use crate::problem::{quote, Kind, Problem, Problems};
 use crate::settings::{LogLevel, Resources, Settings};
 use crate::validation;
 use crate::value::{map, object, strings};
@@ -265,6 +265,7 @@ pub fn plan(
         && !pod::list(pod_value, ContainerList::Init.key()).is_empty()
     {
         problems.warn(Problem::pod(
+            Kind::Unsupported,
             "init containers run before a classic sidecar starts and get no credentials; \
              enable sidecar.native (Kubernetes 1.29+) for them",
         ));
@@ -330,30 +331,39 @@ pub fn conflicts(
     let host_network = pod_value.get("spec").and_then(|s| s.get("hostNetwork"));
     if host_network.and_then(Value::as_bool) == Some(true) {
         problems.error(Problem::pod(
+            Kind::Forbidden,
             "spec.hostNetwork is true: the credentials sidecar's loopback port would be shared by \
              the whole node; run the pod without hostNetwork",
         ));
     }
     if pod::is_windows(pod_value) {
         problems.error(Problem::pod(
+            Kind::Unsupported,
             "the pod runs on Windows (spec.os.name or an os nodeSelector): the credentials \
              sidecar is a Linux container",
         ));
     }
     if pod::volume(pod_value, VOLUME_NAME).is_some() {
-        problems.error(Problem::pod(format!(
-            "volume {VOLUME_NAME:?} already exists: that name is reserved for the credentials \
-             sidecar's certificate"
-        )));
+        problems.error(Problem::pod(
+            Kind::Conflicting,
+            format!(
+                "volume {VOLUME_NAME:?} already exists: that name is reserved for the \
+                 credentials sidecar's certificate"
+            ),
+        ));
     }
     container_conflicts(pod_value, settings, problems);
     if let Some(name) = pod::pod_name_for_session(pod_value).filter(|_| ask.session_name.is_none())
     {
         if let Err(e) = validation::session_name(&name) {
-            problems.error(Problem::pod(format!(
-                "the pod's name becomes the role session name, but {e}; set annotation {}",
-                names::key(&settings.annotation_prefix, names::SESSION_NAME)
-            )));
+            problems.error(Problem::pod(
+                e.kind,
+                format!(
+                    "the pod's name becomes the role session name, but {}; set annotation {}",
+                    e.message,
+                    names::key(&settings.annotation_prefix, names::SESSION_NAME)
+                ),
+            ));
         }
     }
     let identity = identity::Identity {
@@ -362,7 +372,7 @@ pub fn conflicts(
         account: pod::service_account(pod_value),
     };
     if let Err(e) = identity.check_common_name() {
-        problems.error(Problem::pod(e));
+        problems.error(Problem::pod(Kind::OutOfRange, e));
     }
 }
 
@@ -372,9 +382,13 @@ fn container_conflicts(pod_value: &Value, settings: &Settings, problems: &mut Pr
     for (_, c) in pod::containers(pod_value) {
         let name = pod::name_of(c);
         if name == SIDECAR_NAME {
-            problems.error(Problem::pod(format!(
-                "container {name:?} already exists: that name is reserved for the credentials sidecar"
-            )));
+            problems.error(Problem::pod(
+                Kind::Conflicting,
+                format!(
+                    "container {name:?} already exists: that name is reserved for the \
+                     credentials sidecar"
+                ),
+            ));
         }
         let ports = c
             .get("ports")
@@ -385,11 +399,14 @@ fn container_conflicts(pod_value: &Value, settings: &Settings, problems: &mut Pr
             .iter()
             .any(|p| p.get("containerPort").and_then(Value::as_i64) == Some(port))
         {
-            problems.error(Problem::pod(format!(
-                "container {} uses port {port}, where the credentials sidecar listens; \
-                 free the port or change the policy's sidecar.port",
-                quote(name)
-            )));
+            problems.error(Problem::pod(
+                Kind::Conflicting,
+                format!(
+                    "container {} uses port {port}, where the credentials sidecar listens; \
+                     free the port or change the policy's sidecar.port",
+                    quote(name)
+                ),
+            ));
         }
     }
 }
@@ -399,6 +416,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::iamra::ask::tests::ask as request;
     use crate::patch::ContainerPatch;
+    use crate::problem::Source;
     use crate::testutil::{appended_env, settings, PROFILE, ROLE};
     use rstest::rstest;
     use serde_json::json;
@@ -408,6 +426,7 @@ pub(crate) mod tests {
         patch: Patch,
         config_hash: String,
         warnings: Vec<String>,
+        warning_kinds: Vec<(Source, Kind)>,
         native: bool,
         env: Vec<ContainerPatch>,
     }
@@ -431,20 +450,16 @@ pub(crate) mod tests {
             native: sidecar.placement == Placement::FirstInit,
             env: planned.patch.containers.clone(),
             warnings: problems.warnings(),
+            warning_kinds: problems.warning_kinds(),
             config_hash: planned.config_hash,
             patch: planned.patch,
         }
     }
 
-    fn conflicts(
-        pod_value: &Value,
-        ask: &Ask,
-        settings: &Settings,
-        namespace: &str,
-    ) -> Vec<String> {
+    fn conflicts(pod_value: &Value, ask: &Ask, settings: &Settings, namespace: &str) -> Problems {
         let mut problems = Problems::default();
         super::conflicts(pod_value, ask, settings, namespace, &mut problems);
-        problems.errors()
+        problems
     }
 
     fn pod(spec: Value) -> Value {
@@ -580,10 +595,8 @@ pub(crate) mod tests {
         );
         assert!(the_sidecar(&p).get("restartPolicy").is_none());
         assert!(!p.native);
-        assert!(p
-            .warnings
-            .iter()
-            .any(|w| w.contains("init containers run before a classic sidecar")));
+        assert_eq!(p.warning_kinds, [(Source::Pod, Kind::Unsupported)]);
+        assert!(p.warnings[0].starts_with("init containers run before a classic sidecar"));
     }
 
     /// The names and values appended to the `i`th container's env.
@@ -634,10 +647,8 @@ pub(crate) mod tests {
             &settings(),
         );
         assert_eq!(env_of(&p, 0), vec![(ENDPOINT_MODE.into(), "IPv4".into())]);
-        assert!(p
-            .warnings
-            .iter()
-            .any(|w| w.contains("\"a\" already sets AWS_EC2_METADATA_SERVICE_ENDPOINT")));
+        assert_eq!(p.warning_kinds, [(Source::Pod, Kind::Conflicting)]);
+        assert!(p.warnings[0].contains("\"a\" already sets AWS_EC2_METADATA_SERVICE_ENDPOINT"));
     }
 
     #[test]
@@ -663,10 +674,9 @@ pub(crate) mod tests {
             &request(&[]),
             &settings(),
         );
+        assert_eq!(p.warning_kinds, [(Source::Pod, Kind::Conflicting)]);
         assert!(
-            p.warnings
-                .iter()
-                .any(|w| w.contains(var) && w.contains("prefer")),
+            p.warnings[0].contains(var) && p.warnings[0].contains("prefer"),
             "{:?}",
             p.warnings
         );
@@ -706,6 +716,12 @@ pub(crate) mod tests {
                   add 127.0.0.1 to its source, or the AWS SDK sends its credential requests to the proxy"
         });
         assert_eq!(warned, warns, "{:?}", p.warnings);
+        let kinds = if warns {
+            vec![(Source::Pod, Kind::Unsupported)]
+        } else {
+            vec![]
+        };
+        assert_eq!(p.warning_kinds, kinds);
     }
 
     /// The policy owns only the `value` it extends: `valueFrom` entries and fields it does
@@ -746,6 +762,8 @@ pub(crate) mod tests {
         );
         let names: Vec<String> = env_of(&p, 0).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, [ENDPOINT, ENDPOINT_MODE]);
+        let conflicting = vec![(Source::Pod, Kind::Conflicting); p.warnings.len()];
+        assert_eq!(p.warning_kinds, conflicting);
         assert!(
             p.warnings.iter().any(|w| w.starts_with(&format!(
                 "container \"a\" already sets {warned}; left as written, so the pod's region \
@@ -827,43 +845,59 @@ pub(crate) mod tests {
         assert_ne!(base.config_hash, new_image.config_hash);
     }
 
+    /// Each conflict by its kind; the pod itself is the source, so the message names what
+    /// conflicts.
     #[rstest]
-    #[case::host_network(json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true")]
-    #[case::windows_by_os_name(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case::windows_by_node_selector(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case::windows_by_beta_node_selector(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows")]
-    #[case::container_named_as_the_sidecar(json!({"containers": [{"name": SIDECAR_NAME}]}), "is reserved for the credentials sidecar")]
-    #[case::volume_named_as_ours(json!({"containers": [{"name": "a"}], "volumes": [{"name": VOLUME_NAME, "emptyDir": {}}]}), "volume \"iamra-credentials\" already exists")]
-    #[case::init_container_on_the_sidecar_port(json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 9911}]}], "containers": [{"name": "a"}]}), "container \"i\" uses port 9911")]
-    #[case::common_name_over_64_characters(json!({"serviceAccountName": "a-very-long-service-account-name-for-the-payments-api", "containers": [{"name": "a"}]}), "over X.509's limit of 64")]
-    fn conflicting_pods_are_named(#[case] spec: Value, #[case] message: &str) {
-        let errors = conflicts(&pod(spec), &request(&[]), &settings(), "payments");
-        assert!(errors.iter().any(|e| e.contains(message)), "{errors:?}");
+    #[case::host_network(json!({"hostNetwork": true, "containers": [{"name": "a"}]}), Kind::Forbidden, "spec.hostNetwork is true")]
+    #[case::windows_by_os_name(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}), Kind::Unsupported, "the pod runs on Windows")]
+    #[case::windows_by_node_selector(json!({"nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), Kind::Unsupported, "the pod runs on Windows")]
+    #[case::windows_by_beta_node_selector(json!({"nodeSelector": {"beta.kubernetes.io/os": "windows"}, "containers": [{"name": "a"}]}), Kind::Unsupported, "the pod runs on Windows")]
+    #[case::container_named_as_the_sidecar(json!({"containers": [{"name": SIDECAR_NAME}]}), Kind::Conflicting, "container \"iamra-credential-helper\" already exists")]
+    #[case::volume_named_as_ours(json!({"containers": [{"name": "a"}], "volumes": [{"name": VOLUME_NAME, "emptyDir": {}}]}), Kind::Conflicting, "volume \"iamra-credentials\" already exists")]
+    #[case::init_container_on_the_sidecar_port(json!({"initContainers": [{"name": "i", "ports": [{"containerPort": 9911}]}], "containers": [{"name": "a"}]}), Kind::Conflicting, "container \"i\" uses port 9911")]
+    #[case::common_name_over_64_characters(json!({"serviceAccountName": "a-very-long-service-account-name-for-the-payments-api", "containers": [{"name": "a"}]}), Kind::OutOfRange, "the certificate's common name")]
+    fn conflicting_pods_are_named(#[case] spec: Value, #[case] kind: Kind, #[case] start: &str) {
+        let problems = conflicts(&pod(spec), &request(&[]), &settings(), "payments");
+        assert_eq!(problems.error_kinds(), [(Source::Pod, kind)]);
+        assert!(problems.error_message().starts_with(start), "{problems:?}");
+    }
+
+    /// One message in full for each kind only conflicts report.
+    #[rstest]
+    #[case::forbidden(json!({"hostNetwork": true, "containers": [{"name": "a"}]}), "spec.hostNetwork is true: the credentials sidecar's loopback port would be shared by the whole node; run the pod without hostNetwork")]
+    #[case::unsupported(json!({"os": {"name": "windows"}, "containers": [{"name": "a"}]}), "the pod runs on Windows (spec.os.name or an os nodeSelector): the credentials sidecar is a Linux container")]
+    fn conflicts_in_full(#[case] spec: Value, #[case] message: &str) {
+        let problems = conflicts(&pod(spec), &request(&[]), &settings(), "payments");
+        assert_eq!(problems.error_message(), message);
     }
 
     #[test]
     fn long_pod_names_need_a_session_name() {
         let mut p = pod(json!({"containers": [{"name": "a"}]}));
         p["metadata"] = json!({"generateName": format!("{}-", "x".repeat(60))});
-        let errors = conflicts(&p, &request(&[]), &settings(), "ns");
+        let problems = conflicts(&p, &request(&[]), &settings(), "ns");
+        assert_eq!(problems.error_kinds(), [(Source::Pod, Kind::Malformed)]);
         assert!(
-            errors
-                .iter()
-                .any(|e| e.contains("set annotation iamra.aws/session-name")),
-            "{errors:?}"
+            problems
+                .error_message()
+                .ends_with("set annotation iamra.aws/session-name"),
+            "{problems:?}"
         );
-        assert!(conflicts(
+        assert!(!conflicts(
             &p,
             &request(&[("iamra.aws/session-name", "ok-name")]),
             &settings(),
             "ns"
         )
-        .is_empty());
+        .has_errors());
     }
 
     #[test]
     fn an_ordinary_pod_has_no_conflicts() {
         let p = pod(json!({"containers": [{"name": "a", "ports": [{"containerPort": 8080}]}]}));
-        assert!(conflicts(&p, &request(&[]), &settings(), "payments").is_empty());
+        assert_eq!(
+            conflicts(&p, &request(&[]), &settings(), "payments"),
+            Problems::default()
+        );
     }
 }

@@ -13,8 +13,8 @@
 //! Names without a prefix are under `irsa.annotationPrefix`.
 
 use crate::names;
-use crate::pod::{self, Account, Annotations};
-use crate::problem::{quote, Problem, Problems, Source};
+use crate::pod::{self, Account, Annotations, Origin, Sources};
+use crate::problem::{quote, Flaw, Kind, Problem, Problems, Source};
 use crate::settings::Settings;
 use crate::validation;
 use serde_json::Value;
@@ -53,28 +53,42 @@ pub fn is_skipped(pod_value: &Value, settings: &Settings) -> bool {
     )
 }
 
-/// The annotations IRSA reads, and where each came from.
-struct Sources<'a> {
-    pod: &'a Value,
-    account: Account<'a>,
+/// `<irsa.annotationPrefix>/<name>` read from [`Sources`], each value with where it was
+/// found, in this mode's words.
+struct Reader<'a> {
+    sources: Sources<'a>,
     settings: &'a Settings,
 }
 
-impl<'a> Sources<'a> {
+impl<'a> Reader<'a> {
     fn key(&self, name: &str) -> String {
         names::key(&self.settings.irsa.annotation_prefix, name)
     }
 
-    fn on_account(&self, name: &str) -> Option<(&'a str, Source)> {
-        let key = self.key(name);
-        let value = self.account.annotations.get(&key)?.trim();
-        let account = self.account.name.to_owned();
-        Some((value, Source::Account { key, account }))
+    fn account_at(&self, key: String) -> Source {
+        let account = self.sources.account_name().to_owned();
+        Source::Account { key, account }
     }
 
-    fn on_pod(&self, key: String, at: fn(String) -> Source) -> Option<(&'a str, Source)> {
-        let value = pod::annotation(self.pod, &key)?.trim();
-        Some((value, at(key)))
+    fn on_account(&self, name: &str) -> Option<(&'a str, Source)> {
+        let key = self.key(name);
+        let value = self.sources.on_account(&key)?;
+        Some((value, self.account_at(key)))
+    }
+
+    /// The pod's `pod_key` (its source made by `on_pod`), else the ServiceAccount's
+    /// `<prefix>/<name>`.
+    fn get(
+        &self,
+        pod_key: String,
+        on_pod: fn(String) -> Source,
+        name: &str,
+    ) -> Option<(&'a str, Source)> {
+        let key = self.key(name);
+        match self.sources.get(&pod_key, &key)? {
+            (value, Origin::Pod) => Some((value, on_pod(pod_key))),
+            (value, Origin::Account) => Some((value, self.account_at(key))),
+        }
     }
 }
 
@@ -85,16 +99,15 @@ pub fn read(
     settings: &Settings,
     problems: &mut Problems,
 ) -> Option<Ask> {
-    let sources = Sources {
-        pod: pod_value,
-        account,
+    let reader = Reader {
+        sources: Sources::new(pod_value, Some(account)),
         settings,
     };
-    let role_arn = role_arn(&sources, problems);
-    let audience = audience(&sources, problems);
-    let regional_sts = regional_sts(&sources, problems);
-    let expiration = expiration(&sources, problems);
-    let skip = skip_list(&sources);
+    let role_arn = role_arn(&reader, problems);
+    let audience = audience(&reader, problems);
+    let regional_sts = regional_sts(&reader, problems);
+    let expiration = expiration(&reader, problems);
+    let skip = skip_list(&reader);
     if problems.has_errors() {
         return None;
     }
@@ -109,29 +122,22 @@ pub fn read(
     })
 }
 
-fn role_arn(sources: &Sources, problems: &mut Problems) -> String {
-    let (role, at) = sources.on_account(names::ROLE_ARN).unwrap_or_else(|| {
-        let key = sources.key(names::ROLE_ARN);
-        let account = sources.account.name.to_owned();
-        ("", Source::Account { key, account })
-    });
+fn role_arn(reader: &Reader, problems: &mut Problems) -> String {
+    let (role, at) = reader
+        .on_account(names::ROLE_ARN)
+        .unwrap_or_else(|| ("", reader.account_at(reader.key(names::ROLE_ARN))));
     problems.check(|| at, validation::role_arn(role));
     role.to_owned()
 }
 
-fn audience(sources: &Sources, problems: &mut Problems) -> String {
-    let pod_key = names::key(&sources.settings.annotation_prefix, names::AUDIENCE);
-    let (audience, at) = sources
-        .on_pod(pod_key, Source::Annotation)
-        .or_else(|| sources.on_account(names::AUDIENCE))
+fn audience(reader: &Reader, problems: &mut Problems) -> String {
+    let pod_key = names::key(&reader.settings.annotation_prefix, names::AUDIENCE);
+    let (audience, at) = reader
+        .get(pod_key, Source::Annotation, names::AUDIENCE)
         .unwrap_or_else(|| {
             // The setting, validated with the settings; a problem would name the account.
-            let key = sources.key(names::AUDIENCE);
-            let account = sources.account.name.to_owned();
-            (
-                &sources.settings.defaults.audience,
-                Source::Account { key, account },
-            )
+            let at = reader.account_at(reader.key(names::AUDIENCE));
+            (&reader.settings.defaults.audience, at)
         });
     problems.check(|| at, validation::audience(audience));
     audience.to_owned()
@@ -146,26 +152,30 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-fn regional_sts(sources: &Sources, problems: &mut Problems) -> bool {
-    let Some((value, at)) = sources.on_account(names::STS_REGIONAL_ENDPOINTS) else {
-        return sources.settings.irsa.sts_regional_endpoints;
+fn regional_sts(reader: &Reader, problems: &mut Problems) -> bool {
+    let Some((value, at)) = reader.on_account(names::STS_REGIONAL_ENDPOINTS) else {
+        return reader.settings.irsa.sts_regional_endpoints;
     };
-    let parsed = parse_bool(value).ok_or_else(|| format!("{} is not true or false", quote(value)));
+    let parsed = parse_bool(value).ok_or_else(|| {
+        Flaw::new(
+            Kind::Malformed,
+            format!("{} is not true or false", quote(value)),
+        )
+    });
     problems.check(|| at, parsed).unwrap_or(false)
 }
 
-fn expiration(sources: &Sources, problems: &mut Problems) -> u64 {
-    let pod_key = sources.key(names::TOKEN_EXPIRATION);
-    let found = sources
-        .on_pod(pod_key, Source::PodAnnotation)
-        .or_else(|| sources.on_account(names::TOKEN_EXPIRATION));
+fn expiration(reader: &Reader, problems: &mut Problems) -> u64 {
+    let pod_key = reader.key(names::TOKEN_EXPIRATION);
+    let found = reader.get(pod_key, Source::PodAnnotation, names::TOKEN_EXPIRATION);
     let Some((value, at)) = found else {
-        return sources.settings.irsa.token_expiration;
+        return reader.settings.irsa.token_expiration;
     };
     match value.parse::<u64>() {
         Ok(n) if n > MAX_TOKEN_EXPIRATION => {
             problems.error(Problem::new(
                 at,
+                Kind::OutOfRange,
                 format!(
                     "{} is over Kubernetes' limit of {MAX_TOKEN_EXPIRATION} seconds",
                     quote(value)
@@ -176,6 +186,7 @@ fn expiration(sources: &Sources, problems: &mut Problems) -> u64 {
         Ok(n) if n < MIN_TOKEN_EXPIRATION => {
             problems.warn(Problem::new(
                 at,
+                Kind::OutOfRange,
                 format!("{n} seconds is under Kubernetes' minimum; the token lives {MIN_TOKEN_EXPIRATION} seconds"),
             ));
             MIN_TOKEN_EXPIRATION
@@ -184,6 +195,7 @@ fn expiration(sources: &Sources, problems: &mut Problems) -> u64 {
         Err(_) => {
             problems.error(Problem::new(
                 at,
+                Kind::Malformed,
                 format!(
                     "{} is not a whole number of seconds such as 86400 (at least {MIN_TOKEN_EXPIRATION})",
                     quote(value)
@@ -195,10 +207,10 @@ fn expiration(sources: &Sources, problems: &mut Problems) -> u64 {
 }
 
 /// The containers to leave alone: the pod's list and the ServiceAccount's.
-fn skip_list(sources: &Sources) -> BTreeSet<String> {
-    let key = sources.key(names::SKIP_CONTAINERS);
-    let on_pod = pod::annotation(sources.pod, &key);
-    let on_account = sources.account.annotations.get(&key).map(String::as_str);
+fn skip_list(reader: &Reader) -> BTreeSet<String> {
+    let key = reader.key(names::SKIP_CONTAINERS);
+    let on_pod = reader.sources.on_pod(&key);
+    let on_account = reader.sources.on_account(&key);
     on_pod
         .into_iter()
         .chain(on_account)

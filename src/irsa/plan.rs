@@ -4,7 +4,7 @@
 use super::ask::Ask;
 use crate::patch::{env_var, ContainerPatch, Patch};
 use crate::pod::{self, ContainerList, ContainerRef};
-use crate::problem::{quote, Problem, Problems};
+use crate::problem::{quote, Kind, Problem, Problems};
 use serde_json::{json, Value};
 
 pub const VOLUME_NAME: &str = "aws-iam-token";
@@ -95,10 +95,13 @@ fn env_change(
             if let Some((what, so)) =
                 preset_web_identity(value(ROLE_ARN_VAR), value(TOKEN_FILE_VAR), role, token_file)
             {
-                problems.warn(Problem::pod(format!(
-                    "container {name} {what}; {ROLE_ARN_VAR} and {TOKEN_FILE_VAR} are left as \
-                     written, as pod-identity-webhook does, so {so}"
-                )));
+                problems.warn(Problem::pod(
+                    Kind::Conflicting,
+                    format!(
+                        "container {name} {what}; {ROLE_ARN_VAR} and {TOKEN_FILE_VAR} are left \
+                         as written, as pod-identity-webhook does, so {so}"
+                    ),
+                ));
             }
         }
     }
@@ -149,11 +152,15 @@ fn mount(container: &Value) -> Result<Option<Value>, Problem> {
         .iter()
         .find(|m| field(m, "mountPath") == Some(MOUNT_PATH))
     {
-        return Err(Problem::pod(format!(
-                "container {name} already mounts volume {} at {MOUNT_PATH}, where IRSA mounts its token; \
-                 mount it elsewhere or skip the container with annotation skip-containers",
-            quote(field(other, "name").unwrap_or_default())
-        )));
+        return Err(Problem::pod(
+            Kind::Conflicting,
+            format!(
+                "container {name} already mounts volume {} at {MOUNT_PATH}, where IRSA mounts \
+                 its token; mount it elsewhere or skip the container with annotation \
+                 skip-containers",
+                quote(field(other, "name").unwrap_or_default())
+            ),
+        ));
     }
     Ok(Some(
         json!({"name": VOLUME_NAME, "mountPath": MOUNT_PATH, "readOnly": true}),
@@ -205,10 +212,13 @@ fn token_volume(pod_value: &Value, ask: &Ask, problems: &mut Problems) -> Option
         .pointer("/projected/sources/0/serviceAccountToken")
         .is_none()
     {
-        problems.warn(Problem::pod(format!(
-            "volume {VOLUME_NAME} already exists and is not a projected service account token; \
-             left as written, so the token file may be missing"
-        )));
+        problems.warn(Problem::pod(
+            Kind::Conflicting,
+            format!(
+                "volume {VOLUME_NAME} already exists and is not a projected service account \
+                 token; left as written, so the token file may be missing"
+            ),
+        ));
     }
     None
 }
@@ -218,6 +228,7 @@ mod tests {
     use super::*;
     use crate::irsa::ask::{is_requested, is_skipped, read};
     use crate::pod::{Account, Annotations, ContainerList};
+    use crate::problem::Source;
     use crate::settings::Settings;
     use crate::testutil::{appended_env, settings, ROLE};
     use rstest::rstest;
@@ -227,6 +238,7 @@ mod tests {
     struct P {
         patch: Patch,
         warnings: Vec<String>,
+        warning_kinds: Vec<(Source, Kind)>,
         env: Vec<ContainerPatch>,
         volumes: Vec<Value>,
     }
@@ -237,27 +249,28 @@ mod tests {
         }
     }
 
-    /// Reads the ask and plans, as admission does.
+    /// Reads the ask and plans, as admission does; the problems when there are errors.
     fn plan(
         pod_value: &Value,
         sa: &Annotations,
         account: &str,
         s: &Settings,
-    ) -> Result<P, Vec<String>> {
+    ) -> Result<P, Problems> {
         let mut problems = Problems::default();
         let account = Account {
             name: account,
             annotations: sa,
         };
         let Some(ask) = read(pod_value, account, s, &mut problems) else {
-            return Err(problems.errors());
+            return Err(problems);
         };
         let patch = super::plan(pod_value, &ask, None, &mut problems);
         if problems.has_errors() {
-            return Err(problems.errors());
+            return Err(problems);
         }
         Ok(P {
             warnings: problems.warnings(),
+            warning_kinds: problems.warning_kinds(),
             env: patch.containers.clone(),
             volumes: patch.volumes.clone(),
             patch,
@@ -441,6 +454,8 @@ mod tests {
             &account(&[]),
         );
         assert_eq!(token(&p)["expirationSeconds"], 600);
+        let at = Source::PodAnnotation("eks.amazonaws.com/token-expiration".into());
+        assert_eq!(p.warning_kinds, [(at, Kind::OutOfRange)]);
         assert!(
             p.warnings[0]
                 .contains("annotation eks.amazonaws.com/token-expiration on the pod: 60 seconds"),
@@ -449,28 +464,36 @@ mod tests {
         );
     }
 
+    fn on_account(key: &str) -> Source {
+        Source::Account {
+            key: key.into(),
+            account: ACCOUNT.into(),
+        }
+    }
+
     #[rstest]
-    #[case::role_not_an_arn(json!({}), &[("eks.amazonaws.com/role-arn", "my-role")], "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/api: \"my-role\" is not an IAM role ARN of the form")]
-    #[case::role_blank(json!({}), &[("eks.amazonaws.com/role-arn", " ")], "annotation eks.amazonaws.com/role-arn on ServiceAccount payments/api: \"\" is not an IAM role ARN")]
-    #[case::audience_with_a_space(json!({}), &[("eks.amazonaws.com/audience", "two words")], "annotation eks.amazonaws.com/audience on ServiceAccount payments/api:")]
-    #[case::iamra_audience_blank(json!({"iamra.aws/audience": " "}), &[], "annotation iamra.aws/audience: \"\" is not an audience")]
-    #[case::sts_regional_endpoints_yes(json!({}), &[("eks.amazonaws.com/sts-regional-endpoints", "yes")], "annotation eks.amazonaws.com/sts-regional-endpoints on ServiceAccount payments/api: \"yes\" is not true or false")]
-    #[case::expiration_as_a_duration(json!({}), &[("eks.amazonaws.com/token-expiration", "1h")], "annotation eks.amazonaws.com/token-expiration on ServiceAccount payments/api: \"1h\" is not a whole number of seconds")]
-    #[case::expiration_negative_on_the_pod(json!({"eks.amazonaws.com/token-expiration": "-1"}), &[], "annotation eks.amazonaws.com/token-expiration on the pod: \"-1\" is not a whole number")]
-    #[case::expiration_over_the_limit(json!({"eks.amazonaws.com/token-expiration": "99999999999"}), &[], "is over Kubernetes' limit")]
+    #[case::role_not_an_arn(json!({}), &[("eks.amazonaws.com/role-arn", "my-role")], on_account("eks.amazonaws.com/role-arn"), Kind::Malformed)]
+    #[case::role_blank(json!({}), &[("eks.amazonaws.com/role-arn", " ")], on_account("eks.amazonaws.com/role-arn"), Kind::Malformed)]
+    #[case::audience_with_a_space(json!({}), &[("eks.amazonaws.com/audience", "two words")], on_account("eks.amazonaws.com/audience"), Kind::Malformed)]
+    #[case::iamra_audience_blank(json!({"iamra.aws/audience": " "}), &[], Source::Annotation("iamra.aws/audience".into()), Kind::Malformed)]
+    #[case::sts_regional_endpoints_yes(json!({}), &[("eks.amazonaws.com/sts-regional-endpoints", "yes")], on_account("eks.amazonaws.com/sts-regional-endpoints"), Kind::Malformed)]
+    #[case::expiration_as_a_duration(json!({}), &[("eks.amazonaws.com/token-expiration", "1h")], on_account("eks.amazonaws.com/token-expiration"), Kind::Malformed)]
+    #[case::expiration_negative_on_the_pod(json!({"eks.amazonaws.com/token-expiration": "-1"}), &[], Source::PodAnnotation("eks.amazonaws.com/token-expiration".into()), Kind::Malformed)]
+    #[case::expiration_over_the_limit(json!({"eks.amazonaws.com/token-expiration": "99999999999"}), &[], Source::PodAnnotation("eks.amazonaws.com/token-expiration".into()), Kind::OutOfRange)]
     fn malformed_values_are_rejected_by_name(
         #[case] pod_annotations: Value,
         #[case] pairs: &[(&str, &str)],
-        #[case] message: &str,
+        #[case] at: Source,
+        #[case] kind: Kind,
     ) {
-        let errors = plan(
+        let problems = plan(
             &annotated(pod_annotations),
             &account(pairs),
             ACCOUNT,
             &settings(),
         )
         .unwrap_err();
-        assert!(errors.iter().any(|e| e.contains(message)), "{errors:?}");
+        assert_eq!(problems.error_kinds(), [(at, kind)]);
     }
 
     #[rstest]
@@ -550,6 +573,12 @@ mod tests {
                 "{var}: {names:?}"
             );
         }
+        let kinds = if warns {
+            vec![(Source::Pod, Kind::Conflicting)]
+        } else {
+            vec![]
+        };
+        assert_eq!(p.warning_kinds, kinds);
         assert_eq!(
             p.warnings.iter().any(|w| w.contains("are left as written")),
             warns,
@@ -596,6 +625,8 @@ mod tests {
             &account(&[]),
         );
         assert_eq!(p.warnings.first().map(String::as_str), warning);
+        let kinds = warning.map(|_| (Source::Pod, Kind::Conflicting));
+        assert_eq!(p.warning_kinds, Vec::from_iter(kinds));
     }
 
     #[test]
@@ -628,21 +659,25 @@ mod tests {
             &account(&[]),
         );
         assert!(foreign.volumes.is_empty());
+        assert_eq!(foreign.warning_kinds, [(Source::Pod, Kind::Conflicting)]);
         assert!(foreign.warnings[0].contains("is not a projected service account token"));
     }
 
     #[test]
     fn another_volume_at_the_mount_path_is_rejected() {
-        let errors = plan(
+        let problems = plan(
             &plain(json!({"containers": [{"name": "a", "volumeMounts": [{"name": "mine", "mountPath": MOUNT_PATH}]}]})),
             &account(&[]),
             ACCOUNT,
             &settings(),
         )
         .unwrap_err();
+        assert_eq!(problems.error_kinds(), [(Source::Pod, Kind::Conflicting)]);
         assert!(
-            errors[0].contains("container \"a\" already mounts volume \"mine\""),
-            "{errors:?}"
+            problems
+                .error_message()
+                .starts_with("container \"a\" already mounts volume \"mine\""),
+            "{problems:?}"
         );
     }
 

@@ -7,15 +7,16 @@ use super::*;
 pub const SESSION_SECONDS: std::ops::RangeInclusive<u64> = 900..=43200;
 
 /// Checks a session duration given as a setting or an annotation.
-pub fn session_seconds(value: &str) -> Result<u64, String> {
+pub fn session_seconds(value: &str) -> Result<u64, Flaw> {
     let seconds = validation::duration_seconds(value)?;
     if SESSION_SECONDS.contains(&seconds) {
         Ok(seconds)
     } else {
-        Err(format!(
+        let message = format!(
             "{} is {seconds}s; it must be between 900s (15m) and 43200s (12h)",
             quote(value)
-        ))
+        );
+        Err(Flaw::new(Kind::OutOfRange, message))
     }
 }
 
@@ -59,6 +60,7 @@ fn check_prefix(field: &'static str, prefix: &str, errors: &mut Problems) {
     if !validation::is_dns_subdomain(prefix) {
         errors.error(Problem::new(
             Source::Setting(field),
+            Kind::Malformed,
             format!(
                 "{} is not a valid annotation prefix; use a DNS subdomain such as iamra.aws",
                 quote(prefix)
@@ -73,9 +75,10 @@ impl Settings {
             Ok(arn) if !self.region.is_empty() && arn.region != self.region => {
                 errors.error(Problem::new(
                     Source::Setting("region"),
+                    Kind::Conflicting,
                     format!(
                         "{} differs from the trust anchor's region {:?}; IAM Roles Anywhere \
-                     serves a trust anchor only in its own region",
+                         serves a trust anchor only in its own region",
                         quote(&self.region),
                         arn.region
                     ),
@@ -84,19 +87,22 @@ impl Settings {
             Ok(_) => {}
             Err(_) if self.trust_anchor_arn.is_empty() => errors.error(Problem::sentence(
                 Source::Setting("trustAnchorArn"),
+                Kind::Missing,
                 "is required: the ARN of your IAM Roles Anywhere trust anchor, \
                  arn:<partition>:rolesanywhere:<region>:<12-digit account>:trust-anchor/<uuid>",
             )),
-            Err(e) => errors.error(Problem::new(Source::Setting("trustAnchorArn"), e)),
+            Err(e) => errors.error(e.at(Source::Setting("trustAnchorArn"))),
         }
         if self.region.is_empty() {
             errors.error(Problem::sentence(
                 Source::Setting("region"),
+                Kind::Missing,
                 format!("is required: {REGION_FORM}"),
             ));
         } else if !validation::is_region(&self.region) {
             errors.error(Problem::new(
                 Source::Setting("region"),
+                Kind::Malformed,
                 format!("{} is not {REGION_FORM}", quote(&self.region)),
             ));
         }
@@ -108,6 +114,7 @@ impl Settings {
         if image.is_empty() || image.chars().any(char::is_whitespace) {
             errors.error(Problem::new(
                 Source::Setting("sidecar.image"),
+                Kind::Malformed,
                 format!(
                     "{} is not an image reference such as {DEFAULT_SIDECAR_IMAGE}",
                     quote(&sidecar.image)
@@ -117,6 +124,7 @@ impl Settings {
         if !(1024..=65535).contains(&sidecar.port) {
             errors.error(Problem::new(
                 Source::Setting("sidecar.port"),
+                Kind::OutOfRange,
                 format!(
                     "{} is out of range; use an unprivileged port 1024..65535",
                     sidecar.port
@@ -128,6 +136,7 @@ impl Settings {
             if !is_quantity(quantity) {
                 errors.error(Problem::new(
                     Source::Setting("sidecar.resources"),
+                    Kind::Malformed,
                     format!(
                         "{}: {} is not a Kubernetes quantity such as 10m or 64Mi",
                         cut(name),
@@ -143,7 +152,11 @@ impl Settings {
         let issuer = &cert.issuer;
         let mut not = |field: &'static str, value: &str, what: &str| {
             let message = format!("{} is not {what}", quote(value));
-            errors.error(Problem::new(Source::Setting(field), message));
+            errors.error(Problem::new(
+                Source::Setting(field),
+                Kind::Malformed,
+                message,
+            ));
         };
         if !validation::is_dns_subdomain(&issuer.name) {
             not(
@@ -173,13 +186,14 @@ impl Settings {
     fn lifetime_errors(&self, errors: &mut Problems) {
         let cert = &self.certificate;
         let duration = validation::duration_seconds(&cert.duration)
-            .map_err(|e| errors.error(Problem::new(Source::Setting("certificate.duration"), e)));
+            .map_err(|e| errors.error(e.at(Source::Setting("certificate.duration"))));
         let renew = validation::duration_seconds(&cert.renew_before)
-            .map_err(|e| errors.error(Problem::new(Source::Setting("certificate.renewBefore"), e)));
+            .map_err(|e| errors.error(e.at(Source::Setting("certificate.renewBefore"))));
         if let (Ok(duration), Ok(renew)) = (duration, renew) {
             if renew >= duration {
                 errors.error(Problem::new(
                     Source::Setting("certificate.renewBefore"),
+                    Kind::Conflicting,
                     format!(
                         "{} must be shorter than certificate.duration {}",
                         quote(&cert.renew_before),
@@ -191,6 +205,7 @@ impl Settings {
             if duration < 3600 {
                 errors.error(Problem::new(
                     Source::Setting("certificate.duration"),
+                    Kind::OutOfRange,
                     format!(
                         "{} is shorter than cert-manager's minimum of 1h",
                         quote(&cert.duration)
@@ -203,10 +218,10 @@ impl Settings {
     fn key_errors(&self, errors: &mut Problems) {
         let cert = &self.certificate;
         match cert.key_algorithm {
-            KeyAlgorithm::Ecdsa if ![256, 384].contains(&cert.key_size) => errors.error(Problem::new(Source::Setting("certificate.keySize"), format!("{} is not an ECDSA curve IAM Roles Anywhere accepts; use 256 (P-256) or 384 (P-384)",
+            KeyAlgorithm::Ecdsa if ![256, 384].contains(&cert.key_size) => errors.error(Problem::new(Source::Setting("certificate.keySize"), Kind::OutOfRange, format!("{} is not an ECDSA curve IAM Roles Anywhere accepts; use 256 (P-256) or 384 (P-384)",
                 cert.key_size
             ))),
-            KeyAlgorithm::Rsa if !(2048..=8192).contains(&cert.key_size) => errors.error(Problem::new(Source::Setting("certificate.keySize"), format!("{} is not an RSA key size IAM Roles Anywhere accepts; use 2048 to 8192",
+            KeyAlgorithm::Rsa if !(2048..=8192).contains(&cert.key_size) => errors.error(Problem::new(Source::Setting("certificate.keySize"), Kind::OutOfRange, format!("{} is not an RSA key size IAM Roles Anywhere accepts; use 2048 to 8192",
                 cert.key_size
             ))),
             _ => {}
@@ -222,6 +237,7 @@ impl Settings {
         if self.irsa.token_expiration < 600 {
             errors.error(Problem::new(
                 Source::Setting("irsa.tokenExpiration"),
+                Kind::OutOfRange,
                 format!(
                     "{} is too short; a projected token lives at least 600 seconds",
                     self.irsa.token_expiration
@@ -231,6 +247,7 @@ impl Settings {
         if !self.irsa.region.is_empty() && !validation::is_region(&self.irsa.region) {
             errors.error(Problem::new(
                 Source::Setting("irsa.region"),
+                Kind::Malformed,
                 format!("{} is not {REGION_FORM}", quote(&self.irsa.region)),
             ));
         }
@@ -241,6 +258,7 @@ impl Settings {
         if image.chars().any(char::is_whitespace) {
             errors.error(Problem::new(
                 Source::Setting("kubevirt.virtiofsImage"),
+                Kind::Malformed,
                 format!(
                     "{image:?} is not an image reference; leave it empty for the image of \
                      the pod's compute container"
@@ -250,8 +268,9 @@ impl Settings {
     }
 }
 
-impl kubewarden_policy_sdk::settings::Validatable for Settings {
-    fn validate(&self) -> Result<(), String> {
+impl Settings {
+    /// Every problem of the settings, in the order of their fields.
+    pub(super) fn problems(&self) -> Problems {
         let mut errors = Problems::default();
         if self.mode == Mode::Inject {
             self.inject_errors(&mut errors);
@@ -260,6 +279,7 @@ impl kubewarden_policy_sdk::settings::Validatable for Settings {
         if !validation::is_dns_label(&self.cluster_name) {
             errors.error(Problem::new(
                 Source::Setting("clusterName"),
+                Kind::Malformed,
                 format!(
                     "{} is not a DNS label (lowercase letters, digits and '-', at most 63)",
                     quote(&self.cluster_name)
@@ -268,15 +288,16 @@ impl kubewarden_policy_sdk::settings::Validatable for Settings {
         }
         self.sidecar_errors(&mut errors);
         if let Err(e) = session_seconds(&self.defaults.session_duration) {
-            errors.error(Problem::new(Source::Setting("defaults.sessionDuration"), e));
+            errors.error(e.at(Source::Setting("defaults.sessionDuration")));
         }
         if let Err(e) = validation::audience(&self.defaults.audience) {
-            errors.error(Problem::new(Source::Setting("defaults.audience"), e));
+            errors.error(e.at(Source::Setting("defaults.audience")));
         }
         self.certificate_errors(&mut errors);
         if self.allowed_requesters.iter().any(|u| u.trim().is_empty()) {
             errors.error(Problem::new(
                 Source::Setting("allowedRequesters"),
+                Kind::Malformed,
                 "user names must not be empty",
             ));
         }
@@ -285,12 +306,20 @@ impl kubewarden_policy_sdk::settings::Validatable for Settings {
         {
             errors.error(Problem::new(
                 Source::Setting("allowedRequesters"),
+                Kind::Missing,
                 "is empty, so the guard would refuse every workload certificate; list the \
                  csi-driver's ServiceAccount, or set certificateRequests.binding to requester",
             ));
         }
         self.irsa_errors(&mut errors);
         self.kubevirt_errors(&mut errors);
+        errors
+    }
+}
+
+impl kubewarden_policy_sdk::settings::Validatable for Settings {
+    fn validate(&self) -> Result<(), String> {
+        let errors = self.problems();
         if errors.has_errors() {
             Err(errors.error_message())
         } else {

@@ -2,7 +2,7 @@
 //! ClusterAdmissionPolicy. Unknown keys are rejected so that a typo in a chart value
 //! does not silently fall back to a default.
 
-use crate::problem::{cut, quote, Problem, Problems, Source};
+use crate::problem::{cut, quote, Flaw, Kind, Problem, Problems, Source};
 use crate::validation::{self, REGION_FORM};
 use serde::de::{Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -437,18 +437,67 @@ mod tests {
         assert_eq!(check(patch), Ok(()));
     }
 
+    /// Where each problem of the settings merged with `patch` is, and its kind.
+    fn found(patch: serde_json::Value) -> Vec<(Source, Kind)> {
+        let mut value = base();
+        merge(&mut value, patch);
+        let settings = from_json(&value.to_string()).expect("settings that deserialize");
+        settings.problems().error_kinds()
+    }
+
     #[rstest]
-    #[case::trustanchorarn_trustanchorarn_is_required(json!({"trustAnchorArn": ""}), "trustAnchorArn is required")]
-    #[case::trust_anchor_arn_of_a_profile(json!({"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}), "trustAnchorArn:")]
-    #[case::region_region_is_required(json!({"region": ""}), "region is required")]
-    #[case::region_not_aws(json!({"region": "europe"}), "region: \"europe\" is not an AWS region name")]
-    #[case::region_other_than_the_anchors(json!({"region": "eu-west-2"}), "differs from the trust anchor's region")]
-    #[case::annotationprefix_not_valid_annotationprefix(json!({"annotationPrefix": "Not Valid"}), "annotationPrefix:")]
-    #[case::sidecar_image_sidecar_image(json!({"sidecar": {"image": ""}}), "sidecar.image:")]
+    #[case::trust_anchor_empty(json!({"trustAnchorArn": ""}), &[("trustAnchorArn", Kind::Missing)])]
+    #[case::trust_anchor_arn_of_a_profile(json!({"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f"}), &[("trustAnchorArn", Kind::Malformed)])]
+    #[case::region_empty(json!({"region": ""}), &[("region", Kind::Missing)])]
+    #[case::region_not_aws(json!({"region": "europe"}), &[("region", Kind::Conflicting), ("region", Kind::Malformed)])]
+    #[case::region_other_than_the_anchors(json!({"region": "eu-west-2"}), &[("region", Kind::Conflicting)])]
+    #[case::annotation_prefix_with_a_space(json!({"annotationPrefix": "Not Valid"}), &[("annotationPrefix", Kind::Malformed)])]
+    #[case::sidecar_image_empty(json!({"sidecar": {"image": ""}}), &[("sidecar.image", Kind::Malformed)])]
+    #[case::port_below_1024(json!({"sidecar": {"port": 80}}), &[("sidecar.port", Kind::OutOfRange)])]
+    #[case::port_over_65535(json!({"sidecar": {"port": 70000}}), &[("sidecar.port", Kind::OutOfRange)])]
+    #[case::memory_not_a_quantity(json!({"sidecar": {"resources": {"limits": {"memory": "lots"}}}}), &[("sidecar.resources", Kind::Malformed)])]
+    #[case::session_too_short(json!({"defaults": {"sessionDuration": "5m"}}), &[("defaults.sessionDuration", Kind::OutOfRange)])]
+    #[case::session_too_long(json!({"defaults": {"sessionDuration": "13h"}}), &[("defaults.sessionDuration", Kind::OutOfRange)])]
+    #[case::session_not_a_duration(json!({"defaults": {"sessionDuration": "soon"}}), &[("defaults.sessionDuration", Kind::Malformed)])]
+    #[case::audience_blank(json!({"defaults": {"audience": " "}}), &[("defaults.audience", Kind::Malformed)])]
+    #[case::issuer_name_empty(json!({"certificate": {"issuer": {"name": ""}}}), &[("certificate.issuer.name", Kind::Malformed)])]
+    #[case::issuer_kind_empty(json!({"certificate": {"issuer": {"kind": ""}}}), &[("certificate.issuer.kind", Kind::Malformed)])]
+    #[case::issuer_group_not_a_group(json!({"certificate": {"issuer": {"group": "not a group"}}}), &[("certificate.issuer.group", Kind::Malformed)])]
+    #[case::renewal_not_before_expiry(json!({"certificate": {"duration": "8h", "renewBefore": "8h"}}), &[("certificate.renewBefore", Kind::Conflicting)])]
+    #[case::certificate_under_an_hour(json!({"certificate": {"duration": "30m", "renewBefore": "10m"}}), &[("certificate.duration", Kind::OutOfRange)])]
+    #[case::certificate_duration_not_a_duration(json!({"certificate": {"duration": "a day"}}), &[("certificate.duration", Kind::Malformed)])]
+    #[case::rsa_key_too_small(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 1024}}), &[("certificate.keySize", Kind::OutOfRange)])]
+    #[case::ecdsa_curve_p521(json!({"certificate": {"keySize": 521}}), &[("certificate.keySize", Kind::OutOfRange)])]
+    #[case::cluster_name_not_a_dns_label(json!({"clusterName": "Prod_Cluster"}), &[("clusterName", Kind::Malformed)])]
+    #[case::allowed_requester_empty(json!({"allowedRequesters": [""]}), &[("allowedRequesters", Kind::Malformed)])]
+    #[case::allowed_requesters_none(json!({"allowedRequesters": []}), &[("allowedRequesters", Kind::Missing)])]
+    #[case::irsa_expiration_too_short(json!({"irsa": {"tokenExpiration": 300}}), &[("irsa.tokenExpiration", Kind::OutOfRange)])]
+    #[case::irsa_region_not_aws(json!({"irsa": {"region": "moon-1"}}), &[("irsa.region", Kind::Malformed)])]
+    #[case::irsa_annotation_prefix_empty(json!({"irsa": {"annotationPrefix": ""}}), &[("irsa.annotationPrefix", Kind::Malformed)])]
+    #[case::virtiofs_image_with_spaces(json!({"kubevirt": {"virtiofsImage": "virt launcher"}}), &[("kubevirt.virtiofsImage", Kind::Malformed)])]
+    #[case::virtiofs_image_blank(json!({"kubevirt": {"virtiofsImage": " "}}), &[("kubevirt.virtiofsImage", Kind::Malformed)])]
+    #[case::every_error_at_once(json!({"trustAnchorArn": "", "region": "", "sidecar": {"port": 1}}), &[("trustAnchorArn", Kind::Missing), ("region", Kind::Missing), ("sidecar.port", Kind::OutOfRange)])]
+    fn rejects(#[case] patch: serde_json::Value, #[case] expected: &[(&'static str, Kind)]) {
+        let expected: Vec<(Source, Kind)> = expected
+            .iter()
+            .map(|(field, kind)| (Source::Setting(field), *kind))
+            .collect();
+        assert_eq!(found(patch), expected);
+    }
+
+    /// One message in full per kind the settings' checks report.
+    #[rstest]
+    #[case::malformed(json!({"clusterName": "Prod_Cluster"}), "clusterName: \"Prod_Cluster\" is not a DNS label (lowercase letters, digits and '-', at most 63)")]
+    #[case::out_of_range(json!({"sidecar": {"port": 80}}), "sidecar.port: 80 is out of range; use an unprivileged port 1024..65535")]
+    #[case::missing(json!({"region": ""}), "region is required: an AWS region name such as us-east-1, eu-west-3 or us-gov-west-1")]
+    #[case::conflicting(json!({"region": "eu-west-2"}), "region: \"eu-west-2\" differs from the trust anchor's region \"eu-west-1\"; IAM Roles Anywhere serves a trust anchor only in its own region")]
+    fn messages_in_full(#[case] patch: serde_json::Value, #[case] message: &str) {
+        assert_eq!(check(patch), Err(message.to_owned()));
+    }
+
+    /// What serde refuses before any check runs: its own words.
+    #[rstest]
     #[case::pull_policy_unknown(json!({"sidecar": {"imagePullPolicy": "Sometimes"}}), "unknown variant `Sometimes`")]
-    #[case::port_below_1024(json!({"sidecar": {"port": 80}}), "sidecar.port: 80 is out of range")]
-    #[case::port_over_65535(json!({"sidecar": {"port": 70000}}), "sidecar.port: 70000 is out of range")]
-    #[case::memory_not_a_quantity(json!({"sidecar": {"resources": {"limits": {"memory": "lots"}}}}), "sidecar.resources: memory")]
     #[case::log_level_unknown(json!({"sidecar": {"logLevel": "trace"}}), "unknown variant `trace`")]
     #[case::sidecar_loglevel_warn_has_no_effect(json!({"sidecar": {"logLevel": "warn"}}), "unknown variant `warn`, expected `debug` or `info`")]
     #[case::sidecar_loglevel_error_has_no_effect(json!({"sidecar": {"logLevel": "error"}}), "unknown variant `error`")]
@@ -459,45 +508,16 @@ mod tests {
     #[case::issuer_as_an_array(json!({"certificate": {"issuer": ["a", "Issuer", "cert-manager.io"]}}), "invalid type: sequence, expected struct IssuerRef")]
     #[case::irsa_as_an_array(json!({"irsa": ["eks.amazonaws.com"]}), "invalid type: sequence")]
     #[case::defaults_as_an_array(json!({"defaults": ["900s"]}), "invalid type: sequence")]
-    #[case::session_too_short(json!({"defaults": {"sessionDuration": "5m"}}), "defaults.sessionDuration:")]
-    #[case::session_too_long(json!({"defaults": {"sessionDuration": "13h"}}), "defaults.sessionDuration:")]
-    #[case::session_not_a_duration(json!({"defaults": {"sessionDuration": "soon"}}), "defaults.sessionDuration:")]
-    #[case::audience_blank(json!({"defaults": {"audience": " "}}), "defaults.audience: \" \" is not an audience")]
-    #[case::issuer_name_empty(json!({"certificate": {"issuer": {"name": ""}}}), "certificate.issuer.name:")]
-    #[case::issuer_kind_empty(json!({"certificate": {"issuer": {"kind": ""}}}), "certificate.issuer.kind:")]
-    #[case::issuer_group_not_a_group(json!({"certificate": {"issuer": {"group": "not a group"}}}), "certificate.issuer.group:")]
-    #[case::renewal_not_before_expiry(json!({"certificate": {"duration": "8h", "renewBefore": "8h"}}), "must be shorter than certificate.duration")]
-    #[case::certificate_under_an_hour(json!({"certificate": {"duration": "30m", "renewBefore": "10m"}}), "minimum of 1h")]
-    #[case::certificate_duration_not_a_duration(json!({"certificate": {"duration": "a day"}}), "certificate.duration:")]
     #[case::key_algorithm_unknown(json!({"certificate": {"keyAlgorithm": "Ed25519"}}), "unknown variant `Ed25519`")]
-    #[case::rsa_key_too_small(json!({"certificate": {"keyAlgorithm": "RSA", "keySize": 1024}}), "certificate.keySize: 1024")]
-    #[case::certificate_keysize_certificate_keysize_521(json!({"certificate": {"keySize": 521}}), "certificate.keySize: 521")]
-    #[case::clustername_prod_cluster_clustername(json!({"clusterName": "Prod_Cluster"}), "clusterName:")]
-    #[case::mode_audit_unknown_variant_audit(json!({"mode": "audit"}), "unknown variant `audit`")]
-    #[case::allowedrequesters_allowedrequesters(json!({"allowedRequesters": [""]}), "allowedRequesters:")]
-    #[case::allowedrequesters_empty(json!({"allowedRequesters": []}), "allowedRequesters: is empty, so the guard would refuse every workload certificate")]
+    #[case::mode_audit(json!({"mode": "audit"}), "unknown variant `audit`")]
     #[case::binding_unknown(json!({"certificateRequests": {"binding": "pod"}}), "unknown variant `pod`")]
-    #[case::irsa_expiration_too_short(json!({"irsa": {"tokenExpiration": 300}}), "irsa.tokenExpiration: 300")]
-    #[case::irsa_region_moon_1_irsa_region(json!({"irsa": {"region": "moon-1"}}), "irsa.region:")]
-    #[case::irsa_annotationprefix_irsa_annotationprefix(json!({"irsa": {"annotationPrefix": ""}}), "irsa.annotationPrefix:")]
     #[case::read_service_accounts_not_a_boolean(json!({"readServiceAccounts": "no"}), "invalid type: string \"no\", expected a boolean")]
     #[case::misspelt_key(json!({"trustAnchroArn": "typo"}), "unknown field `trustAnchroArn`")]
-    #[case::sidecar_nativ_unknown_field_nativ(json!({"sidecar": {"nativ": true}}), "unknown field `nativ`")]
-    #[case::kubevirt_virtiofsimage_with_spaces(json!({"kubevirt": {"virtiofsImage": "virt launcher"}}), "kubevirt.virtiofsImage: \"virt launcher\" is not an image reference")]
-    #[case::kubevirt_virtiofsimage_blank(json!({"kubevirt": {"virtiofsImage": " "}}), "kubevirt.virtiofsImage:")]
+    #[case::sidecar_misspelt_key(json!({"sidecar": {"nativ": true}}), "unknown field `nativ`")]
     #[case::kubevirt_unknown_key(json!({"kubevirt": {"shareToken": true}}), "unknown field `shareToken`")]
-    fn rejects(#[case] patch: serde_json::Value, #[case] message: &str) {
+    fn serde_refuses(#[case] patch: serde_json::Value, #[case] message: &str) {
         let err = check(patch).unwrap_err();
         assert!(err.contains(message), "{err:?} should contain {message:?}");
-    }
-
-    #[test]
-    fn reports_every_error_at_once() {
-        let err =
-            check(json!({"trustAnchorArn": "", "region": "", "sidecar": {"port": 1}})).unwrap_err();
-        for part in ["trustAnchorArn", "region", "sidecar.port"] {
-            assert!(err.contains(part), "{err}");
-        }
     }
 
     /// The settings contract: the policy's defaults, every field included, as the chart
