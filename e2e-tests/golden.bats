@@ -49,6 +49,11 @@ assert_golden() {
   assert_golden classic-sidecar
 }
 
+@test "golden: a ReplicaSet's pod with misspelt annotations: only its warnings recorded" {
+  evaluate "$FIXTURES/pod-replicaset-typos.json"
+  assert_golden replicaset-typos
+}
+
 @test "golden: IRSA from the ServiceAccount's role" {
   use_context_aware
   SESSION="$FIXTURES/irsa/sa-irsa.yml"

@@ -11,8 +11,9 @@
 #   evaluate REQUEST [SETTINGS]   runs `$KWCTL run`; the response is in $RESPONSE
 #   assert_mutated                decodes and applies the patch: the pod is in $POD, checked
 #                                 (sidecar once, certificate only in the sidecar, unique
-#                                 names, valid against the schema)
-#   assert_rejected TEXT...       / assert_accepted_unchanged
+#                                 names, valid against the schema); every patch records the
+#                                 response's warnings on the pod (assert_warnings_recorded)
+#   assert_rejected TEXT...       / assert_accepted_unchanged / assert_only_warnings_recorded
 #
 # SETTINGS is a file (YAML or JSON) or, when it starts with '{', inline JSON
 # (--settings-json); the default is fixtures/settings.yaml.
@@ -239,7 +240,30 @@ apply_response_patch() {
   jq -e 'type == "array" and length > 0' "$PATCH" >/dev/null ||
     fail "the patch is not a non-empty list of operations:" "$(cat "$PATCH")" || return
   jq .request.object "$LAST_REQUEST" >"$original" || return
-  apply_json_patch "$original" "$PATCH" >"$POD" || fail "the patch does not apply to the pod"
+  apply_json_patch "$original" "$PATCH" >"$POD" || fail "the patch does not apply to the pod" ||
+    return
+  assert_warnings_recorded
+}
+
+# assert_warnings_recorded: the pod ($POD) records the response's warnings in
+# iamra.aws/warnings, one a line, exactly as the response has them; without warnings it
+# has no record (no fixture comes with one).
+assert_warnings_recorded() {
+  local recorded
+  recorded=$(pod_query '.metadata.annotations["iamra.aws/warnings"] // empty')
+  [[ $recorded == "$(warnings)" ]] ||
+    fail "the pod records the warnings:" "$recorded" "the response has:" "$(warnings)"
+}
+
+# assert_only_warnings_recorded: allowed with a patch that records the response's
+# warnings on the pod and changes nothing else.
+assert_only_warnings_recorded() {
+  apply_response_patch || return
+  [[ -n $(warnings) ]] || fail "a patch without warnings to record:" "$(decoded_patch)" || return
+  jq -e --slurpfile pod "$POD" '.request.object == ($pod[0]
+      | del(.metadata.annotations["iamra.aws/warnings"])
+      | if .metadata.annotations == {} then del(.metadata.annotations) else . end)' \
+    "$LAST_REQUEST" >/dev/null || fail "the patch changes more than iamra.aws/warnings:" "$(decoded_patch)"
 }
 
 # assert_mutated: apply_response_patch, then the pod's invariants (assert_pod_ok).

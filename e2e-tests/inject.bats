@@ -203,6 +203,17 @@ load helpers
   assert_warning "annotation iamra.aws/role_arn is not one this policy reads"
 }
 
+@test "a ReplicaSet's pod with nothing to inject records its warnings, and nothing else changes" {
+  # A Deployment's pod template with both annotations misspelt: the ReplicaSet controller
+  # drops the admission response's warnings, so the pod keeps them.
+  evaluate "$FIXTURES/pod-replicaset-typos.json"
+  assert_only_warnings_recorded
+  assert_warning "annotations iamra.aws/profile-arn, iamra.aws/role are not ones this policy reads"
+  evaluate "$(resubmission_request)"
+  assert_accepted_unchanged
+  assert_warning "annotations iamra.aws/profile-arn, iamra.aws/role are not ones this policy reads"
+}
+
 @test "re-evaluating the injected pod (native) returns no patch" {
   evaluate "$FIXTURES/pod-init-containers.json"
   assert_mutated

@@ -7,6 +7,7 @@ use crate::guard::{self, CertKind};
 use crate::iamra;
 use crate::irsa;
 use crate::kubevirt::{self, Token};
+use crate::names;
 use crate::patch::Patch;
 use crate::pod::{self, Account, Annotations};
 use crate::problem::Problems;
@@ -32,12 +33,6 @@ impl Decision {
     fn accept() -> Self {
         Decision::Accept {
             warnings: Vec::new(),
-        }
-    }
-
-    fn accept_with(problems: Problems) -> Self {
-        Decision::Accept {
-            warnings: problems.into_warnings(),
         }
     }
 
@@ -184,7 +179,7 @@ fn roles_anywhere(
         return Decision::accept();
     }
     iamra::plan::conflicts(&pod, ask, settings, namespace, &mut problems);
-    mutate(pod, planned.patch, problems)
+    mutate(pod, planned.patch, problems, settings)
 }
 
 /// IRSA into a pod of the right shape, as pod-identity-webhook does it; no change for a
@@ -206,42 +201,57 @@ fn irsa(
     // The plan gives the VM's token server IRSA as any container.
     let added = kubevirt::share_token(&pod, Token::Injected, settings, &mut problems);
     let patch = irsa::plan::plan(&pod, &ask, added, &mut problems);
-    if !problems.has_errors() && patch.is_empty() {
-        return Decision::accept_with(problems);
-    }
-    mutate(pod, patch, problems)
+    mutate(pod, patch, problems, settings)
 }
 
 /// No credentials from us: a VM's pod that already has an IRSA token (from
 /// pod-identity-webhook) may still share it with the guest.
 fn guest_share_only(pod: Value, settings: &Settings, mut problems: Problems) -> Decision {
-    match kubevirt::share_token(&pod, Token::Existing, settings, &mut problems) {
-        Some(server) => {
-            let patch = Patch {
-                added: vec![server],
-                ..Patch::default()
-            };
-            mutate(pod, patch, problems)
-        }
-        None => Decision::accept_with(problems),
-    }
+    let server = kubevirt::share_token(&pod, Token::Existing, settings, &mut problems);
+    let patch = Patch {
+        added: server.into_iter().collect(),
+        ..Patch::default()
+    };
+    mutate(pod, patch, problems, settings)
 }
 
-/// Applies `patch` to the pod, unless `problems` holds errors.
-fn mutate(mut pod: Value, patch: Patch, mut problems: Problems) -> Decision {
+/// Applies `patch` to the pod with the warnings recorded on it, unless `problems` holds
+/// errors; accepts the pod as it is when there is nothing to write.
+fn mutate(mut pod: Value, mut patch: Patch, problems: Problems, settings: &Settings) -> Decision {
     if problems.has_errors() {
         return Decision::reject(&problems);
+    }
+    let warnings = problems.into_warnings();
+    patch
+        .annotations
+        .extend(recorded(&pod, &warnings, settings));
+    if patch.is_empty() {
+        return Decision::Accept { warnings };
     }
     match patch.apply(&mut pod) {
         Ok(()) => Decision::Mutate {
             object: pod,
-            warnings: problems.into_warnings(),
+            warnings,
         },
-        Err(e) => {
-            problems.error(e);
-            Decision::reject(&problems)
-        }
+        Err(e) => Decision::Reject {
+            message: e.to_string(),
+        },
     }
+}
+
+/// The annotation `<annotationPrefix>/warnings` with the warnings, one per line: the
+/// controller that creates a pod (a ReplicaSet, a Job) drops an admission response's
+/// warnings, so the pod keeps them. Every pod gets it, not only a controller's, for
+/// whoever reads it later. `None` without warnings, when the pod already holds these
+/// (the policy is invoked again on the pod it mutated), or when the pod is not one the
+/// injection can edit (no API server sends such a pod).
+fn recorded(pod: &Value, warnings: &[String], settings: &Settings) -> Option<(String, String)> {
+    if warnings.is_empty() || pod::check_shape(pod).is_err() {
+        return None;
+    }
+    let key = names::key(&settings.annotation_prefix, names::WARNINGS);
+    let text = warnings.join("\n");
+    (pod::annotation(pod, &key) != Some(text.as_str())).then_some((key, text))
 }
 
 /// The request's namespace; the pod's own field when the request lacks one.
@@ -427,6 +437,84 @@ mod tests {
             "csi.cert-manager.io"
         );
         assert_eq!(pod["metadata"]["annotations"]["iamra.aws/injected"], "true");
+        assert_eq!(recorded(&pod), None, "no warnings, no record");
+    }
+
+    /// The warnings the pod records.
+    fn recorded(pod: &Value) -> Option<&str> {
+        pod["metadata"]["annotations"]["iamra.aws/warnings"].as_str()
+    }
+
+    #[rstest]
+    #[case::roles_anywhere_beside_a_preset_variable(opted_in(json!({"containers": [{"name": "app", "env": [{"name": "AWS_EC2_METADATA_SERVICE_ENDPOINT", "value": "http://169.254.169.254"}]}]})), &[])]
+    #[case::two_warnings_one_per_line(opted_in(json!({"containers": [{"name": "a", "env": [{"name": "AWS_ACCESS_KEY_ID", "value": "x"}]}, {"name": "b", "env": [{"name": "AWS_PROFILE", "value": "x"}]}]})), &[])]
+    #[case::irsa_with_a_short_token(pod(json!({"eks.amazonaws.com/token-expiration": "60"}), json!({"containers": [{"name": "app"}]})), &IRSA)]
+    #[case::nothing_but_an_unknown_annotation(pod(json!({"iamra.aws/rol-arn": ROLE}), json!({"containers": [{"name": "app"}]})), &[])]
+    #[case::a_record_of_other_warnings_is_replaced(pod(json!({"iamra.aws/rol-arn": ROLE, "iamra.aws/warnings": "an older warning"}), json!({"containers": [{"name": "app"}]})), &[])]
+    fn warnings_are_recorded_on_the_pod_one_per_line(
+        #[case] object: Value,
+        #[case] account: &[(&str, &str)],
+    ) {
+        let Decision::Mutate { object, warnings } = with_account(&request(object), account) else {
+            panic!("expected a mutation")
+        };
+        assert!(!warnings.is_empty());
+        assert_eq!(recorded(&object), Some(warnings.join("\n").as_str()));
+        // The policy is invoked again on the pod it mutated: the record is there already.
+        assert!(matches!(
+            with_account(&request(object), account),
+            Decision::Accept { .. }
+        ));
+    }
+
+    #[test]
+    fn warnings_alone_are_the_only_change() {
+        let original = pod(
+            json!({"iamra.aws/rol-arn": ROLE}),
+            json!({"containers": [{"name": "app"}]}),
+        );
+        let (mut pod, warnings) = mutated(original.clone());
+        assert_eq!(
+            warnings,
+            [
+                "annotation iamra.aws/rol-arn is not one this policy reads (known: role-arn, \
+              signing-profile-arn, session-name, token-duration, audience, log-level, region)"
+            ]
+        );
+        let annotations = pod["metadata"]["annotations"].as_object_mut().unwrap();
+        assert_eq!(
+            annotations.remove("iamra.aws/warnings"),
+            Some(json!(warnings[0]))
+        );
+        assert_eq!(pod, original);
+    }
+
+    #[test]
+    fn the_record_is_under_the_settings_prefix() {
+        let mut s = settings();
+        s.annotation_prefix = "example.com".into();
+        let object = pod(
+            json!({"example.com/rol-arn": ROLE}),
+            json!({"containers": [{"name": "app"}]}),
+        );
+        let Decision::Mutate { object, warnings } = evaluate(&request(object), &s) else {
+            panic!("expected a mutation")
+        };
+        let record = &object["metadata"]["annotations"]["example.com/warnings"];
+        assert_eq!(record.as_str(), Some(warnings[0].as_str()));
+    }
+
+    /// Accepted as they are, with the warnings in the response alone: a pod without
+    /// warnings keeps a record it came with, and a pod the injection cannot edit takes
+    /// none.
+    #[rstest]
+    #[case::a_record_from_another_pod_without_warnings_now(pod(json!({"iamra.aws/warnings": "a warning"}), json!({"containers": [{"name": "app"}]})), false)]
+    #[case::a_pod_the_injection_cannot_edit(json!({"metadata": {"annotations": {"iamra.aws/rol-arn": ROLE}}}), true)]
+    fn some_pods_are_left_as_they_are(#[case] object: Value, #[case] warned: bool) {
+        let Decision::Accept { warnings } = evaluate(&request(object), &settings()) else {
+            panic!("expected the pod accepted as it is")
+        };
+        assert_eq!(!warnings.is_empty(), warned, "{warnings:?}");
     }
 
     #[test]

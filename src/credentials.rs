@@ -603,11 +603,7 @@ mod tests {
             .any(|w| w.contains("IRSA is not injected"));
         let unlabelled = labels.as_object().unwrap().is_empty();
         assert_eq!(warned, unlabelled, "{:?}", parsed.warnings);
-        let kinds = if unlabelled {
-            vec![(Source::Pod, Kind::Conflicting)]
-        } else {
-            vec![]
-        };
+        let kinds = Vec::from_iter(unlabelled.then_some((Source::Pod, Kind::Conflicting)));
         assert_eq!(parsed.warning_kinds, kinds);
     }
 

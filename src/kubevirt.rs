@@ -549,11 +549,7 @@ mod tests {
         #[case] account: &[(&str, &str)],
         #[case] irsa: Option<&str>,
     ) {
-        let (object, warnings) = match admit(&pod, account, &sharing()) {
-            Decision::Accept { warnings } => (pod.clone(), warnings),
-            Decision::Mutate { object, warnings } => (object, warnings),
-            Decision::Reject { message } => panic!("rejected: {message}"),
-        };
+        let (object, warnings) = mutated(&pod, account, &sharing());
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(
             warnings[0].contains("does not get IAM Roles Anywhere"),
@@ -571,7 +567,16 @@ mod tests {
                 .all(|e| e["name"] != "AWS_EC2_METADATA_SERVICE_ENDPOINT"));
             assert_ne!(pod::name_of(c), "iamra-credential-helper");
         }
-        assert_eq!(irsa.is_some(), object != pod);
+        assert_eq!(
+            object["metadata"]["annotations"]["iamra.aws/warnings"],
+            warnings[0]
+        );
+        let mut unrecorded = object.clone();
+        unrecorded["metadata"]["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove("iamra.aws/warnings");
+        assert_eq!(irsa.is_some(), unrecorded != pod);
         if irsa.is_some() {
             assert_irsa_everywhere(&object);
         }
@@ -582,9 +587,11 @@ mod tests {
         let mut s = sharing();
         s.read_service_accounts = false;
         s.irsa.annotation_prefix = "irsa.example.com".into();
-        let Decision::Accept { warnings } = admit(&fixture("vm-iamra"), &[], &s) else {
-            panic!("expected no change")
-        };
+        let (object, warnings) = mutated(&fixture("vm-iamra"), &[], &s);
+        assert_eq!(
+            object["metadata"]["annotations"]["iamra.aws/warnings"],
+            warnings[0]
+        );
         assert!(
             warnings[0].contains("does not get IAM Roles Anywhere")
                 && warnings[0]

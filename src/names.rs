@@ -17,6 +17,9 @@ pub const REGION: &str = "region";
 /// Written by the injection, read back for idempotence; only ever read from the pod.
 pub const INJECTED: &str = "injected";
 pub const CONFIG_HASH: &str = "config-hash";
+/// The admission response's warnings, one per line, recorded on the pod too: the
+/// controller that creates a pod drops them.
+pub const WARNINGS: &str = "warnings";
 
 /// The names a pod or ServiceAccount sets to ask for IAM Roles Anywhere.
 pub const IAMRA_ASKS: [&str; 7] = [
@@ -28,7 +31,7 @@ pub const IAMRA_ASKS: [&str; 7] = [
     LOG_LEVEL,
     REGION,
 ];
-pub const BOOKKEEPING: [&str; 2] = [INJECTED, CONFIG_HASH];
+pub const BOOKKEEPING: [&str; 3] = [INJECTED, CONFIG_HASH, WARNINGS];
 
 // pod-identity-webhook's, under `irsa.annotationPrefix` (`role-arn` and `audience` too).
 pub const STS_REGIONAL_ENDPOINTS: &str = "sts-regional-endpoints";

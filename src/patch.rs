@@ -96,11 +96,15 @@ fn object_at<'a>(obj: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<Stri
 impl Patch {
     /// Nothing to add: the pod already has it all.
     pub fn is_empty(&self) -> bool {
-        self.sidecar.is_none()
-            && self.added.is_empty()
-            && self.volumes.is_empty()
-            && self.annotations.is_empty()
-            && self.containers.iter().all(ContainerPatch::is_empty)
+        self.annotations.is_empty() && !self.edits_spec()
+    }
+
+    /// Whether anything goes into the spec.
+    fn edits_spec(&self) -> bool {
+        self.sidecar.is_some()
+            || !self.added.is_empty()
+            || !self.volumes.is_empty()
+            || !self.containers.iter().all(ContainerPatch::is_empty)
     }
 
     /// Writes the patch into `pod`, which passed `pod::check_shape`; moves, never copies,
@@ -109,11 +113,16 @@ impl Patch {
         let root = pod
             .as_object_mut()
             .ok_or_else(|| Problem::pod(Kind::Malformed, "the object is not a pod"))?;
+        let edits_spec = self.edits_spec();
         if !self.annotations.is_empty() {
             let annotations = object_at(object_at(root, "metadata"), "annotations");
             for (k, v) in self.annotations {
                 annotations.insert(k, Value::String(v));
             }
+        }
+        if !edits_spec {
+            // Annotations alone (the warnings): the spec stays as it is.
+            return Ok(());
         }
         let spec = object_at(root, "spec");
         if !self.added.is_empty() {
@@ -172,6 +181,13 @@ mod tests {
         ContainerRef { list, index }
     }
 
+    /// `pod` with `patch`, which has something to write, applied.
+    fn applied(mut pod: Value, patch: Patch) -> Value {
+        assert!(!patch.is_empty());
+        patch.apply(&mut pod).unwrap();
+        pod
+    }
+
     #[rstest]
     #[case::native(Placement::FirstInit, "/spec/initContainers/0/name")]
     #[case::classic(Placement::LastApp, "/spec/containers/1/name")]
@@ -190,7 +206,7 @@ mod tests {
 
     #[test]
     fn an_env_value_is_set_in_place_keeping_the_entry_then_appended_and_mounts_added() {
-        let mut pod = json!({"metadata": {}, "spec": {"containers": [{"name": "app", "env": [{"name": "A", "futureField": 1}, {"name": "B"}]}]}});
+        let pod = json!({"metadata": {}, "spec": {"containers": [{"name": "app", "env": [{"name": "A", "futureField": 1}, {"name": "B"}]}]}});
         let mut change = ContainerPatch::new(at(ContainerList::App, 0));
         change.values.push((0, "1".into()));
         change.append.push(env_var("C", "3"));
@@ -201,13 +217,23 @@ mod tests {
             annotations: vec![("k".into(), "v".into())],
             ..Patch::default()
         };
-        assert!(!patch.is_empty());
-        patch.apply(&mut pod).unwrap();
         assert_eq!(
-            pod,
+            applied(pod, patch),
             json!({"metadata": {"annotations": {"k": "v"}}, "spec": {
                 "containers": [{"name": "app", "env": [{"name": "A", "futureField": 1, "value": "1"}, {"name": "B"}, {"name": "C", "value": "3"}], "volumeMounts": [{"name": "v"}]}],
                 "volumes": [{"name": "v"}]}})
+        );
+    }
+
+    #[test]
+    fn annotations_alone_leave_the_spec_as_it_is() {
+        let patch = Patch {
+            annotations: vec![("k".into(), "v".into())],
+            ..Patch::default()
+        };
+        assert_eq!(
+            applied(json!({"metadata": {"name": "a"}}), patch),
+            json!({"metadata": {"name": "a", "annotations": {"k": "v"}}})
         );
     }
 

@@ -232,8 +232,9 @@ fn kept_in_answer(original: &str, mutated: &str, settings: Option<&RawValue>) {
 
 /// What the policy owns in a pod, from the settings' prefixes.
 pub struct Owned {
-    /// `<annotationPrefix>/injected` and `/config-hash`: the policy sets any value.
-    bookkeeping: [String; 2],
+    /// `<annotationPrefix>/injected`, `/config-hash` and `/warnings`: the policy sets any
+    /// value.
+    bookkeeping: [String; 3],
     /// `<irsa.annotationPrefix>/skip-containers`: a list the policy may extend.
     skip_containers: String,
 }
@@ -250,7 +251,11 @@ impl Owned {
         let ours = prefix("/annotationPrefix", "iamra.aws");
         let irsa = prefix("/irsa/annotationPrefix", "eks.amazonaws.com");
         Owned {
-            bookkeeping: [format!("{ours}/injected"), format!("{ours}/config-hash")],
+            bookkeeping: [
+                format!("{ours}/injected"),
+                format!("{ours}/config-hash"),
+                format!("{ours}/warnings"),
+            ],
             skip_containers: format!("{irsa}/skip-containers"),
         }
     }

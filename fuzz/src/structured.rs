@@ -65,6 +65,7 @@ const WORDS: &[&str] = &[
     "iamra.aws/region",
     "iamra.aws/injected",
     "iamra.aws/config-hash",
+    "iamra.aws/warnings",
     "iamra.aws/typo",
     "eks.amazonaws.com/role-arn",
     "eks.amazonaws.com/audience",

@@ -716,11 +716,7 @@ pub(crate) mod tests {
                   add 127.0.0.1 to its source, or the AWS SDK sends its credential requests to the proxy"
         });
         assert_eq!(warned, warns, "{:?}", p.warnings);
-        let kinds = if warns {
-            vec![(Source::Pod, Kind::Unsupported)]
-        } else {
-            vec![]
-        };
+        let kinds = Vec::from_iter(warns.then_some((Source::Pod, Kind::Unsupported)));
         assert_eq!(p.warning_kinds, kinds);
     }
 

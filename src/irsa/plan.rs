@@ -573,11 +573,7 @@ mod tests {
                 "{var}: {names:?}"
             );
         }
-        let kinds = if warns {
-            vec![(Source::Pod, Kind::Conflicting)]
-        } else {
-            vec![]
-        };
+        let kinds = Vec::from_iter(warns.then_some((Source::Pod, Kind::Conflicting)));
         assert_eq!(p.warning_kinds, kinds);
         assert_eq!(
             p.warnings.iter().any(|w| w.contains("are left as written")),
