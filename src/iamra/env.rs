@@ -115,10 +115,12 @@ fn no_proxy(name: &str, env: &[Value], change: &mut ContainerPatch, problems: &m
             ));
             continue;
         }
-        let hosts = env[i]
-            .get("value")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let hosts = match env[i].get("value") {
+            None | Some(Value::Null) => "",
+            Some(Value::String(hosts)) => hosts,
+            // Not a list of hosts (no API server sends one): left as written.
+            Some(_) => continue,
+        };
         if !hosts.split(',').any(|h| h.trim() == LOOPBACK) {
             change.values.push((i, join_hosts(hosts, LOOPBACK)));
         }

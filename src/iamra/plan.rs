@@ -689,6 +689,8 @@ pub(crate) mod tests {
     #[case::both_spellings_are_extended(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "a"}, {"name": "no_proxy", "value": "b"}]), &[(1, "a,127.0.0.1"), (2, "b,127.0.0.1")], None, false)]
     #[case::already_there(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": "127.0.0.1"}]), &[], None, false)]
     #[case::without_a_value(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY"}]), &[(1, "127.0.0.1")], None, false)]
+    #[case::a_null_value(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": null}]), &[(1, "127.0.0.1")], None, false)]
+    #[case::a_value_that_is_not_a_string_is_left_as_written(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "value": 547691298815_u64}]), &[], None, false)]
     #[case::from_value_from_warns_and_the_other_spelling_is_extended(json!([{"name": "HTTP_PROXY", "value": "p"}, {"name": "NO_PROXY", "valueFrom": {"configMapKeyRef": {"name": "proxy", "key": "no"}}}, {"name": "no_proxy", "value": "b"}]), &[(2, "b,127.0.0.1")], None, true)]
     #[case::without_a_proxy(json!([{"name": "NO_PROXY", "value": "x"}]), &[], None, false)]
     fn proxies_bypass_the_loopback_endpoint(
