@@ -47,7 +47,6 @@ def quick_start_commands() -> list[str]:
 
 def changed(command: str, host: str) -> str:
     """CHANGES: the command as this machine can run it (see the module's docstring)."""
-    command = re.sub(r" +", " ", command)
     command = command.replace("oci://ghcr.io/iamra-sidecar/", f"oci://{host}/iamra-sidecar/")
     command = (command.replace("<account>", ACCOUNT).replace("<uuid>", UUID)
                .replace("<role>", "iamra-example"))
