@@ -61,6 +61,14 @@ impl From<Settings> for Policy {
     }
 }
 
+impl Policy {
+    /// Keeps what every injection of these settings builds alike, for an instance that
+    /// serves more than one request of them; `lib.rs` calls it outside the call's arena.
+    pub fn keep(&self) {
+        self.iamra.keep(&self.settings);
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Settings::default().into()

@@ -56,30 +56,45 @@ struct Payload<'a> {
     settings: Option<&'a RawValue>,
 }
 
-thread_local! {
-    /// The last settings read, by their text: kwctl and policy-server send the same
-    /// settings with every request, so each text is parsed once, not once per request.
-    static LAST_SETTINGS: RefCell<Option<(Box<str>, Rc<Policy>)>> = const { RefCell::new(None) };
+/// The last settings text seen, and once seen twice, its policy.
+enum Last {
+    Seen(Box<str>),
+    Kept(Box<str>, Rc<Policy>),
 }
 
-/// The policy of these settings; the cache outlives the call, so it is kept outside the
-/// call's arena. A payload without settings is cached as the empty text, which no
-/// settings JSON is.
+thread_local! {
+    /// policy-server serves every request in a new instance; kwctl and a warm host send
+    /// the same settings with every request to one instance.
+    static LAST_SETTINGS: RefCell<Option<Last>> = const { RefCell::new(None) };
+}
+
+/// The policy of these settings. An instance's first request reads them into its own
+/// arena, as fast as a call allocates, and notes their text; a second request with the
+/// same text reads them outside the arena and keeps them, with the injection's template,
+/// for every request after it. A payload without settings reads as the empty text, which
+/// no settings JSON is.
 fn policy_of(text: Option<&RawValue>) -> serde_json::Result<Rc<Policy>> {
-    arena::outside(|| {
-        let text = text.map_or("", RawValue::get);
-        LAST_SETTINGS.with_borrow_mut(|last| match last {
-            Some((seen, policy)) if **seen == *text => Ok(Rc::clone(policy)),
-            _ => {
-                let policy = Rc::new(if text.is_empty() {
-                    Policy::default()
-                } else {
-                    Policy::from(settings::from_json(text)?)
-                });
-                *last = Some((text.into(), Rc::clone(&policy)));
-                Ok(policy)
-            }
-        })
+    let text = text.map_or("", RawValue::get);
+    let read = || -> serde_json::Result<Rc<Policy>> {
+        Ok(Rc::new(if text.is_empty() {
+            Policy::default()
+        } else {
+            Policy::from(settings::from_json(text)?)
+        }))
+    };
+    LAST_SETTINGS.with_borrow_mut(|last| match last {
+        Some(Last::Kept(seen, policy)) if **seen == *text => Ok(Rc::clone(policy)),
+        Some(Last::Seen(seen)) if **seen == *text => arena::outside(|| {
+            let policy = read()?;
+            policy.keep();
+            *last = Some(Last::Kept(text.into(), Rc::clone(&policy)));
+            Ok(policy)
+        }),
+        _ => {
+            let policy = read()?;
+            arena::outside(|| *last = Some(Last::Seen(text.into())));
+            Ok(policy)
+        }
     })
 }
 
@@ -383,6 +398,41 @@ mod tests {
             let other = with_prefix("other.example");
             assert_eq!(other["accepted"], true);
             assert!(other["mutated_object"].is_null());
+        }
+    }
+
+    /// The first request of some settings builds the sidecar into its pod, the second
+    /// keeps a copy, the ones after clone it: the answers must not tell them apart, nor
+    /// keep a copy across other settings.
+    #[test]
+    fn the_kept_template_answers_as_the_built_one() {
+        let opted_in = |image: &str| {
+            let mut r = pod_request(
+                json!({"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f",
+                                           "region": "eu-west-1", "readServiceAccounts": false,
+                                           "sidecar": {"image": image}}),
+            );
+            r["request"]["object"]["metadata"]["annotations"] = json!({
+                "iamra.aws/role-arn": "arn:aws:iam::123456789012:role/app",
+                "iamra.aws/signing-profile-arn": "arn:aws:rolesanywhere:eu-west-1:123456789012:profile/0b9a1b52-1c1f-4a7e-9d0f-2f3c4d5e6f70"});
+            r.to_string()
+        };
+        let (one, other) = (opted_in("helper:1"), opted_in("helper:2"));
+        let first = call(one.as_bytes());
+        let sidecar = |answer: &Value| answer["mutated_object"]["spec"]["initContainers"][0].clone();
+        assert_eq!(sidecar(&first)["image"], "helper:1", "{first}");
+        for _ in 0..3 {
+            assert_eq!(call(one.as_bytes()), first);
+        }
+        let second = call(other.as_bytes());
+        assert_eq!(sidecar(&second)["image"], "helper:2");
+        let hash = |answer: &Value| {
+            answer["mutated_object"]["metadata"]["annotations"]["iamra.aws/config-hash"].clone()
+        };
+        assert_ne!(hash(&second), hash(&first));
+        for _ in 0..3 {
+            assert_eq!(call(other.as_bytes()), second);
+            assert_eq!(call(one.as_bytes()), first);
         }
     }
 

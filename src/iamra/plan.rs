@@ -14,6 +14,7 @@ use crate::settings::{LogLevel, Resources, Settings};
 use crate::validation;
 use crate::value::{map, object, strings};
 use serde_json::{Map, Value};
+use std::cell::{Cell, OnceCell};
 use std::collections::BTreeMap;
 
 pub const SIDECAR_NAME: &str = "iamra-credential-helper";
@@ -174,16 +175,35 @@ fn app_env(ask: &Ask, template: &Template) -> Vec<(&'static str, String)> {
     vars
 }
 
-/// What the injection takes from the settings alone, built once per settings (see
-/// `admission::Policy`): the sidecar but for its arguments and env, the certificate
-/// volume, and the config hash of both.
-#[derive(Debug)]
-pub struct Template {
+/// The sidecar but for its arguments and env, and the certificate volume: what these
+/// settings alone shape.
+#[derive(Debug, Clone)]
+struct Parts {
     sidecar: Map<String, Value>,
     volume: Value,
+}
+
+impl Parts {
+    fn new(settings: &Settings) -> Self {
+        Parts {
+            sidecar: sidecar_base(settings),
+            volume: identity::volume(VOLUME_NAME, settings),
+        }
+    }
+}
+
+/// What the injection takes from the settings alone, kept from one request to the next
+/// of the same settings (see `admission::Policy`). policy-server serves every request in
+/// a new instance, so the sidecar and volume are not built with it: the first request
+/// that plans an injection builds them straight into its pod, and only an instance that
+/// serves again (`Template::keep`) keeps a copy to clone, which costs less than building.
+#[derive(Debug)]
+pub struct Template {
     placement: Placement,
     endpoint: String,
-    hash: Hasher,
+    kept: OnceCell<Parts>,
+    /// Of the parts, taken on the first request that plans an injection.
+    base_hash: Cell<Option<Hasher>>,
     injected_key: String,
     hash_key: String,
     skip_key: String,
@@ -191,34 +211,51 @@ pub struct Template {
 
 impl Template {
     pub fn new(settings: &Settings) -> Self {
-        let sidecar = sidecar_base(settings);
-        let volume = identity::volume(VOLUME_NAME, settings);
-        let mut hash = Hasher(0);
-        hash.map(&sidecar);
-        hash.value(&volume);
         let prefix = &settings.annotation_prefix;
         Template {
-            sidecar,
-            volume,
             placement: placement(settings),
             endpoint: format!("http://127.0.0.1:{}", settings.sidecar.port),
-            hash,
+            kept: OnceCell::new(),
+            base_hash: Cell::new(None),
             injected_key: names::key(prefix, names::INJECTED),
             hash_key: names::key(prefix, names::CONFIG_HASH),
             skip_key: names::key(&settings.irsa.annotation_prefix, names::SKIP_CONTAINERS),
         }
+    }
+
+    /// Builds the parts to keep, if not yet kept: for an instance that serves a second
+    /// request of these settings. The caller chooses the allocator they outlive the call in.
+    pub fn keep(&self, settings: &Settings) {
+        self.kept.get_or_init(|| Parts::new(settings));
+    }
+
+    /// This request's parts: a copy of the kept ones, or new.
+    fn parts(&self, settings: &Settings) -> Parts {
+        self.kept
+            .get()
+            .map_or_else(|| Parts::new(settings), Parts::clone)
+    }
+
+    fn base_hash(&self, parts: &Parts) -> Hasher {
+        if let Some(hash) = self.base_hash.get() {
+            return hash;
+        }
+        let mut hash = Hasher(0);
+        hash.map(&parts.sidecar);
+        hash.value(&parts.volume);
+        self.base_hash.set(Some(hash));
+        hash
     }
 }
 
 /// The hash of what shapes the injection: the template, the sidecar's arguments and
 /// env, and the apps' vars.
 fn config_hash(
-    template: &Template,
+    mut hasher: Hasher,
     args: &[String],
     env: Option<&Value>,
     vars: &[(&str, String)],
 ) -> String {
-    let mut hasher = template.hash;
     hasher.word(args.len() as u64);
     args.iter().for_each(|a| hasher.text(a));
     match env {
@@ -250,8 +287,12 @@ pub fn plan(
     let args = args(ask, settings);
     let env = sidecar_env(ask);
     let vars = app_env(ask, template);
-    let config_hash = config_hash(template, &args, env.as_ref(), &vars);
-    let mut sidecar = template.sidecar.clone();
+    let parts = template.parts(settings);
+    let config_hash = config_hash(template.base_hash(&parts), &args, env.as_ref(), &vars);
+    let Parts {
+        mut sidecar,
+        volume,
+    } = parts;
     sidecar.insert("args".into(), strings(args));
     if let Some(env) = env {
         sidecar.insert("env".into(), env);
@@ -276,7 +317,7 @@ pub fn plan(
                 container: Value::Object(sidecar),
                 placement,
             }),
-            volumes: vec![template.volume.clone()],
+            volumes: vec![volume],
             containers,
             added: Vec::new(),
             annotations: bookkeeping(pod_value, template, &config_hash),
