@@ -6,7 +6,7 @@ SHELL := /bin/bash
 SHARED_BIN ?= $(abspath $(CURDIR)/../shared/bin)
 export PATH := $(if $(wildcard $(SHARED_BIN)/kwctl),$(SHARED_BIN):)$(PATH)
 
-SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+SOURCES := $(shell find src -name '*.rs') build.rs Cargo.toml Cargo.lock
 # The runner and its tests share the `runner` profile (Cargo.toml): wasmtime compiles once.
 RUNNER := target/runner/policy-runner
 RUNNER_SOURCES := $(shell find e2e-tests/runner/src -name '*.rs' 2>/dev/null) e2e-tests/runner/Cargo.toml
