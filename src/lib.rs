@@ -419,7 +419,8 @@ mod tests {
         };
         let (one, other) = (opted_in("helper:1"), opted_in("helper:2"));
         let first = call(one.as_bytes());
-        let sidecar = |answer: &Value| answer["mutated_object"]["spec"]["initContainers"][0].clone();
+        let sidecar =
+            |answer: &Value| answer["mutated_object"]["spec"]["initContainers"][0].clone();
         assert_eq!(sidecar(&first)["image"], "helper:1", "{first}");
         for _ in 0..3 {
             assert_eq!(call(one.as_bytes()), first);
