@@ -33,6 +33,7 @@ use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use settings::Settings;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wapc_guest::{register_function, CallResult};
@@ -56,45 +57,52 @@ struct Payload<'a> {
     settings: Option<&'a RawValue>,
 }
 
-/// The last settings text seen, and once seen twice, its policy.
+/// The first `validate` payload of an instance: its settings read with the request, in
+/// one pass, into the call's arena.
+#[derive(Deserialize)]
+struct FirstPayload {
+    request: Request,
+    #[serde(default, deserialize_with = "some_settings")]
+    settings: Option<Settings>,
+}
+
+fn some_settings<'de, D: serde::Deserializer<'de>>(from: D) -> Result<Option<Settings>, D::Error> {
+    settings::object(from).map(Some)
+}
+
+/// What an instance keeps of the settings its requests carried.
 enum Last {
-    Seen(Box<str>),
+    /// A request was served; its settings were not kept.
+    Served,
+    /// The settings text of the last request, and its policy.
     Kept(Box<str>, Rc<Policy>),
 }
 
 thread_local! {
-    /// policy-server serves every request in a new instance; kwctl and a warm host send
-    /// the same settings with every request to one instance.
+    /// policy-server serves every request in a new instance, so most instances never
+    /// serve a second; kwctl and a warm host send the same settings with every request
+    /// to one instance, so that one that does is likely to serve many.
     static LAST_SETTINGS: RefCell<Option<Last>> = const { RefCell::new(None) };
 }
 
-/// The policy of these settings. An instance's first request reads them into its own
-/// arena, as fast as a call allocates, and notes their text; a second request with the
-/// same text reads them outside the arena and keeps them, with the injection's template,
-/// for every request after it. A payload without settings reads as the empty text, which
-/// no settings JSON is.
+/// The policy of these settings text, from the second request of an instance on: read
+/// outside the arena and kept, with the injection's template, for the requests after it
+/// that carry the same text. A payload without settings reads as the empty text, which no
+/// settings JSON is.
 fn policy_of(text: Option<&RawValue>) -> serde_json::Result<Rc<Policy>> {
     let text = text.map_or("", RawValue::get);
-    let read = || -> serde_json::Result<Rc<Policy>> {
-        Ok(Rc::new(if text.is_empty() {
-            Policy::default()
-        } else {
-            Policy::from(settings::from_json(text)?)
-        }))
-    };
     LAST_SETTINGS.with_borrow_mut(|last| match last {
         Some(Last::Kept(seen, policy)) if **seen == *text => Ok(Rc::clone(policy)),
-        Some(Last::Seen(seen)) if **seen == *text => arena::outside(|| {
-            let policy = read()?;
+        _ => arena::outside(|| {
+            let policy = Rc::new(if text.is_empty() {
+                Policy::default()
+            } else {
+                Policy::from(settings::from_json(text)?)
+            });
             policy.keep();
             *last = Some(Last::Kept(text.into(), Rc::clone(&policy)));
             Ok(policy)
         }),
-        _ => {
-            let policy = read()?;
-            arena::outside(|| *last = Some(Last::Seen(text.into())));
-            Ok(policy)
-        }
     })
 }
 
@@ -121,10 +129,17 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
 }
 
 /// The request and the policy of its settings. The payload is checked as UTF-8 once,
-/// whole: from bytes, serde_json checks each string on its own, which cost more.
+/// whole: from bytes, serde_json checks each string on its own, which cost more. An
+/// instance's first request reads its settings in the same pass, not as text first.
 fn read(payload: &[u8]) -> Result<(Request, Rc<Policy>), String> {
     let text = std::str::from_utf8(payload).map_err(|e| format!("it is not UTF-8 ({e})"))?;
     let json_error = |e: serde_json::Error| problem::json_error(&e);
+    if LAST_SETTINGS.with_borrow(Option::is_none) {
+        let payload = serde_json::from_str::<FirstPayload>(text).map_err(json_error)?;
+        LAST_SETTINGS.set(Some(Last::Served));
+        let policy = payload.settings.map_or_else(Policy::default, Policy::from);
+        return Ok((payload.request, Rc::new(policy)));
+    }
     let payload = serde_json::from_str::<Payload>(text).map_err(json_error)?;
     Ok((
         payload.request,
