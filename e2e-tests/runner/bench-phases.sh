@@ -3,14 +3,11 @@
 # wapc_init, the request's read, the first call's one-time work, the settings' read and
 # the injection, each measured by difference (callgrind, as
 # bench-count.sh counts) between workloads that do one more step, for opted-in pods of
-# 1 and 100 containers under the minimal settings. Two rewrites of the module (wabt's
-# wasm2wat and wat2wasm; the code is the same) isolate steps: one without its
-# `wapc_init` export (the instance alone), and one whose memory starts a page larger.
-# The latter does not spare the request a memory.grow: the allocator's heap end is
-# linked into the code (the linker's __heap_end), so it grows once more, and the
-# difference is what one memory.grow costs in user space. The memory.grow calls are seen
-# with strace: wasmtime's default allocator makes grown pages accessible with mprotect;
-# the page faults of a request, which callgrind does not see, with GNU time.
+# 1 and 100 containers under the minimal settings. A rewrite of the module (wabt's
+# wasm2wat and wat2wasm; the code is the same) without its `wapc_init` export isolates
+# the instance alone. The memory.grow calls are seen with strace: wasmtime's default
+# allocator makes grown pages accessible with mprotect; the page faults of a request,
+# which callgrind does not see, with GNU time.
 # Prints a Markdown table, then the module's layout.
 # Usage: e2e-tests/runner/bench-phases.sh [path/to/policy.wasm]
 set -euo pipefail
@@ -31,19 +28,18 @@ grep -q '^  (export "wapc_init" (func [0-9]*))$' "$work/policy.wat" ||
   { echo "the module exports no wapc_init" >&2; exit 1; }
 sed '/^  (export "wapc_init" (func [0-9]*))$/d' "$work/policy.wat" >"$work/no-init.wat"
 wat2wasm "$work/no-init.wat" -o "$work/no-init.wasm"
-pages="$(sed -n 's/^  (memory (;0;) \([0-9]*\))$/\1/p' "$work/policy.wat")"
-[ -n "$pages" ] || { echo "no memory without a maximum in the module" >&2; exit 1; }
-sed "s/^  (memory (;0;) $pages)$/  (memory (;0;) $((pages + 1)))/" "$work/policy.wat" >"$work/wider.wat"
-wat2wasm "$work/wider.wat" -o "$work/wider.wasm"
 
-# per_request INSTANCE ARGS...: instructions per request, fresh or warm.
+# per_request INSTANCE ARGS...: instructions per request, fresh or warm (as
+# bench-count.sh: warm from the third request on, after the second kept the settings).
 per_request() {
   local instance=$1
   shift
   "$perf" count "$@" --instance fresh # fills wasmtime's compilation cache
+  local first=1
+  [ "$instance" = warm ] && first=2
   local one many
-  one="$(count "$@" --instance fresh)"
-  many="$(count "$@" --instance "$instance" --requests $((requests + 1)))"
+  one="$(count "$@" --instance "$instance" --requests "$first")"
+  many="$(count "$@" --instance "$instance" --requests $((requests + first)))"
   echo $(((many - one) / requests))
 }
 
@@ -69,7 +65,6 @@ faults() {
 
 instance_only="$(per_request fresh "$work/no-init.wasm" --call none)"
 started="$(per_request fresh "$work/base.wasm" --call none)"
-started_wider="$(per_request fresh "$work/wider.wasm" --call none)"
 settings_minimal="$(per_request warm "$work/base.wasm" --call validate-settings --settings minimal)"
 settings_full="$(per_request warm "$work/base.wasm" --call validate-settings --settings full)"
 declare -A col
@@ -82,11 +77,9 @@ for containers in 1 100; do
   col[minimal_$containers]="$(per_request fresh "$work/base.wasm" --pod untouched --settings minimal "${c[@]}")"
   col[full_$containers]="$(per_request fresh "$work/base.wasm" --pod untouched --settings full "${c[@]}")"
   col[opted_$containers]="$(per_request fresh "$work/base.wasm" "${c[@]}")"
-  col[opted_wider_$containers]="$(per_request fresh "$work/wider.wasm" "${c[@]}")"
   col[opted_warm_$containers]="$(per_request warm "$work/base.wasm" "${c[@]}")"
   col[constant_$containers]="$(per_request fresh "$module" --constant "${c[@]}")"
   col[grows_$containers]="$(grows "$work/base.wasm" "${c[@]}")"
-  col[grows_wider_$containers]="$(grows "$work/wider.wasm" "${c[@]}")"
   col[faults_$containers]="$(faults "$work/base.wasm" "${c[@]}")"
   col[faults_constant_$containers]="$(faults "$module" --constant "${c[@]}")"
 done
@@ -105,7 +98,6 @@ for n in 1 100; do
   phase[total_$n]=${col[opted_$n]}
   phase[warm_$n]=${col[opted_warm_$n]}
   phase[new_$n]=$((col[opted_$n] - col[opted_warm_$n]))
-  phase[grow_$n]=$((col[opted_wider_$n] - started_wider - (col[opted_$n] - started)))
   phase[full_$n]=$((col[full_$n] - col[minimal_$n]))
   phase[constant_$n]=${col[constant_$n]}
   phase[check_minimal_$n]=$settings_minimal
@@ -120,16 +112,15 @@ echo "|---|---|---|---|"
 row "instantiation: store, WASI context, instance" "a new instance of the module without its wapc_init export" instance
 row "wapc_init" "a new started instance - instantiation" init
 row "request read, decision, small answer" "warm call, untouched pod (bare settings)" read
-row "first call's one-time work: settings read, template built, first allocations, memory grown" "fresh untouched pod - started instance - warm call" first
+row "first call's one-time work: settings read, first allocations" "fresh untouched pod - started instance - warm call" first
 row "the required settings read (trust anchor, region)" "fresh untouched pod: minimal - bare settings" settings
-row "the injection: plan, mutated pod, answer" "fresh: opted-in - untouched pod" inject
+row "the injection: sidecar and volume built and hashed, plan, mutated pod, answer" "fresh: opted-in - untouched pod" inject
 row "**fresh request, total**" "fresh, opted-in pod" total
 echo
 echo "| for comparison | measured as | 1 container | 100 containers |"
 echo "|---|---|---|---|"
 row "warm request (one instance, many calls)" "warm, opted-in pod" warm
 row "paid because the instance is new" "fresh - warm, opted-in pod" new
-row "one more memory.grow (user space)" "fresh opted-in, memory a page larger - the same as linked, each less its started instance" grow
 row "the full settings read instead of the minimal" "fresh untouched pod: full - minimal settings" full
 row "constant-answer guest, fresh" "its new instance and one call" constant
 row "validate_settings, minimal settings: parse and checks" "warm call" check_minimal
@@ -139,7 +130,6 @@ echo "memory.grow calls of one fresh opted-in request: 1 container ${col[grows_1
 echo "minor page faults of one fresh opted-in request: 1 container ${col[faults_1]} (the constant guest ${col[faults_constant_1]});" \
   "100 containers ${col[faults_100]} (the constant guest ${col[faults_constant_100]});" \
   "a started instance without a call $(faults "$work/base.wasm" --call none)"
-echo "the same with the memory a page larger: 1 container ${col[grows_wider_1]}; 100 containers ${col[grows_wider_100]}"
 echo "module: $(stat -c %s "$module") bytes ($(stat -c %s "$work/base.wasm") through wasm2wat and wat2wasm);" \
   "$(wasm-objdump -x "$module" | sed -n 's/^ - memory\[0\] pages: /memory: /p');" \
   "data segments: $(wasm-objdump -x "$module" | sed -n 's/^ - segment\[[0-9]*\] memory=0 size=\([0-9]*\).*/\1/p' | paste -sd+) bytes"
