@@ -1,12 +1,66 @@
 //! Oracle 5's JSON reader: independent of serde_json (numbers through Rust's correctly
-//! rounded `f64` parsing, as [`tinyjson`] reads them, into its values), and reading
-//! bytes rather than `char`s: tinyjson's own parser took a third of an execution.
+//! rounded `f64` parsing), reading bytes rather than `char`s (tinyjson's parser, which
+//! it replaced, took a third of an execution), into values that borrow their strings
+//! from the text unless they hold escapes: allocating every key and string, into a hash
+//! map per object, was half of its cost.
 
-use std::collections::HashMap;
-use tinyjson::JsonValue as Json;
+use std::borrow::Cow;
+use std::fmt;
+
+/// A JSON value as [`read`] reads it.
+#[derive(Debug, PartialEq)]
+pub enum Json<'a> {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
+    /// Sorted by key, each key once, so that equal objects are equal entry by entry.
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl<'a> Json<'a> {
+    /// The value of `key` in an object.
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        match self {
+            Json::Object(entries) => entries
+                .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+                .ok()
+                .map(|i| &entries[i].1),
+            _ => None,
+        }
+    }
+}
+
+/// JSON text, but strings written as Rust writes them: for messages only.
+impl fmt::Display for Json<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Json::Null => f.write_str("null"),
+            Json::Bool(b) => write!(f, "{b}"),
+            // The shortest form that reads back as the same `f64`.
+            Json::Number(n) => write!(f, "{n:?}"),
+            Json::String(s) => write!(f, "{s:?}"),
+            Json::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    write!(f, "{}{item}", if i == 0 { "" } else { "," })?;
+                }
+                f.write_str("]")
+            }
+            Json::Object(entries) => {
+                f.write_str("{")?;
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    write!(f, "{}{key:?}:{value}", if i == 0 { "" } else { "," })?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
 
 /// `text` as one JSON value, or why it is not one.
-pub fn read(text: &str) -> Result<Json, String> {
+pub fn read(text: &str) -> Result<Json<'_>, String> {
     let mut reader = Reader { text, at: 0 };
     let value = reader.value()?;
     reader.space();
@@ -34,7 +88,7 @@ struct Reader<'a> {
     at: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.at).copied()
     }
@@ -62,34 +116,43 @@ impl Reader<'_> {
         }
     }
 
-    fn value(&mut self) -> Result<Json, String> {
+    fn value(&mut self) -> Result<Json<'a>, String> {
         self.space();
         match self.peek() {
             Some(b'{') => self.object(),
             Some(b'[') => self.array(),
             Some(b'"') => self.string().map(Json::String),
-            Some(b't') => self.word("true", Json::Boolean(true)),
-            Some(b'f') => self.word("false", Json::Boolean(false)),
+            Some(b't') => self.word("true", Json::Bool(true)),
+            Some(b'f') => self.word("false", Json::Bool(false)),
             Some(b'n') => self.word("null", Json::Null),
             _ => self.number(),
         }
     }
 
-    fn object(&mut self) -> Result<Json, String> {
-        let mut map = HashMap::new();
+    fn object(&mut self) -> Result<Json<'a>, String> {
+        let mut entries = Vec::new();
         self.items(b'}', |reader| {
             reader.space();
             let key = reader.string()?;
             reader.space();
             reader.expect(b':')?;
-            // The last of repeated keys counts, as in serde_json and tinyjson.
-            map.insert(key, reader.value()?);
+            entries.push((key, reader.value()?));
             Ok(())
         })?;
-        Ok(Json::Object(map))
+        // A stable sort keeps repeated keys in text order; the last one counts, as in
+        // serde_json (dedup_by removes `later` after its value moved into `kept`).
+        entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+        entries.dedup_by(|later, kept| {
+            let repeated = later.0 == kept.0;
+            if repeated {
+                std::mem::swap(later, kept);
+            }
+            repeated
+        });
+        Ok(Json::Object(entries))
     }
 
-    fn array(&mut self) -> Result<Json, String> {
+    fn array(&mut self) -> Result<Json<'a>, String> {
         let mut items = Vec::new();
         self.items(b']', |reader| {
             items.push(reader.value()?);
@@ -118,7 +181,7 @@ impl Reader<'_> {
         }
     }
 
-    fn word(&mut self, word: &str, value: Json) -> Result<Json, String> {
+    fn word(&mut self, word: &str, value: Json<'a>) -> Result<Json<'a>, String> {
         match self.text[self.at..].starts_with(word) {
             true => {
                 self.at += word.len();
@@ -128,17 +191,25 @@ impl Reader<'_> {
         }
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    /// A string, borrowed from the text when it has no escape.
+    fn string(&mut self) -> Result<Cow<'a, str>, String> {
         self.expect(b'"')?;
-        let bytes = self.text.as_bytes();
-        let mut out = String::new();
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let mut out = Cow::Borrowed("");
         loop {
             let start = self.at;
             while bytes.get(self.at).is_some_and(|&b| !STOPS[usize::from(b)]) {
                 self.at += 1;
             }
             // Cut at ASCII bytes only, so on character boundaries.
-            out.push_str(&self.text[start..self.at]);
+            let run = &text[start..self.at];
+            // Nothing read yet: borrow (an escape always adds a character).
+            if out.is_empty() {
+                out = Cow::Borrowed(run);
+            } else {
+                out.to_mut().push_str(run);
+            }
             match self.peek() {
                 Some(b'"') => {
                     self.at += 1;
@@ -146,7 +217,8 @@ impl Reader<'_> {
                 }
                 Some(b'\\') => {
                     self.at += 1;
-                    out.push(self.escape()?);
+                    let escaped = self.escape()?;
+                    out.to_mut().push(escaped);
                 }
                 _ => return Err(self.error("an unterminated string or a control byte")),
             }
@@ -200,7 +272,7 @@ impl Reader<'_> {
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, read as the nearest `f64`.
-    fn number(&mut self) -> Result<Json, String> {
+    fn number(&mut self) -> Result<Json<'a>, String> {
         let start = self.at;
         self.eat(b'-');
         let int = self.digits();

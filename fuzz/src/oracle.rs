@@ -13,20 +13,19 @@
 //! type, is the field absent, and a null value in a string map (annotations, labels) is
 //! the empty string.
 //!
-//! Oracle 5 compares the request and the answer as [`json::read`] reads them into
-//! [`tinyjson`]'s values: numbers through Rust's correctly rounded `f64` parsing,
-//! independent of the serde_json build the policy uses, so a number the policy reads or
-//! writes inexactly shows.
+//! Oracle 5 compares the request and the answer as [`json::read`] reads them: numbers
+//! through Rust's correctly rounded `f64` parsing, independent of the serde_json build
+//! the policy uses, so a number the policy reads or writes inexactly shows.
 
-use crate::json;
+use crate::json::{self, Json};
 use iamra_sidecar_policy::{validate_settings_payload, validate_with, Annotations};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::sync::OnceLock;
-use tinyjson::JsonValue as Json;
 
 /// The payload the settings oracle (6) runs `validate` on, with the settings replaced.
 const SETTINGS_PROBE: &str = include_str!("../corpus/validate/pod-plain.json");
@@ -275,14 +274,23 @@ impl Owned {
 /// as Kubernetes reads it ([`stored`]): a null field is an absent one, so nothing to keep
 /// (the API server never sends one), and a null in a string map is "". New keys and
 /// entries are not judged.
-pub fn kept(
-    original: &Json,
-    new: &Json,
-    at: &mut Vec<String>,
+pub fn kept<'a>(
+    original: &Json<'a>,
+    new: &Json<'_>,
+    at: &mut Vec<Cow<'a, str>>,
     owned: &Owned,
 ) -> Result<(), String> {
-    let path: Vec<&str> = at.iter().map(String::as_str).collect();
-    match path.as_slice() {
+    // The rules' paths are at most 5 steps long: a deeper path matches none of them.
+    let mut steps = [""; 5];
+    let path: &[&str] = if at.len() <= steps.len() {
+        for (step, key) in steps.iter_mut().zip(at.iter()) {
+            *step = key;
+        }
+        &steps[..at.len()]
+    } else {
+        &[]
+    };
+    match path {
         ["metadata", "annotations", key] if owned.bookkeeping.iter().any(|b| b == key) => {
             return Ok(())
         }
@@ -292,18 +300,16 @@ pub fn kept(
         _ => {}
     }
     match (original, new) {
-        (Json::Object(o), Json::Object(n)) => {
-            let no_proxy = matches!(
-                path.as_slice(),
-                ["spec", "containers" | "initContainers", _, "env", _]
-            ) && o.get("name") == Some(&Json::String("NO_PROXY".into()));
-            let map = path.last().is_some_and(|key| STRING_MAPS.contains(key));
+        (Json::Object(o), Json::Object(_)) => {
+            let no_proxy = matches!(path, ["spec", "containers" | "initContainers", _, "env", _])
+                && original.get("name") == Some(&Json::String("NO_PROXY".into()));
+            let map = at.last().is_some_and(|key| STRING_MAPS.contains(&&**key));
             for (key, value) in o {
                 if *value == Json::Null && !map {
                     // A null field is an absent one: nothing to keep.
                     continue;
                 }
-                let Some(kept_value) = n.get(key) else {
+                let Some(kept_value) = new.get(key) else {
                     return Err(format!("{} was dropped", show(at, key)));
                 };
                 at.push(key.clone());
@@ -318,7 +324,7 @@ pub fn kept(
             Ok(())
         }
         (Json::Array(o), Json::Array(n)) => {
-            let offset = match path.as_slice() {
+            let offset = match path {
                 ["spec", "initContainers"] => n.len().checked_sub(o.len()),
                 ["spec", "containers" | "volumes"]
                 | ["spec", "containers" | "initContainers", _, "env" | "volumeMounts"] => {
@@ -335,7 +341,7 @@ pub fn kept(
                 ));
             };
             for (i, value) in o.iter().enumerate() {
-                at.push(i.to_string());
+                at.push(Cow::Owned(i.to_string()));
                 let result = kept(value, &n[offset + i], at, owned);
                 at.pop();
                 result?;
@@ -345,11 +351,11 @@ pub fn kept(
         _ if original == new => Ok(()),
         (Json::Null, Json::String(s)) | (Json::String(s), Json::Null)
             if s.is_empty()
-                && path
+                && at
                     .iter()
                     .rev()
                     .nth(1)
-                    .is_some_and(|m| STRING_MAPS.contains(m)) =>
+                    .is_some_and(|m| STRING_MAPS.contains(&&**m)) =>
         {
             Ok(())
         }
@@ -364,18 +370,19 @@ pub fn kept(
 
 /// A comma-separated list the policy may add items to: every original item stays. Null
 /// is the empty list (an absent env value, or a null annotation, which is "").
-fn extended_list(original: &Json, new: &Json, at: &[String]) -> Result<(), String> {
-    let items = |v: &Json| match v {
-        Json::Null => Some(Vec::new()),
-        Json::String(s) => Some(
-            s.split(',')
-                .map(str::trim)
-                .filter(|i| !i.is_empty())
-                .map(str::to_owned)
-                .collect::<Vec<_>>(),
-        ),
-        _ => None,
-    };
+fn extended_list(original: &Json, new: &Json, at: &[Cow<str>]) -> Result<(), String> {
+    fn items<'v>(v: &'v Json) -> Option<Vec<&'v str>> {
+        match v {
+            Json::Null => Some(Vec::new()),
+            Json::String(s) => Some(
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|i| !i.is_empty())
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        }
+    }
     match (items(original), items(new)) {
         (Some(o), Some(n)) if o.iter().all(|i| n.contains(i)) => Ok(()),
         _ if original == new => Ok(()),
@@ -388,20 +395,17 @@ fn extended_list(original: &Json, new: &Json, at: &[String]) -> Result<(), Strin
     }
 }
 
-fn show(at: &[String], key: &str) -> String {
+fn show(at: &[Cow<str>], key: &str) -> String {
     at.iter()
-        .map(String::as_str)
+        .map(AsRef::as_ref)
         .chain([key])
         .collect::<Vec<_>>()
         .join(".")
 }
 
-/// A value for a message, cut to a readable length; a number as its shortest `f64` form.
+/// A value for a message, cut to a readable length.
 fn stringify(value: &Json) -> String {
-    let text = match value {
-        Json::Number(n) => format!("{n:?}"),
-        _ => value.stringify().unwrap_or_else(|e| e.to_string()),
-    };
+    let text = value.to_string();
     match text.char_indices().nth(200) {
         Some((end, _)) => format!("{}... ({} bytes)", &text[..end], text.len()),
         None => text,
