@@ -18,7 +18,9 @@
 //! the policy uses, so a number the policy reads or writes inexactly shows.
 
 use crate::json::{self, Json};
-use iamra_sidecar_policy::{validate_settings_payload, validate_with, Annotations};
+use iamra_sidecar_policy::{
+    forget_settings, validate_settings_payload, validate_with, Annotations,
+};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -91,6 +93,9 @@ pub fn validate(payload: &[u8]) {
     let text = std::str::from_utf8(payload).ok();
     let sent = OnceCell::new();
     let sent = || sent.get_or_init(|| text.and_then(|t| serde_json::from_str::<Sent>(t).ok()));
+    // The answer of a new instance, as policy-server serves every request; the resend
+    // below goes through a warm instance's path (the settings read as text and kept).
+    forget_settings();
     let out = call(payload, || sent().as_ref().and_then(|s| s.service_account));
     let answer = read_answer(&out);
     let Some(object) = answer.mutated_object else {
