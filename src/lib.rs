@@ -66,6 +66,7 @@ struct FirstPayload {
     settings: Option<Settings>,
 }
 
+/// The payload's settings: an object only, as [`settings::object`] reads them.
 fn some_settings<'de, D: serde::Deserializer<'de>>(from: D) -> Result<Option<Settings>, D::Error> {
     settings::object(from).map(Some)
 }
@@ -81,7 +82,7 @@ enum Last {
 thread_local! {
     /// policy-server serves every request in a new instance, so most instances never
     /// serve a second; kwctl and a warm host send the same settings with every request
-    /// to one instance, so that one that does is likely to serve many.
+    /// to one instance, so an instance that serves a second is likely to serve many.
     static LAST_SETTINGS: RefCell<Option<Last>> = const { RefCell::new(None) };
 }
 
@@ -423,9 +424,9 @@ mod tests {
         }
     }
 
-    /// The first request of some settings builds the sidecar into its pod, the second
-    /// keeps a copy, the ones after clone it: the answers must not tell them apart, nor
-    /// keep a copy across other settings.
+    /// An instance's first request builds the sidecar into its pod, its second keeps a
+    /// copy, the ones after clone it: the answers must not tell them apart, nor keep a
+    /// copy across other settings.
     #[test]
     fn the_kept_template_answers_as_the_built_one() {
         let opted_in = |image: &str| {
