@@ -264,13 +264,22 @@ fn shape(pod: &Value) -> Result<(), String> {
             ));
         }
     }
+    let annotations = pod.get("metadata").and_then(|m| m.get("annotations"));
     if pod.get("metadata").is_some_and(|m| !m.is_object())
-        || pod
-            .get("metadata")
-            .and_then(|m| m.get("annotations"))
-            .is_some_and(|a| !a.is_object() && !a.is_null())
+        || annotations.is_some_and(|a| !a.is_object() && !a.is_null())
     {
         return Err("metadata.annotations must be a map".into());
+    }
+    // The API server refuses any other value (a null reads as ""); the injection reads
+    // and extends annotations as strings, and would replace such a value.
+    let not_text = |(_, v): &(&String, &Value)| !v.is_string() && !v.is_null();
+    if let Some((key, _)) = annotations
+        .and_then(Value::as_object)
+        .and_then(|a| a.iter().find(not_text))
+    {
+        return Err(format!(
+            "metadata.annotations.{key} must be a string: annotations map strings to strings"
+        ));
     }
     Ok(())
 }
@@ -301,6 +310,7 @@ mod tests {
     #[case::container_not_an_object(json!({"spec": {"containers": [7]}}), "spec.containers[0] must be a container object")]
     #[case::volume_mounts_not_a_list(json!({"spec": {"containers": [{"name": "a", "volumeMounts": {}}]}}), "spec.containers[0] must be a container object")]
     #[case::annotations_not_a_map(json!({"metadata": {"annotations": []}, "spec": {"containers": [{"name": "a"}]}}), "metadata.annotations must be a map")]
+    #[case::annotation_not_a_string(json!({"metadata": {"annotations": {"a": "x", "eks.amazonaws.com/skip-containers": 8.27098e-317}}, "spec": {"containers": [{"name": "a"}]}}), "metadata.annotations.eks.amazonaws.com/skip-containers must be a string")]
     fn malformed_pods_are_named(#[case] pod: Value, #[case] message: &str) {
         let err = check_shape(&pod).unwrap_err();
         assert_eq!((&err.at, err.kind), (&Source::Pod, Kind::Malformed));
@@ -362,7 +372,7 @@ mod tests {
 
     #[test]
     fn a_well_formed_pod_passes() {
-        let pod = json!({"metadata": {}, "spec": {"containers": [{"name": "a", "env": null}], "volumes": null}});
+        let pod = json!({"metadata": {"annotations": {"a": "x", "b": null}}, "spec": {"containers": [{"name": "a", "env": null}], "volumes": null}});
         assert_eq!(check_shape(&pod), Ok(()));
     }
 }
