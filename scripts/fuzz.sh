@@ -5,7 +5,8 @@
 # neither. Each target first replays its reproducers of past findings (fuzz/regressions/),
 # then fuzzes from the committed seeds alone (a fresh scratch corpus) with a fixed seed
 # (FUZZ_SEED, default 1), so that a run does not depend on what an earlier one found.
-# Extra libFuzzer flags come from FUZZ_FLAGS.
+# Extra libFuzzer flags come from FUZZ_FLAGS. With FUZZ_INSTALL=1 (CI) a missing cargo-fuzz is
+# installed, not skipped.
 #
 # make fuzz-long (--long): each target in turn for FUZZ_LONG_SECONDS (default 3600) in
 # libFuzzer's fork mode on FUZZ_JOBS cores (default 2), going on after a finding, from a
@@ -25,15 +26,19 @@ fi
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(validate validate_structured validate_settings)
 
+cargo_fuzz=(cargo +stable install cargo-fuzz --locked --version 0.13.2)
 skip() {
   echo "SKIPPED: make fuzz ($*). To run it:"
   echo "  rustup toolchain install nightly --profile minimal"
-  echo "  cargo install cargo-fuzz --locked   # 3 minutes here"
+  echo "  ${cargo_fuzz[*]}   # 30 s to 5 minutes here"
   exit 0
 }
 command -v rustup >/dev/null || skip "no rustup, so no nightly toolchain"
 rustup run nightly rustc --version >/dev/null 2>&1 || skip "no nightly toolchain"
-cargo fuzz --version >/dev/null 2>&1 || skip "cargo-fuzz is not installed"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  [ "${FUZZ_INSTALL:-}" = 1 ] || skip "cargo-fuzz is not installed"
+  "${cargo_fuzz[@]}"
+fi
 
 failed() {
   echo "FAILED: $1 found an input that breaks an oracle; it is saved under" \
@@ -65,15 +70,33 @@ build_flags() {
   esac
 }
 
+# cargo fuzz run on `target` (`$1`), built with its flags; the rest are cargo-fuzz's
+# arguments after the target: inputs, then `--` and libFuzzer's flags.
+run_target() {
+  local target="$1"
+  shift
+  # shellcheck disable=SC2046 # build_flags is a list of flags
+  cargo +nightly fuzz run --fuzz-dir fuzz $(build_flags "$target") "$target" "$@"
+}
+
+# Fuzzing (not replaying) `target` (`$1`) from the corpus directories `dirs` for `seconds`;
+# the rest are libFuzzer flags of the mode, before the common ones and FUZZ_FLAGS.
+fuzz_target() {
+  local target="$1"
+  shift
+  # shellcheck disable=SC2086 # FUZZ_FLAGS is a list of flags
+  ASAN_OPTIONS="$fuzz_asan" run_target "$target" "${dirs[@]}" -- "$@" \
+    -seed="$seed" -max_total_time="$seconds" "${limits[@]}" "${strategy[@]}" \
+    -print_final_stats=1 ${FUZZ_FLAGS:-}
+}
+
 # The reproducers of `target`'s past findings, each run once (files, not a directory:
 # libFuzzer runs them and does not fuzz).
 replay() {
   local regressions=(fuzz/regressions/"$1"/*)
   [ -e "${regressions[0]}" ] || return 0
   echo "== $1: ${#regressions[@]} reproducers of past findings"
-  # shellcheck disable=SC2046 # build_flags is a list of flags
-  cargo +nightly fuzz run --fuzz-dir fuzz $(build_flags "$1") "$1" "${regressions[@]}" -- \
-    "${limits[@]}" || {
+  run_target "$1" "${regressions[@]}" -- "${limits[@]}" || {
     echo "FAILED: a reproducer under fuzz/regressions/$1/ breaks an oracle again" >&2
     exit 1
   }
@@ -94,11 +117,7 @@ if [ -z "$long" ]; then
     rm -rf "fuzz/target/corpus/$target"
     corpus "$target" "fuzz/target/corpus/$target"
     echo "== fuzzing $target for ${seconds}s (seed $seed)"
-    # shellcheck disable=SC2046,SC2086 # build_flags and FUZZ_FLAGS are lists of flags
-    ASAN_OPTIONS="$fuzz_asan" cargo +nightly fuzz run --fuzz-dir fuzz $(build_flags "$target") \
-      "$target" "${dirs[@]}" -- \
-      -seed="$seed" -max_total_time="$seconds" "${limits[@]}" "${strategy[@]}" \
-      -print_final_stats=1 ${FUZZ_FLAGS:-} || failed "$target"
+    fuzz_target "$target" || failed "$target"
   done
   exit 0
 fi
@@ -114,12 +133,8 @@ for target in "${targets[@]}"; do
   log="fuzz/target/long-logs/$target-$(date -u +%Y%m%dT%H%M%SZ).log"
   started="$(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "== fuzzing $target for ${seconds}s on $jobs workers (log: $log)"
-  # shellcheck disable=SC2046,SC2086 # build_flags and FUZZ_FLAGS are lists of flags
-  ASAN_OPTIONS="$fuzz_asan" cargo +nightly fuzz run --fuzz-dir fuzz $(build_flags "$target") \
-    "$target" "${dirs[@]}" -- \
-    -fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-    -seed="$seed" -max_total_time="$seconds" "${limits[@]}" "${strategy[@]}" \
-    -print_final_stats=1 ${FUZZ_FLAGS:-} >"$log" 2>&1 || true
+  fuzz_target "$target" -fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+    >"$log" 2>&1 || true
   # Fork mode's last status line holds the totals of all its jobs.
   stats="$(grep -E '^#[0-9]+: cov:' "$log" | tail -n 1)"
   [ -n "$stats" ] || stats="no status line (see $log)"
