@@ -89,12 +89,11 @@ fn a_fresh_request_stays_within_its_instruction_budget() {
         return;
     }
     let budget = recorded_budget();
-    // Natively first, to fill wasmtime's compilation cache: valgrind need not compile.
-    let warm_up = Command::new(PERF)
-        .args(count_args(&module, 1))
-        .status()
-        .unwrap();
-    assert!(warm_up.success());
+    // Once under valgrind first, to fill wasmtime's compilation cache so that the counted
+    // runs need not compile. Not natively: wasmtime compiles for the CPU features it sees,
+    // and on a host with some valgrind does not offer (AVX-512) the native entry misses,
+    // so one counted run compiled and a request "cost" 489 M instructions.
+    instructions(&module, 1);
     let per_request = (instructions(&module, 1 + REQUESTS) - instructions(&module, 1)) / REQUESTS;
     let limit = (budget as f64 * TOLERANCE) as u64;
     eprintln!("a fresh request: {per_request} instructions; budget {budget}, limit {limit}");
