@@ -6,6 +6,7 @@ use crate::credentials::{self, Credentials, Lookup};
 use crate::guard::{self, CertKind};
 use crate::iamra;
 use crate::irsa;
+use crate::json::Json;
 use crate::kubevirt::{self, Token};
 use crate::names;
 use crate::patch::Patch;
@@ -13,15 +14,14 @@ use crate::pod::{self, Account, Annotations};
 use crate::problem::Problems;
 use crate::request::Request;
 use crate::settings::{Mode, Settings};
-use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
+pub enum Decision<'a> {
     Accept {
         warnings: Vec<String>,
     },
     Mutate {
-        object: Value,
+        object: Json<'a>,
         warnings: Vec<String>,
     },
     Reject {
@@ -29,7 +29,7 @@ pub enum Decision {
     },
 }
 
-impl Decision {
+impl Decision<'_> {
     fn accept() -> Self {
         Decision::Accept {
             warnings: Vec::new(),
@@ -58,14 +58,6 @@ impl From<Settings> for Policy {
             iamra: iamra::plan::Template::new(&settings),
             settings,
         }
-    }
-}
-
-impl Policy {
-    /// Keeps what every injection of these settings builds alike, for an instance that
-    /// serves more than one request of them; `lib.rs` calls it outside the call's arena.
-    pub fn keep(&self) {
-        self.iamra.keep(&self.settings);
     }
 }
 
@@ -101,7 +93,7 @@ impl Target {
 }
 
 /// The guard mode: validate only, never mutate.
-fn guard(target: Target, request: &Request, settings: &Settings) -> Decision {
+fn guard(target: Target, request: &Request, settings: &Settings) -> Decision<'static> {
     let mut problems = Problems::default();
     match target {
         Target::Certificate(kind) => {
@@ -129,7 +121,7 @@ fn guard(target: Target, request: &Request, settings: &Settings) -> Decision {
 /// Decides what to do with one request. `lookup` reads the pod's ServiceAccount
 /// (`credentials::from_host` in the module); only Pod CREATE requests in inject
 /// mode, with `readServiceAccounts` on, call it.
-pub fn evaluate(request: Request, policy: &Policy, lookup: Lookup) -> Decision {
+pub fn evaluate<'a>(request: Request<'a>, policy: &Policy, lookup: Lookup) -> Decision<'a> {
     let settings = &policy.settings;
     let target = Target::of(&request);
     if settings.mode == Mode::Guard {
@@ -143,7 +135,7 @@ pub fn evaluate(request: Request, policy: &Policy, lookup: Lookup) -> Decision {
 }
 
 /// A Pod CREATE in inject mode.
-fn inject(pod: Value, namespace: &str, policy: &Policy, lookup: Lookup) -> Decision {
+fn inject<'a>(pod: Json<'a>, namespace: &str, policy: &Policy, lookup: Lookup) -> Decision<'a> {
     let settings = &policy.settings;
     let mut problems = Problems::default();
     // The guard's pod rule holds in inject mode too: no forged volume beside ours.
@@ -174,13 +166,13 @@ fn inject(pod: Value, namespace: &str, policy: &Policy, lookup: Lookup) -> Decis
 
 /// IAM Roles Anywhere into a pod of the right shape; no change for a pod injected with
 /// the same configuration.
-fn roles_anywhere(
-    pod: Value,
+fn roles_anywhere<'a>(
+    pod: Json<'a>,
     ask: &iamra::ask::Ask,
     namespace: &str,
     policy: &Policy,
     mut problems: Problems,
-) -> Decision {
+) -> Decision<'a> {
     let settings = &policy.settings;
     let planned = iamra::plan::plan(&pod, ask, &policy.iamra, settings, &mut problems);
     if iamra::plan::is_injected(&pod, &policy.iamra, &planned.config_hash) {
@@ -192,13 +184,13 @@ fn roles_anywhere(
 
 /// IRSA into a pod of the right shape, as pod-identity-webhook does it; no change for a
 /// pod that already has it.
-fn irsa(
-    pod: Value,
+fn irsa<'a>(
+    pod: Json<'a>,
     account: &str,
     annotations: &Annotations,
     settings: &Settings,
     mut problems: Problems,
-) -> Decision {
+) -> Decision<'a> {
     let account = Account {
         name: account,
         annotations,
@@ -214,7 +206,11 @@ fn irsa(
 
 /// No credentials from us: a VM's pod that already has an IRSA token (from
 /// pod-identity-webhook) may still share it with the guest.
-fn guest_share_only(pod: Value, settings: &Settings, mut problems: Problems) -> Decision {
+fn guest_share_only<'a>(
+    pod: Json<'a>,
+    settings: &Settings,
+    mut problems: Problems,
+) -> Decision<'a> {
     let server = kubevirt::share_token(&pod, Token::Existing, settings, &mut problems);
     let patch = Patch {
         added: server.into_iter().collect(),
@@ -225,7 +221,12 @@ fn guest_share_only(pod: Value, settings: &Settings, mut problems: Problems) -> 
 
 /// Applies `patch` to the pod with the warnings recorded on it, unless `problems` holds
 /// errors; accepts the pod as it is when there is nothing to write.
-fn mutate(mut pod: Value, mut patch: Patch, problems: Problems, settings: &Settings) -> Decision {
+fn mutate<'a>(
+    mut pod: Json<'a>,
+    mut patch: Patch,
+    problems: Problems,
+    settings: &Settings,
+) -> Decision<'a> {
     if problems.has_errors() {
         return Decision::reject(&problems);
     }
@@ -253,7 +254,7 @@ fn mutate(mut pod: Value, mut patch: Patch, problems: Problems, settings: &Setti
 /// whoever reads it later. `None` without warnings, when the pod already holds these
 /// (the policy is invoked again on the pod it mutated), or when the pod is not one the
 /// injection can edit (no API server sends such a pod).
-fn recorded(pod: &Value, warnings: &[String], settings: &Settings) -> Option<(String, String)> {
+fn recorded(pod: &Json, warnings: &[String], settings: &Settings) -> Option<(String, String)> {
     if warnings.is_empty() || pod::check_shape(pod).is_err() {
         return None;
     }
@@ -263,7 +264,7 @@ fn recorded(pod: &Value, warnings: &[String], settings: &Settings) -> Option<(St
 }
 
 /// The request's namespace; the pod's own field when the request lacks one.
-fn pod_namespace(request: &Request) -> &str {
+fn pod_namespace<'r>(request: &'r Request) -> &'r str {
     if !request.namespace.is_empty() {
         return &request.namespace;
     }
@@ -271,7 +272,7 @@ fn pod_namespace(request: &Request) -> &str {
         .object
         .get("metadata")
         .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .unwrap_or("default")
 }
 
@@ -279,19 +280,19 @@ fn pod_namespace(request: &Request) -> &str {
 mod tests {
     use super::*;
     use crate::iamra::plan::SIDECAR_NAME;
-    use crate::testutil::{settings, PROFILE, ROLE};
+    use crate::testutil::{read, settings, value, PROFILE, ROLE};
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     /// Most tests below are about pod annotations: ServiceAccounts without annotations.
-    fn evaluate(request: &Request, settings: &Settings) -> Decision {
+    fn evaluate(request: &Request<'static>, settings: &Settings) -> Decision<'static> {
         super::evaluate(request.clone(), &settings.clone().into(), &|_, _| {
             Ok(Default::default())
         })
     }
 
     /// Evaluates with a ServiceAccount that carries `account`.
-    fn with_account(request: &Request, account: &[(&str, &str)]) -> Decision {
+    fn with_account(request: &Request<'static>, account: &[(&str, &str)]) -> Decision<'static> {
         let account: Annotations = account
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -311,6 +312,7 @@ mod tests {
         ) else {
             panic!("expected a mutation")
         };
+        let object = value(&object);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(object["spec"]["volumes"][0]["name"], "aws-iam-token");
         let app = &object["spec"]["containers"][0];
@@ -391,15 +393,14 @@ mod tests {
         );
     }
 
-    fn request(object: Value) -> Request {
-        serde_json::from_value(json!({
+    fn request(object: Value) -> Request<'static> {
+        read(json!({
             "uid": "1",
             "kind": {"group": "", "version": "v1", "kind": "Pod"},
             "operation": "CREATE",
             "namespace": "payments",
             "object": object,
         }))
-        .unwrap()
     }
 
     fn pod(annotations: Value, spec: Value) -> Value {
@@ -420,7 +421,7 @@ mod tests {
 
     fn mutated(object: Value) -> (Value, Vec<String>) {
         match evaluate(&request(object), &settings()) {
-            Decision::Mutate { object, warnings } => (object, warnings),
+            Decision::Mutate { object, warnings } => (value(&object), warnings),
             other => panic!("expected a mutation, got {other:?}"),
         }
     }
@@ -466,6 +467,7 @@ mod tests {
         let Decision::Mutate { object, warnings } = with_account(&request(object), account) else {
             panic!("expected a mutation")
         };
+        let object = value(&object);
         assert!(!warnings.is_empty());
         assert_eq!(recorded(&object), Some(warnings.join("\n").as_str()));
         // The policy is invoked again on the pod it mutated: the record is there already.
@@ -508,6 +510,7 @@ mod tests {
         let Decision::Mutate { object, warnings } = evaluate(&request(object), &s) else {
             panic!("expected a mutation")
         };
+        let object = value(&object);
         let record = &object["metadata"]["annotations"]["example.com/warnings"];
         assert_eq!(record.as_str(), Some(warnings[0].as_str()));
     }
@@ -547,6 +550,7 @@ mod tests {
         ) else {
             panic!("expected a mutation")
         };
+        let object = value(&object);
         let containers = object["spec"]["containers"].as_array().unwrap();
         assert_eq!(containers[1]["name"], SIDECAR_NAME);
         assert!(object["spec"].get("initContainers").is_none());
@@ -689,7 +693,7 @@ mod tests {
         assert!(message.contains("volume \"stolen\""), "{message}");
     }
 
-    fn cert_manager_request(kind: &str, op: &str, user: &str) -> Request {
+    fn cert_manager_request(kind: &str, op: &str, user: &str) -> Request<'static> {
         let mut r = request(
             json!({"metadata": {"name": "x"}, "spec": {"issuerRef": {"name": "iamra-workload", "kind": "ClusterIssuer", "group": "cert-manager.io"},
                 "request": crate::csr::tests::request("good-p256")}}),

@@ -33,12 +33,12 @@
 
 use crate::iamra::ask as iamra;
 use crate::irsa::ask as irsa;
+use crate::json::Json;
 use crate::kubevirt::{self, Instead};
 use crate::names;
 use crate::pod::{self, Account, Annotations, Sources};
 use crate::problem::{cut, Kind, Problem, Problems, Source};
 use crate::settings::Settings;
-use serde_json::Value;
 
 /// Reads a ServiceAccount's annotations, given its namespace and name: [`from_host`]
 /// in the module, a closure in the tests.
@@ -113,8 +113,8 @@ fn lookup_failed(account: &str, error: &str) -> Problem {
 
 /// Decides which credentials the pod gets; see the module documentation for the rules.
 /// `None` when `problems` then holds the reasons to reject the pod.
-pub fn resolve(
-    pod_value: &Value,
+pub fn resolve<'j>(
+    pod_value: &'j Json<'j>,
     namespace: &str,
     settings: &Settings,
     lookup: Lookup,
@@ -134,8 +134,8 @@ pub fn resolve(
 
 /// The choice between IAM Roles Anywhere and IRSA once the ServiceAccount is read: the
 /// module's table, one arm per row.
-fn choose(
-    pod_value: &Value,
+fn choose<'j>(
+    pod_value: &'j Json<'j>,
     account: String,
     annotations: Annotations,
     settings: &Settings,
@@ -197,8 +197,8 @@ fn choose(
     credentials
 }
 
-fn roles_anywhere(
-    pod_value: &Value,
+fn roles_anywhere<'j>(
+    pod_value: &'j Json<'j>,
     sources: &Sources,
     settings: &Settings,
     problems: &mut Problems,
@@ -222,7 +222,7 @@ fn irsa_role(settings: &Settings) -> String {
 }
 
 /// IRSA's role annotation belongs on the ServiceAccount.
-fn warn_pod_irsa_role(pod_value: &Value, settings: &Settings, problems: &mut Problems) {
+fn warn_pod_irsa_role<'j>(pod_value: &'j Json<'j>, settings: &Settings, problems: &mut Problems) {
     let key = irsa_role(settings);
     if pod::annotation(pod_value, &key).is_some() {
         problems.warn(Problem::sentence(
@@ -251,9 +251,9 @@ fn ambiguous(account: &str, settings: &Settings) -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{map, settings, PROFILE, ROLE};
+    use crate::testutil::{doc, map, settings, PROFILE, ROLE};
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{json, Value};
     use std::cell::RefCell;
 
     const IRSA_ROLE: &str = "arn:aws:iam::123456789012:role/irsa";
@@ -282,6 +282,7 @@ mod tests {
         settings: &Settings,
         lookup: Lookup,
     ) -> Result<Resolved, Problems> {
+        let pod_value = &doc(pod_value.clone());
         let mut problems = Problems::default();
         let credentials = super::resolve(pod_value, namespace, settings, lookup, &mut problems);
         if problems.has_errors() {

@@ -4,11 +4,11 @@
 
 use crate::csr;
 use crate::identity::{csi_key, describe, is_workload_issuer, Identity, CSI_DRIVER};
+use crate::json::{Json, NULL};
 use crate::pod;
 use crate::problem::{quote, Kind, Problem, Problems};
 use crate::settings::{Binding, Settings};
 use crate::validation;
-use serde_json::{Map, Value};
 
 /// Attributes a workload-issuer volume may carry besides the identity: none of them
 /// changes who the certificate names.
@@ -31,24 +31,20 @@ const NEUTRAL_ATTRIBUTES: [&str; 14] = [
 
 /// The guard's pod rule: a csi volume from the workload issuer must request exactly
 /// the canonical identity, which the node fills in from the pod itself.
-pub fn check_pod_volumes(pod: &Value, settings: &Settings, problems: &mut Problems) {
+pub fn check_pod_volumes<'j>(pod: &'j Json<'j>, settings: &Settings, problems: &mut Problems) {
     let csi_volumes = pod::list(pod, pod::VOLUMES).iter().filter_map(|volume| {
         let csi = volume
             .get("csi")
-            .filter(|c| c.get("driver").and_then(Value::as_str) == Some(CSI_DRIVER))?;
+            .filter(|c| c.get("driver").and_then(Json::as_str) == Some(CSI_DRIVER))?;
         Some((volume, csi))
     });
     let mut canonical = None;
     for (volume, csi) in csi_volumes {
-        let empty = Map::new();
-        let attrs = csi
-            .get("volumeAttributes")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
+        let attrs = csi.get("volumeAttributes").unwrap_or(&NULL);
         let get = |k: &str| {
             attrs
                 .get(&csi_key(k))
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .unwrap_or_default()
         };
         let issuer = &settings.certificate.issuer;
@@ -64,23 +60,23 @@ pub fn check_pod_volumes(pod: &Value, settings: &Settings, problems: &mut Proble
             .get_or_insert_with(|| Identity::of_any_pod(&settings.cluster_name).csi_attributes());
         let name = volume
             .get("name")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .unwrap_or_default();
         check_identity(name, attrs, canonical, settings, problems);
     }
 }
 
 /// One workload-issuer volume's attributes against the canonical identity.
-fn check_identity(
+fn check_identity<'j>(
     name: &str,
-    attrs: &Map<String, Value>,
+    attrs: &'j Json<'j>,
     canonical: &[(String, String); 2],
     settings: &Settings,
     problems: &mut Problems,
 ) {
     let issuer = describe(&settings.certificate.issuer);
     for (key, expected) in canonical {
-        let found = attrs.get(key).and_then(Value::as_str);
+        let found = attrs.get(key).and_then(Json::as_str);
         if found != Some(expected.as_str()) {
             let message = format!(
                 "volume {name:?} requests a certificate from the workload issuer {issuer} with {key} {}; \
@@ -90,16 +86,17 @@ fn check_identity(
             problems.error(Problem::pod(Kind::Forbidden, message));
         }
     }
-    let extra: Vec<&str> = attrs
+    let mut extra: Vec<&str> = attrs
         .keys()
-        .filter(|k| !canonical.iter().any(|(c, _)| c == *k))
+        .filter(|k| !canonical.iter().any(|(c, _)| c == k))
         .filter(|k| {
             k.strip_prefix(CSI_DRIVER)
                 .and_then(|r| r.strip_prefix('/'))
                 .is_some_and(|a| !NEUTRAL_ATTRIBUTES.contains(&a))
         })
-        .map(String::as_str)
         .collect();
+    // In key order, as they were listed when the pod was a `serde_json::Value`.
+    extra.sort_unstable();
     if !extra.is_empty() {
         let message = format!(
             "volume {name:?} requests a certificate from the workload issuer {issuer} with {}, which \
@@ -127,9 +124,9 @@ pub struct Requester<'a> {
 /// The guard's rule for cert-manager `Certificate`s and `CertificateRequest`s: no
 /// `Certificate` may name the workload issuer, and a `CertificateRequest` for it must come
 /// from an allowed requester (see [`Binding`]) and ask for an identity of the scheme.
-pub fn check_certificate_resource(
+pub fn check_certificate_resource<'j>(
     kind: CertKind,
-    object: &Value,
+    object: &'j Json<'j>,
     requester: &Requester,
     settings: &Settings,
     problems: &mut Problems,
@@ -138,7 +135,7 @@ pub fn check_certificate_resource(
     let get = |k: &str| {
         issuer_ref
             .and_then(|r| r.get(k))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .unwrap_or_default()
     };
     let issuer = &settings.certificate.issuer;
@@ -148,7 +145,7 @@ pub fn check_certificate_resource(
     let name = object
         .get("metadata")
         .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .unwrap_or_default();
     match kind {
         CertKind::Certificate => {
@@ -162,7 +159,7 @@ pub fn check_certificate_resource(
         CertKind::CertificateRequest => {
             let request = WorkloadRequest {
                 name,
-                spec: object.get("spec").unwrap_or(&Value::Null),
+                spec: object.get("spec").unwrap_or(&NULL),
                 requester,
                 settings,
             };
@@ -174,7 +171,7 @@ pub fn check_certificate_resource(
 /// A CertificateRequest for the workload issuer.
 struct WorkloadRequest<'a> {
     name: &'a str,
-    spec: &'a Value,
+    spec: &'a Json<'a>,
     requester: &'a Requester<'a>,
     settings: &'a Settings,
 }
@@ -242,7 +239,7 @@ impl<'a> WorkloadRequest<'a> {
         let request = self
             .spec
             .get("request")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .unwrap_or_default();
         let (kind, errors) = match csr::parse(request) {
             Ok(csr) => {
@@ -277,7 +274,7 @@ impl<'a> WorkloadRequest<'a> {
         if self
             .spec
             .get("isCA")
-            .and_then(Value::as_bool)
+            .and_then(Json::as_bool)
             .unwrap_or(false)
         {
             let message = "its spec.isCA is true; expected false".into();
@@ -286,7 +283,7 @@ impl<'a> WorkloadRequest<'a> {
         let usages: Vec<&str> = self
             .spec
             .get("usages")
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
             .map(|u| u.iter().map(|v| v.as_str().unwrap_or_default()).collect())
             .unwrap_or_default();
         let expected = ["digital signature", "client auth"];
@@ -302,7 +299,7 @@ impl<'a> WorkloadRequest<'a> {
             );
         }
         let limit = &self.settings.certificate.duration;
-        let duration = self.spec.get("duration").and_then(Value::as_str);
+        let duration = self.spec.get("duration").and_then(Json::as_str);
         let within = |d: &str| {
             let seconds = validation::duration_seconds(d).ok();
             let max = validation::duration_seconds(limit).ok();
@@ -337,12 +334,12 @@ mod tests {
     use super::*;
     use crate::identity::volume_attributes;
     use crate::problem::Source;
-    use crate::testutil::settings;
-    use serde_json::json;
+    use crate::testutil::{doc, settings};
+    use serde_json::{json, Value};
 
     fn check_pod_volumes(pod: &Value, settings: &Settings) -> Problems {
         let mut problems = Problems::default();
-        super::check_pod_volumes(pod, settings, &mut problems);
+        super::check_pod_volumes(&doc(pod.clone()), settings, &mut problems);
         problems
     }
 
@@ -365,7 +362,8 @@ mod tests {
             username: user,
             namespace: "payments",
         };
-        super::check_certificate_resource(kind, object, &requester, settings, &mut problems);
+        let object = doc(object.clone());
+        super::check_certificate_resource(kind, &object, &requester, settings, &mut problems);
         problems
     }
 
@@ -377,7 +375,14 @@ mod tests {
     }
 
     fn canonical() -> Value {
-        Value::Object(volume_attributes(&settings()))
+        let s = settings();
+        let attributes = volume_attributes(&s);
+        Value::Object(
+            attributes
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), json!(v)))
+                .collect(),
+        )
     }
 
     fn with(mut attrs: Value, key: &str, value: &str) -> Value {

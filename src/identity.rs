@@ -2,14 +2,16 @@
 //! volume attributes that request it. The node fills in the namespace and service
 //! account from the pod itself, so a pod cannot choose another identity through us.
 
+use crate::emit::{decimal, Sink};
 use crate::problem::quote;
 use crate::settings::{IssuerRef, KeyAlgorithm, Settings};
-use crate::value::object;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 pub const CSI_DRIVER: &str = "csi.cert-manager.io";
 /// The helper's user and group in AWS's image; the key file is made readable to it.
-pub const HELPER_UID: i64 = 65532;
+pub const HELPER_UID: u64 = 65532;
+/// The same, as the csi-driver's `fs-group` attribute writes it.
+const HELPER_UID_TEXT: &str = "65532";
 
 /// A csi-driver volume attribute's key.
 pub fn csi_key(name: &str) -> String {
@@ -82,54 +84,74 @@ impl<'a> Identity<'a> {
     }
 }
 
-/// The csi volume attributes for the pod's client certificate.
-pub fn volume_attributes(settings: &Settings) -> Map<String, Value> {
+/// A csi-driver volume attribute's key, as a constant.
+macro_rules! csi_key {
+    ($name:literal) => {
+        concat!("csi.cert-manager.io/", $name)
+    };
+}
+
+/// The csi volume attributes for the pod's client certificate, in key order.
+pub fn volume_attributes(settings: &Settings) -> [(&'static str, Cow<'_, str>); 12] {
     let cert = &settings.certificate;
     let algorithm = match cert.key_algorithm {
         KeyAlgorithm::Ecdsa => "ECDSA",
         KeyAlgorithm::Rsa => "RSA",
     };
-    let [uri_sans, common_name] = Identity::of_any_pod(&settings.cluster_name).csi_attributes();
+    let identity = Identity::of_any_pod(&settings.cluster_name);
+    let text = |s: &'static str| Cow::Borrowed(s);
     [
-        ("issuer-name", cert.issuer.name.clone()),
-        ("issuer-kind", cert.issuer.kind.clone()),
-        ("issuer-group", cert.issuer.group.clone()),
+        (csi_key!("common-name"), Cow::Owned(identity.common_name())),
+        (csi_key!("duration"), Cow::Borrowed(cert.duration.as_str())),
+        (csi_key!("fs-group"), text(HELPER_UID_TEXT)),
+        (
+            csi_key!("issuer-group"),
+            Cow::Borrowed(cert.issuer.group.as_str()),
+        ),
+        (
+            csi_key!("issuer-kind"),
+            Cow::Borrowed(cert.issuer.kind.as_str()),
+        ),
+        (
+            csi_key!("issuer-name"),
+            Cow::Borrowed(cert.issuer.name.as_str()),
+        ),
+        (csi_key!("key-algorithm"), text(algorithm)),
+        // The helper reads PKCS#8 for both key types.
+        (csi_key!("key-encoding"), text("PKCS8")),
+        (
+            csi_key!("key-size"),
+            Cow::Owned(decimal(u64::from(cert.key_size), &mut [0; 20]).to_owned()),
+        ),
+        // IAM Roles Anywhere verifies a signature made with the key: digital signature.
+        (
+            csi_key!("key-usages"),
+            text("digital signature,client auth"),
+        ),
+        (
+            csi_key!("renew-before"),
+            Cow::Borrowed(cert.renew_before.as_str()),
+        ),
+        (csi_key!("uri-sans"), Cow::Owned(identity.uri())),
     ]
-    .into_iter()
-    .map(|(k, v)| (csi_key(k), v))
-    .chain([common_name, uri_sans])
-    .chain(
-        [
-            ("duration", cert.duration.clone()),
-            ("renew-before", cert.renew_before.clone()),
-            // IAM Roles Anywhere verifies a signature made with the key: digital signature.
-            ("key-usages", "digital signature,client auth".to_owned()),
-            ("key-algorithm", algorithm.to_owned()),
-            ("key-size", cert.key_size.to_string()),
-            // The helper reads PKCS#8 for both key types.
-            ("key-encoding", "PKCS8".to_owned()),
-            ("fs-group", HELPER_UID.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (csi_key(k), v)),
-    )
-    .map(|(k, v)| (k, Value::String(v)))
-    .collect()
 }
 
 /// The pod volume that holds the certificate, key and CA.
-pub fn volume(name: &str, settings: &Settings) -> Value {
-    object([
-        ("name", name.into()),
-        (
-            "csi",
-            object([
-                ("driver", CSI_DRIVER.into()),
-                ("readOnly", true.into()),
-                ("volumeAttributes", volume_attributes(settings).into()),
-            ]),
-        ),
-    ])
+pub fn volume<S: Sink>(s: &mut S, name: &str, settings: &Settings) {
+    let attributes = volume_attributes(settings);
+    s.object(2, |s| {
+        s.key("csi");
+        s.object(3, |s| {
+            s.entry("driver", CSI_DRIVER);
+            s.key("readOnly");
+            s.bool(true);
+            s.key("volumeAttributes");
+            s.object(attributes.len(), |s| {
+                attributes.iter().for_each(|(k, v)| s.entry(k, v));
+            });
+        });
+        s.entry("name", name);
+    });
 }
 
 /// An issuer reference as cert-manager resolves it: an empty kind is `Issuer`, an empty
@@ -166,7 +188,14 @@ mod tests {
         s.certificate.issuer.kind = "AWSPCAClusterIssuer".into();
         s.certificate.issuer.group = "awspca.cert-manager.io".into();
         let a = volume_attributes(&s);
-        let get = |k: &str| a[&csi_key(k)].as_str().unwrap().to_owned();
+        let get = |k: &str| {
+            let key = csi_key(k);
+            a.iter()
+                .find(|(found, _)| **found == key)
+                .unwrap()
+                .1
+                .to_string()
+        };
         assert_eq!(get("issuer-name"), "pca");
         assert_eq!(get("issuer-kind"), "AWSPCAClusterIssuer");
         assert_eq!(get("issuer-group"), "awspca.cert-manager.io");
@@ -188,14 +217,31 @@ mod tests {
         assert_eq!(get("fs-group"), "65532");
     }
 
+    /// The volume is written and hashed as a `Value`'s map holds it: keys in order, once.
+    #[test]
+    fn attributes_are_in_key_order_and_helper_uid_text_is_the_uid() {
+        let s = settings();
+        let a = volume_attributes(&s);
+        assert!(a.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(a.iter().all(|(k, _)| k.starts_with(&csi_key(""))));
+        assert_eq!(HELPER_UID_TEXT, HELPER_UID.to_string());
+    }
+
     #[test]
     fn rsa_keys_are_requested_when_configured() {
         let mut s = settings();
         s.certificate.key_algorithm = KeyAlgorithm::Rsa;
         s.certificate.key_size = 3072;
         let a = volume_attributes(&s);
-        assert_eq!(a[&csi_key("key-algorithm")], "RSA");
-        assert_eq!(a[&csi_key("key-size")], "3072");
+        let get = |k: &str| {
+            a.iter()
+                .find(|(found, _)| *found == csi_key(k))
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(get("key-algorithm"), "RSA");
+        assert_eq!(get("key-size"), "3072");
     }
 
     fn payments(account: &str) -> Identity<'_> {

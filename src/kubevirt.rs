@@ -15,6 +15,7 @@
 //!   reads IRSA's volume name and mount path.
 
 use crate::irsa::plan::{MOUNT_PATH, VOLUME_NAME};
+use crate::json::Json;
 use crate::names;
 use crate::pod;
 use crate::problem::{Kind, Problem, Problems};
@@ -33,7 +34,7 @@ const MEMORY_LIMIT: &str = "80M";
 
 /// Whether the pod runs a KubeVirt VM: the label `kubevirt.io: virt-launcher`, exactly
 /// (hotplug-disk pods and KubeVirt's components carry the same key with other values).
-pub fn is_virt_launcher(pod_value: &Value) -> bool {
+pub fn is_virt_launcher<'j>(pod_value: &'j Json<'j>) -> bool {
     pod::label(pod_value, names::KUBEVIRT_LABEL) == Some(names::VIRT_LAUNCHER)
 }
 
@@ -78,16 +79,17 @@ pub enum Token {
 /// for it and the pod has no such container yet. A warning when the VMI lacks what the
 /// guest needs. Deterministic, so a migration target pod gets the same container. Only
 /// reads the pod: the plan carries the container, `Patch::apply` adds it.
-pub fn share_token(
-    pod_value: &Value,
+pub fn share_token<'j>(
+    pod_value: &'j Json<'j>,
     token: Token,
     settings: &Settings,
     problems: &mut Problems,
 ) -> Option<Value> {
     let has_token = token == Token::Injected || pod::volume(pod_value, VOLUME_NAME).is_some();
     let has_list = pod_value
-        .pointer("/spec/containers")
-        .is_some_and(Value::is_array);
+        .get("spec")
+        .and_then(|s| s.get("containers"))
+        .is_some_and(Json::is_array);
     if !settings.kubevirt.share_token_with_guest
         || !is_virt_launcher(pod_value)
         || !has_token
@@ -100,7 +102,11 @@ pub fn share_token(
 }
 
 /// The token server for this pod, or a warning saying what the VMI lacks.
-fn token_server(pod_value: &Value, settings: &Settings, problems: &mut Problems) -> Option<Value> {
+fn token_server<'j>(
+    pod_value: &'j Json<'j>,
+    settings: &Settings,
+    problems: &mut Problems,
+) -> Option<Value> {
     if pod::volume(pod_value, names::VIRTIOFS_VOLUME).is_none() {
         problems.warn(Problem::pod(
             Kind::Missing,
@@ -128,7 +134,7 @@ fn token_server(pod_value: &Value, settings: &Settings, problems: &mut Problems)
 }
 
 /// The container called `name`, from either list.
-fn container<'a>(pod_value: &'a Value, name: &str) -> Option<&'a Value> {
+fn container<'a>(pod_value: &'a Json<'a>, name: &str) -> Option<&'a Json<'a>> {
     pod::containers(pod_value)
         .map(|(_, c)| c)
         .find(|c| pod::name_of(c) == name)
@@ -136,14 +142,14 @@ fn container<'a>(pod_value: &'a Value, name: &str) -> Option<&'a Value> {
 
 /// The setting, else the `compute` container's image: virt-launcher images ship
 /// virtiofsd, and the same image keeps it at the running KubeVirt's version.
-fn image<'a>(pod_value: &'a Value, settings: &'a Settings) -> Option<&'a str> {
+fn image<'a>(pod_value: &'a Json<'a>, settings: &'a Settings) -> Option<&'a str> {
     let configured = settings.kubevirt.virtiofs_image.as_str();
     if !configured.is_empty() {
         return Some(configured);
     }
     container(pod_value, names::COMPUTE_CONTAINER)?
         .get("image")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .filter(|i| !i.is_empty())
 }
 
@@ -151,7 +157,7 @@ fn image<'a>(pod_value: &'a Value, settings: &'a Settings) -> Option<&'a str> {
 /// (absent requests default to the limits): the pod's QoS class is then Guaranteed,
 /// which an added container must keep. The API server sends quantities in canonical
 /// form, so equal amounts are equal strings.
-fn is_guaranteed(pod_value: &Value) -> bool {
+fn is_guaranteed<'j>(pod_value: &'j Json<'j>) -> bool {
     pod::containers(pod_value).all(|(_, c)| {
         ["cpu", "memory"].iter().all(|resource| {
             let limit = c
@@ -218,7 +224,7 @@ mod tests {
     //! built from KubeVirt's virt-launcher template) through `admission::evaluate`.
     use super::*;
     use crate::admission::{evaluate, Decision};
-    use crate::testutil::{map, settings};
+    use crate::testutil::{doc, map, read, settings, value};
     use rstest::rstest;
 
     const IRSA: [(&str, &str); 1] = [(
@@ -259,12 +265,11 @@ mod tests {
 
     /// Admits `pod` as KubeVirt creates it in namespace vms, its ServiceAccount
     /// carrying `account`.
-    fn admit(pod: &Value, account: &[(&str, &str)], s: &Settings) -> Decision {
-        let request = serde_json::from_value(json!({
+    fn admit(pod: &Value, account: &[(&str, &str)], s: &Settings) -> Decision<'static> {
+        let request = read(json!({
             "uid": "1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
             "operation": "CREATE", "namespace": "vms", "object": pod,
-        }))
-        .unwrap();
+        }));
         let account = map(account);
         evaluate(request, &s.clone().into(), &|ns, name| {
             assert_eq!((ns, name), ("vms", "example-sa"));
@@ -274,31 +279,32 @@ mod tests {
 
     fn mutated(pod: &Value, account: &[(&str, &str)], s: &Settings) -> (Value, Vec<String>) {
         match admit(pod, account, s) {
-            Decision::Mutate { object, warnings } => (object, warnings),
+            Decision::Mutate { object, warnings } => (value(&object), warnings),
             other => panic!("expected a mutation, got {other:?}"),
         }
     }
 
     fn names(pod: &Value, list: &str) -> Vec<String> {
-        pod::list(pod, list)
+        pod::list(&doc(pod.clone()), list)
             .iter()
             .map(|c| pod::name_of(c).to_owned())
             .collect()
     }
 
-    fn servers(pod: &Value) -> Vec<&Value> {
-        pod::containers(pod)
+    fn servers(pod: &Value) -> Vec<Value> {
+        pod::containers(&doc(pod.clone()))
             .map(|(_, c)| c)
             .filter(|c| pod::name_of(c) == names::GUEST_TOKEN_CONTAINER)
+            .map(value)
             .collect()
     }
 
     /// Every container has the IRSA role, token file and mount, once.
     fn assert_irsa_everywhere(pod: &Value) {
-        for (_, c) in pod::containers(pod) {
+        for (_, c) in pod::containers(&doc(pod.clone())) {
             let env: Vec<&str> = pod::env_of(c)
                 .iter()
-                .filter_map(|e| e["name"].as_str())
+                .filter_map(|e| e.get("name")?.as_str())
                 .filter(|n| n.starts_with("AWS_"))
                 .collect();
             assert_eq!(
@@ -307,9 +313,11 @@ mod tests {
                 "{}",
                 pod::name_of(c)
             );
+            let name = pod::name_of(c);
+            let c = value(c);
             let mounts = c["volumeMounts"].as_array().unwrap();
             let token: Vec<&Value> = mounts.iter().filter(|m| m["name"] == VOLUME_NAME).collect();
-            assert_eq!(token.len(), 1, "{}", pod::name_of(c));
+            assert_eq!(token.len(), 1, "{name}");
             assert_eq!(token[0]["mountPath"], MOUNT_PATH);
         }
     }
@@ -323,7 +331,7 @@ mod tests {
     #[case::not_a_string(json!({"kubevirt.io": true}), false)]
     fn virt_launcher_pods_are_recognised_exactly(#[case] labels: Value, #[case] is: bool) {
         assert_eq!(
-            is_virt_launcher(&json!({"metadata": {"labels": labels}})),
+            is_virt_launcher(&doc(json!({"metadata": {"labels": labels}}))),
             is
         );
     }
@@ -346,9 +354,10 @@ mod tests {
             json!({"cpu": "1", "memory": "1Gi"}),
             json!({"cpu": "1", "memory": "1Gi"}),
         );
-        let pod = json!({"spec": {"initContainers": [at_limits], "containers": [compute]}});
+        let pod = doc(json!({"spec": {"initContainers": [at_limits], "containers": [compute]}}));
         assert_eq!(is_guaranteed(&pod), guaranteed);
-        let burstable_init = json!({"spec": {"initContainers": [{}], "containers": [at_limits]}});
+        let burstable_init =
+            doc(json!({"spec": {"initContainers": [{}], "containers": [at_limits]}}));
         assert!(!is_guaranteed(&burstable_init));
     }
 
@@ -399,7 +408,7 @@ mod tests {
         );
         assert_eq!(names(&pod, "initContainers"), ["guest-console-log"]);
         assert_irsa_everywhere(&pod);
-        let server = servers(&pod)[0];
+        let server = &servers(&pod)[0];
         assert_eq!(server["image"], "quay.io/kubevirt/virt-launcher:v1.9.0");
         assert_eq!(
             server["resources"]["requests"],
@@ -429,12 +438,12 @@ mod tests {
     #[test]
     fn a_guaranteed_vm_keeps_its_qos_class() {
         let (pod, _) = mutated(&fixture("vm-guaranteed"), &IRSA, &sharing());
-        let server = servers(&pod)[0];
+        let server = &servers(&pod)[0];
         assert_eq!(
             server["resources"]["requests"],
             server["resources"]["limits"]
         );
-        assert!(is_guaranteed(&pod));
+        assert!(is_guaranteed(&doc(pod)));
     }
 
     #[test]
@@ -476,7 +485,7 @@ mod tests {
         let original = fixture("vm-shared");
         let (pod, _) = mutated(&original, &IRSA, &sharing());
         assert_eq!(names(&pod, "containers"), names(&original, "containers"));
-        let server = servers(&pod)[0];
+        let server = &servers(&pod)[0];
         assert_eq!(server["image"], "quay.io/kubevirt/virt-launcher:v1.5.1");
         assert_irsa_everywhere(&pod);
         assert_eq!(
@@ -492,7 +501,7 @@ mod tests {
             json!(names::GUEST_TOKEN_CONTAINER);
         let (shared, _) = mutated(&pod, &IRSA, &sharing());
         assert_eq!(servers(&shared).len(), 1);
-        assert!(pod::env_of(servers(&shared)[0]).is_empty());
+        assert!(pod::env_of(&doc(servers(&shared)[0].clone())).is_empty());
     }
 
     #[test]
@@ -510,9 +519,9 @@ mod tests {
         pod["spec"]["volumes"].as_array_mut().unwrap().push(token);
         let (shared, _) = mutated(&pod, &[], &sharing());
         assert_eq!(servers(&shared).len(), 1);
-        assert!(pod::env_of(&shared["spec"]["containers"][0])
+        assert!(pod::env_of(&doc(shared["spec"]["containers"][0].clone()))
             .iter()
-            .all(|e| e["name"] != "AWS_ROLE_ARN"));
+            .all(|e| e.get("name").and_then(Json::as_str) != Some("AWS_ROLE_ARN")));
         assert_eq!(
             admit(&shared, &[], &sharing()),
             Decision::Accept { warnings: vec![] }
@@ -529,7 +538,7 @@ mod tests {
         s.kubevirt.virtiofs_image = "registry.example/virt-launcher:v1.7.0".into();
         s.kubevirt.translate_uid = false;
         let (pod, _) = mutated(&fixture("vm-burstable"), &IRSA, &s);
-        let server = servers(&pod)[0];
+        let server = &servers(&pod)[0];
         assert_eq!(server["image"], "registry.example/virt-launcher:v1.7.0");
         let args = server["args"].as_array().unwrap();
         assert!(
@@ -561,10 +570,11 @@ mod tests {
             ),
             "{warnings:?}"
         );
-        for (_, c) in pod::containers(&object) {
+        for (_, c) in pod::containers(&doc(object.clone())) {
             assert!(pod::env_of(c)
                 .iter()
-                .all(|e| e["name"] != "AWS_EC2_METADATA_SERVICE_ENDPOINT"));
+                .all(|e| e.get("name").and_then(Json::as_str)
+                    != Some("AWS_EC2_METADATA_SERVICE_ENDPOINT")));
             assert_ne!(pod::name_of(c), "iamra-credential-helper");
         }
         assert_eq!(

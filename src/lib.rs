@@ -7,11 +7,13 @@ mod answer;
 mod arena;
 mod credentials;
 mod csr;
+mod emit;
 mod guard;
 mod hash;
 mod iamra;
 mod identity;
 mod irsa;
+mod json;
 mod kubevirt;
 mod names;
 mod patch;
@@ -22,14 +24,12 @@ mod settings;
 #[cfg(test)]
 mod testutil;
 mod validation;
-mod value;
 
 pub use credentials::Lookup;
 pub use pod::Annotations;
 
 use crate::request::Request;
 use admission::{Decision, Policy};
-use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -52,7 +52,8 @@ pub extern "C" fn wapc_init() {
 /// kept as text until [`policy_of`] needs them.
 #[derive(Deserialize)]
 struct Payload<'a> {
-    request: Request,
+    #[serde(borrow)]
+    request: Request<'a>,
     #[serde(borrow, default)]
     settings: Option<&'a RawValue>,
 }
@@ -60,8 +61,9 @@ struct Payload<'a> {
 /// The first `validate` payload of an instance: its settings read with the request, in
 /// one pass, into the call's arena.
 #[derive(Deserialize)]
-struct FirstPayload {
-    request: Request,
+struct FirstPayload<'a> {
+    #[serde(borrow)]
+    request: Request<'a>,
     #[serde(default, deserialize_with = "some_settings")]
     settings: Option<Settings>,
 }
@@ -87,7 +89,7 @@ thread_local! {
 }
 
 /// The policy of these settings text, from the second request of an instance on: read
-/// outside the arena and kept, with the injection's template, for the requests after it
+/// outside the arena and kept for the requests after it
 /// that carry the same text. A payload without settings reads as the empty text, which no
 /// settings JSON is.
 fn policy_of(text: Option<&RawValue>) -> serde_json::Result<Rc<Policy>> {
@@ -100,7 +102,6 @@ fn policy_of(text: Option<&RawValue>) -> serde_json::Result<Rc<Policy>> {
             } else {
                 Policy::from(settings::from_json(text)?)
             });
-            policy.keep();
             *last = Some(Last::Kept(text.into(), Rc::clone(&policy)));
             Ok(policy)
         }),
@@ -130,16 +131,15 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
             message: format!("the policy could not read the admission request: {e}"),
         },
     };
-    let response = response(decision);
-    let answer = answer::write(&response);
-    arena::discard(response);
+    let answer = answer::write(&decision);
+    arena::discard(decision);
     Ok(answer)
 }
 
 /// The request and the policy of its settings. The payload is checked as UTF-8 once,
 /// whole: from bytes, serde_json checks each string on its own, which cost more. An
 /// instance's first request reads its settings in the same pass, not as text first.
-fn read(payload: &[u8]) -> Result<(Request, Rc<Policy>), String> {
+fn read(payload: &[u8]) -> Result<(Request<'_>, Rc<Policy>), String> {
     let text = std::str::from_utf8(payload).map_err(|e| format!("it is not UTF-8 ({e})"))?;
     let json_error = |e: serde_json::Error| problem::json_error(&e);
     if LAST_SETTINGS.with_borrow(Option::is_none) {
@@ -190,23 +190,6 @@ fn text_before(text: &str, e: &serde_json::Error) -> String {
     match (boundary(start), boundary(end)) {
         (Some(start), Some(end)) => line[start..end].to_owned(),
         _ => String::new(),
-    }
-}
-
-fn response(decision: Decision) -> ValidationResponse {
-    let some = |w: Vec<String>| (!w.is_empty()).then_some(w);
-    let (accepted, message, mutated_object, warnings) = match decision {
-        Decision::Accept { warnings } => (true, None, None, some(warnings)),
-        Decision::Mutate { object, warnings } => (true, None, Some(object), some(warnings)),
-        Decision::Reject { message } => (false, Some(message), None, None),
-    };
-    ValidationResponse {
-        accepted,
-        code: (!accepted).then_some(400),
-        message,
-        mutated_object,
-        audit_annotations: None,
-        warnings,
     }
 }
 
@@ -424,11 +407,12 @@ mod tests {
         }
     }
 
-    /// An instance's first request builds the sidecar into its pod, its second keeps a
-    /// copy, the ones after clone it: the answers must not tell them apart, nor keep a
-    /// copy across other settings.
+    /// An instance's first request reads its settings with the request, its second reads
+    /// and keeps them (with the hash of the sidecar's settings-shaped part), the ones after
+    /// reuse them: the answers must not tell them apart, nor keep anything across other
+    /// settings.
     #[test]
-    fn the_kept_template_answers_as_the_built_one() {
+    fn the_kept_settings_answer_as_the_first_read() {
         let opted_in = |image: &str| {
             let mut r = pod_request(
                 json!({"trustAnchorArn": "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f",

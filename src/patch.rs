@@ -2,9 +2,11 @@
 //! Both modes fill a [`Patch`]: IAM Roles Anywhere with a sidecar and its certificate
 //! volume, IRSA with a token volume and mounts only.
 
+use crate::json::{array_in, object_in, set, Entry, Json};
 use crate::pod::{ContainerList, ContainerRef, VOLUMES};
 use crate::problem::{Kind, Problem};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Where the sidecar goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +19,7 @@ pub enum Placement {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sidecar {
-    pub container: Value,
+    pub container: Json<'static>,
     pub placement: Placement,
 }
 
@@ -53,7 +55,7 @@ impl ContainerPatch {
 pub struct Patch {
     pub sidecar: Option<Sidecar>,
     /// Volumes appended to `spec.volumes`.
-    pub volumes: Vec<Value>,
+    pub volumes: Vec<Json<'static>>,
     pub containers: Vec<ContainerPatch>,
     /// Containers appended to `spec.containers`, before `containers` applies: a
     /// [`ContainerPatch`] may refer to them by the index they will have.
@@ -68,29 +70,6 @@ pub fn env_var(name: &str, value: impl Into<String>) -> Value {
     entry.insert("name".into(), Value::String(name.to_owned()));
     entry.insert("value".into(), Value::String(value.into()));
     Value::Object(entry)
-}
-
-/// Returns the array at `obj[key]`, creating it when absent or not an array.
-fn array_at<'a>(obj: &'a mut Map<String, Value>, key: &str) -> &'a mut Vec<Value> {
-    let slot = obj.entry(key).or_insert_with(|| Value::Array(Vec::new()));
-    if !slot.is_array() {
-        *slot = Value::Array(Vec::new());
-    }
-    match slot {
-        Value::Array(a) => a,
-        _ => unreachable!("just made an array"),
-    }
-}
-
-fn object_at<'a>(obj: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
-    let slot = obj.entry(key).or_insert_with(|| Value::Object(Map::new()));
-    if !slot.is_object() {
-        *slot = Value::Object(Map::new());
-    }
-    match slot {
-        Value::Object(o) => o,
-        _ => unreachable!("just made an object"),
-    }
 }
 
 impl Patch {
@@ -108,65 +87,66 @@ impl Patch {
     }
 
     /// Writes the patch into `pod`, which passed `pod::check_shape`; moves, never copies,
-    /// what it adds.
-    pub fn apply(self, pod: &mut Value) -> Result<(), Problem> {
+    /// what it adds. The pod's other parts keep their text.
+    pub fn apply(self, pod: &mut Json) -> Result<(), Problem> {
         let root = pod
-            .as_object_mut()
+            .entries_mut()
             .ok_or_else(|| Problem::pod(Kind::Malformed, "the object is not a pod"))?;
         let edits_spec = self.edits_spec();
         if !self.annotations.is_empty() {
-            let annotations = object_at(object_at(root, "metadata"), "annotations");
+            let annotations = object_in(object_in(root, "metadata"), "annotations");
             for (k, v) in self.annotations {
-                annotations.insert(k, Value::String(v));
+                set(annotations, Cow::Owned(k), Json::string(v));
             }
         }
         if !edits_spec {
             // Annotations alone (the warnings): the spec stays as it is.
             return Ok(());
         }
-        let spec = object_at(root, "spec");
+        let spec = object_in(root, "spec");
         if !self.added.is_empty() {
-            array_at(spec, ContainerList::App.key()).extend(self.added);
+            array_in(spec, ContainerList::App.key()).extend(self.added.into_iter().map(Json::made));
         }
         // Containers before the sidecar: the patch's indexes refer to the lists without it.
         for change in self.containers {
             apply_container(spec, change)?;
         }
         if !self.volumes.is_empty() {
-            array_at(spec, VOLUMES).extend(self.volumes);
+            array_in(spec, VOLUMES).extend(self.volumes);
         }
         match self.sidecar {
             Some(Sidecar {
                 container,
                 placement: Placement::FirstInit,
-            }) => array_at(spec, ContainerList::Init.key()).insert(0, container),
+            }) => array_in(spec, ContainerList::Init.key()).insert(0, container),
             Some(Sidecar {
                 container,
                 placement: Placement::LastApp,
-            }) => array_at(spec, ContainerList::App.key()).push(container),
+            }) => array_in(spec, ContainerList::App.key()).push(container),
             None => {}
         }
         Ok(())
     }
 }
 
-fn apply_container(spec: &mut Map<String, Value>, change: ContainerPatch) -> Result<(), Problem> {
-    let container = spec
-        .get_mut(change.container.list.key())
-        .and_then(|l| l.get_mut(change.container.index))
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| Problem::pod(Kind::Malformed, "a container disappeared while injecting"))?;
+fn apply_container(spec: &mut Vec<Entry>, change: ContainerPatch) -> Result<(), Problem> {
+    let gone = || Problem::pod(Kind::Malformed, "a container disappeared while injecting");
+    let list = array_in(spec, change.container.list.key());
+    let container = list
+        .get_mut(change.container.index)
+        .and_then(Json::entries_mut)
+        .ok_or_else(gone)?;
     if !change.append.is_empty() || !change.values.is_empty() {
-        let env = array_at(container, "env");
+        let env = array_in(container, "env");
         for (i, value) in change.values {
-            if let Some(entry) = env.get_mut(i).and_then(Value::as_object_mut) {
-                entry.insert("value".into(), Value::String(value));
+            if let Some(entry) = env.get_mut(i).and_then(Json::entries_mut) {
+                set(entry, Cow::Borrowed("value"), Json::string(value));
             }
         }
-        env.extend(change.append);
+        env.extend(change.append.into_iter().map(Json::made));
     }
     if !change.mounts.is_empty() {
-        array_at(container, "volumeMounts").extend(change.mounts);
+        array_in(container, "volumeMounts").extend(change.mounts.into_iter().map(Json::made));
     }
     Ok(())
 }
@@ -174,6 +154,7 @@ fn apply_container(spec: &mut Map<String, Value>, change: ContainerPatch) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{doc, value};
     use rstest::rstest;
     use serde_json::json;
 
@@ -182,25 +163,26 @@ mod tests {
     }
 
     /// `pod` with `patch`, which has something to write, applied.
-    fn applied(mut pod: Value, patch: Patch) -> Value {
+    fn applied(pod: Value, patch: Patch) -> Value {
         assert!(!patch.is_empty());
+        let mut pod = doc(pod);
         patch.apply(&mut pod).unwrap();
-        pod
+        value(&pod)
     }
 
     #[rstest]
     #[case::native(Placement::FirstInit, "/spec/initContainers/0/name")]
     #[case::classic(Placement::LastApp, "/spec/containers/1/name")]
     fn the_sidecar_goes_where_its_placement_says(#[case] placement: Placement, #[case] path: &str) {
-        let mut pod = json!({"spec": {"initContainers": [{"name": "init"}], "containers": [{"name": "app"}]}});
+        let pod = json!({"spec": {"initContainers": [{"name": "init"}], "containers": [{"name": "app"}]}});
         let patch = Patch {
             sidecar: Some(Sidecar {
-                container: json!({"name": "helper"}),
+                container: Json::made(json!({"name": "helper"})),
                 placement,
             }),
             ..Patch::default()
         };
-        patch.apply(&mut pod).unwrap();
+        let pod = applied(pod, patch);
         assert_eq!(pod.pointer(path), Some(&json!("helper")), "{pod}");
     }
 
@@ -213,7 +195,7 @@ mod tests {
         change.mounts.push(json!({"name": "v"}));
         let patch = Patch {
             containers: vec![change],
-            volumes: vec![json!({"name": "v"})],
+            volumes: vec![Json::made(json!({"name": "v"}))],
             annotations: vec![("k".into(), "v".into())],
             ..Patch::default()
         };
@@ -222,6 +204,30 @@ mod tests {
             json!({"metadata": {"annotations": {"k": "v"}}, "spec": {
                 "containers": [{"name": "app", "env": [{"name": "A", "futureField": 1, "value": "1"}, {"name": "B"}, {"name": "C", "value": "3"}], "volumeMounts": [{"name": "v"}]}],
                 "volumes": [{"name": "v"}]}})
+        );
+    }
+
+    /// A container the patch adds (the VM's token server) is edited as the pod's own:
+    /// a value set in place, env appended, a mount beside the one it came with.
+    #[test]
+    fn a_container_the_patch_adds_is_edited_as_the_pods_own() {
+        let pod = json!({"spec": {"containers": [{"name": "app"}]}});
+        let mut change = ContainerPatch::new(at(ContainerList::App, 1));
+        change.values.push((0, "1".into()));
+        change.append.push(env_var("B", "2"));
+        change.mounts.push(json!({"name": "token"}));
+        let patch = Patch {
+            added: vec![
+                json!({"name": "server", "env": [{"name": "A"}], "volumeMounts": [{"name": "socket"}]}),
+            ],
+            containers: vec![change],
+            ..Patch::default()
+        };
+        assert_eq!(
+            applied(pod, patch),
+            json!({"spec": {"containers": [{"name": "app"}, {"name": "server",
+                "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                "volumeMounts": [{"name": "socket"}, {"name": "token"}]}]}})
         );
     }
 

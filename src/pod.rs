@@ -2,8 +2,8 @@
 //! types do not know survive untouched, because the host turns our output into a JSON
 //! patch. `patch` writes; no mode is named here.
 
+use crate::json::Json;
 use crate::problem::{Kind, Problem};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Annotations as the API server holds them (a ServiceAccount's, read through the host).
@@ -29,12 +29,12 @@ pub enum Origin {
 /// trimmed. Without a ServiceAccount (`readServiceAccounts: false`) only the pod counts.
 #[derive(Debug, Clone, Copy)]
 pub struct Sources<'a> {
-    pod: &'a Value,
+    pod: &'a Json<'a>,
     account: Option<Account<'a>>,
 }
 
 impl<'a> Sources<'a> {
-    pub fn new(pod: &'a Value, account: Option<Account<'a>>) -> Self {
+    pub fn new(pod: &'a Json<'a>, account: Option<Account<'a>>) -> Self {
         Sources { pod, account }
     }
 
@@ -109,27 +109,26 @@ pub struct ContainerRef {
     pub index: usize,
 }
 
-fn spec(pod: &Value) -> Option<&Value> {
+fn spec<'j>(pod: &'j Json<'j>) -> Option<&'j Json<'j>> {
     pod.get("spec")
 }
 
-pub fn list<'a>(pod: &'a Value, key: &str) -> &'a [Value] {
+pub fn list<'a>(pod: &'a Json<'a>, key: &str) -> &'a [Json<'a>] {
     spec(pod)
         .and_then(|s| s.get(key))
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
+        .and_then(Json::as_array)
         .unwrap_or_default()
 }
 
 /// The pod's volume called `name`.
-pub fn volume<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
+pub fn volume<'a>(pod: &'a Json<'a>, name: &str) -> Option<&'a Json<'a>> {
     list(pod, VOLUMES)
         .iter()
-        .find(|v| v.get("name").and_then(Value::as_str) == Some(name))
+        .find(|v| v.get("name").and_then(Json::as_str) == Some(name))
 }
 
 /// Init containers, then app containers.
-pub fn containers(pod: &Value) -> impl Iterator<Item = (ContainerRef, &Value)> {
+pub fn containers<'j>(pod: &'j Json<'j>) -> impl Iterator<Item = (ContainerRef, &'j Json<'j>)> {
     [ContainerList::Init, ContainerList::App]
         .into_iter()
         .flat_map(move |at| {
@@ -140,29 +139,28 @@ pub fn containers(pod: &Value) -> impl Iterator<Item = (ContainerRef, &Value)> {
         })
 }
 
-pub fn name_of(container: &Value) -> &str {
+pub fn name_of<'j>(container: &'j Json<'j>) -> &'j str {
     container
         .get("name")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .unwrap_or_default()
 }
 
-pub fn env_of(container: &Value) -> &[Value] {
+pub fn env_of<'j>(container: &'j Json<'j>) -> &'j [Json<'j>] {
     container
         .get("env")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
+        .and_then(Json::as_array)
         .unwrap_or_default()
 }
 
 /// The pod's annotations with string values (the API server allows no others).
-pub fn annotations(pod: &Value) -> impl Iterator<Item = (&str, &str)> {
+pub fn annotations<'j>(pod: &'j Json<'j>) -> impl Iterator<Item = (&'j str, &'j str)> {
     pod.get("metadata")
         .and_then(|m| m.get("annotations"))
-        .and_then(Value::as_object)
+        .and_then(Json::as_object)
         .into_iter()
         .flatten()
-        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+        .filter_map(|(k, v)| Some((&**k, v.as_str()?)))
         .inspect(|_| visited())
 }
 
@@ -178,12 +176,12 @@ fn visited() {
     VISITS.with(|v| v.set(v.get() + 1));
 }
 
-pub fn annotation<'a>(pod: &'a Value, key: &str) -> Option<&'a str> {
+pub fn annotation<'a>(pod: &'a Json<'a>, key: &str) -> Option<&'a str> {
     pod.get("metadata")?.get("annotations")?.get(key)?.as_str()
 }
 
 /// Whether the pod carries the label `key`, whatever its value.
-pub fn has_label(pod: &Value, key: &str) -> bool {
+pub fn has_label<'j>(pod: &'j Json<'j>, key: &str) -> bool {
     pod.get("metadata")
         .and_then(|m| m.get("labels"))
         .and_then(|l| l.get(key))
@@ -191,20 +189,20 @@ pub fn has_label(pod: &Value, key: &str) -> bool {
 }
 
 /// The value of the pod's label `key`.
-pub fn label<'a>(pod: &'a Value, key: &str) -> Option<&'a str> {
+pub fn label<'a>(pod: &'a Json<'a>, key: &str) -> Option<&'a str> {
     pod.get("metadata")?.get("labels")?.get(key)?.as_str()
 }
 
-pub fn is_windows(pod: &Value) -> bool {
+pub fn is_windows<'j>(pod: &'j Json<'j>) -> bool {
     let spec = spec(pod);
     let os = spec
         .and_then(|s| s.get("os"))
         .and_then(|o| o.get("name"))
-        .and_then(Value::as_str);
+        .and_then(Json::as_str);
     let selector = |label: &str| {
         spec.and_then(|s| s.get("nodeSelector"))
             .and_then(|n| n.get(label))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             == Some("windows")
     };
     os == Some("windows") || selector("kubernetes.io/os") || selector("beta.kubernetes.io/os")
@@ -212,40 +210,40 @@ pub fn is_windows(pod: &Value) -> bool {
 
 /// `spec.serviceAccountName`, then the deprecated `spec.serviceAccount`, then `default`,
 /// as the API server resolves it.
-pub fn service_account(pod: &Value) -> &str {
+pub fn service_account<'j>(pod: &'j Json<'j>) -> &'j str {
     ["serviceAccountName", "serviceAccount"]
         .iter()
-        .find_map(|k| spec(pod)?.get(*k)?.as_str().filter(|s| !s.is_empty()))
+        .find_map(|k| spec(pod)?.get(k)?.as_str().filter(|s| !s.is_empty()))
         .unwrap_or("default")
 }
 
 /// The pod's name as the role session will see it: the name, or the generated name
 /// (the API server appends 5 characters to `generateName`).
-pub fn pod_name_for_session(pod: &Value) -> Option<String> {
+pub fn pod_name_for_session<'j>(pod: &'j Json<'j>) -> Option<String> {
     let meta = pod.get("metadata")?;
     match meta
         .get("name")
-        .and_then(Value::as_str)
+        .and_then(Json::as_str)
         .filter(|n| !n.is_empty())
     {
         Some(name) => Some(name.to_owned()),
         None => meta
             .get("generateName")
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .map(|g| format!("{g}xxxxx")),
     }
 }
 
 /// Rejects objects the injection cannot edit, naming the field.
-pub fn check_shape(pod: &Value) -> Result<(), Problem> {
+pub fn check_shape<'j>(pod: &'j Json<'j>) -> Result<(), Problem> {
     shape(pod).map_err(|message| Problem::pod(Kind::Malformed, message))
 }
 
-fn shape(pod: &Value) -> Result<(), String> {
+fn shape<'j>(pod: &'j Json<'j>) -> Result<(), String> {
     let spec = spec(pod)
-        .and_then(Value::as_object)
+        .filter(|s| s.is_object())
         .ok_or("the pod has no spec object")?;
-    match spec.get(ContainerList::App.key()).and_then(Value::as_array) {
+    match spec.get(ContainerList::App.key()).and_then(Json::as_array) {
         Some(c) if !c.is_empty() => {}
         _ => return Err("spec.containers must be a non-empty list".into()),
     }
@@ -272,10 +270,14 @@ fn shape(pod: &Value) -> Result<(), String> {
     }
     // The API server refuses any other value (a null reads as ""); the injection reads
     // and extends annotations as strings, and would replace such a value.
-    let not_text = |(_, v): &(&String, &Value)| !v.is_string() && !v.is_null();
-    if let Some((key, _)) = annotations
-        .and_then(Value::as_object)
-        .and_then(|a| a.iter().find(not_text))
+    // The first in key order, as when the pod was a `serde_json::Value`.
+    if let Some(key) = annotations
+        .and_then(Json::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| !v.is_string() && !v.is_null())
+        .map(|(k, _)| k)
+        .min()
     {
         return Err(format!(
             "metadata.annotations.{key} must be a string: annotations map strings to strings"
@@ -288,9 +290,10 @@ fn shape(pod: &Value) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::problem::Source;
-    use crate::testutil::map;
+    use crate::testutil::{doc, map};
     use rstest::rstest;
     use serde_json::json;
+    use serde_json::Value;
 
     #[rstest]
     #[case::spec_serviceaccountname_api_api(json!({"spec": {"serviceAccountName": "api"}}), "api")]
@@ -298,7 +301,7 @@ mod tests {
     #[case::spec_serviceaccountname_default(json!({"spec": {"serviceAccountName": ""}}), "default")]
     #[case::spec_default(json!({"spec": {}}), "default")]
     fn service_accounts(#[case] pod: Value, #[case] expected: &str) {
-        assert_eq!(service_account(&pod), expected);
+        assert_eq!(service_account(&doc(pod)), expected);
     }
 
     #[rstest]
@@ -312,7 +315,7 @@ mod tests {
     #[case::annotations_not_a_map(json!({"metadata": {"annotations": []}, "spec": {"containers": [{"name": "a"}]}}), "metadata.annotations must be a map")]
     #[case::annotation_not_a_string(json!({"metadata": {"annotations": {"a": "x", "eks.amazonaws.com/skip-containers": 8.27098e-317}}, "spec": {"containers": [{"name": "a"}]}}), "metadata.annotations.eks.amazonaws.com/skip-containers must be a string")]
     fn malformed_pods_are_named(#[case] pod: Value, #[case] message: &str) {
-        let err = check_shape(&pod).unwrap_err();
+        let err = check_shape(&doc(pod)).unwrap_err();
         assert_eq!((&err.at, err.kind), (&Source::Pod, Kind::Malformed));
         assert!(err.to_string().starts_with(message), "{err}");
     }
@@ -324,11 +327,11 @@ mod tests {
     #[case::spec_nodeselector_kubernetes_io_os_linux(json!({"spec": {"nodeSelector": {"kubernetes.io/os": "linux"}}}), false)]
     #[case::spec(json!({"spec": {}}), false)]
     fn windows_pods(#[case] pod: Value, #[case] windows: bool) {
-        assert_eq!(is_windows(&pod), windows);
+        assert_eq!(is_windows(&doc(pod)), windows);
     }
 
-    fn annotated(pairs: &[(&str, &str)]) -> Value {
-        json!({"metadata": {"annotations": map(pairs)}})
+    fn annotated(pairs: &[(&str, &str)]) -> Json<'static> {
+        doc(json!({"metadata": {"annotations": map(pairs)}}))
     }
 
     #[rstest]
@@ -372,7 +375,9 @@ mod tests {
 
     #[test]
     fn a_well_formed_pod_passes() {
-        let pod = json!({"metadata": {"annotations": {"a": "x", "b": null}}, "spec": {"containers": [{"name": "a", "env": null}], "volumes": null}});
+        let pod = doc(
+            json!({"metadata": {"annotations": {"a": "x", "b": null}}, "spec": {"containers": [{"name": "a", "env": null}], "volumes": null}}),
+        );
         assert_eq!(check_shape(&pod), Ok(()));
     }
 }

@@ -1,8 +1,11 @@
 //! What the unit tests of several modules share.
 
+use crate::json::Json;
 use crate::patch::ContainerPatch;
 use crate::pod::Annotations;
 use crate::settings::Settings;
+use serde::Deserialize;
+use serde_json::Value;
 
 pub const TRUST_ANCHOR: &str =
     "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f";
@@ -49,4 +52,24 @@ pub fn appended_env(change: &ContainerPatch) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// `text`, kept for the rest of the test run: what a request's object borrows from.
+pub fn leak(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// A test's value as the policy reads a request's object: parsed from its JSON text.
+pub fn doc(v: Value) -> Json<'static> {
+    Json::parse(leak(v.to_string())).unwrap()
+}
+
+/// What the policy wrote of `json`, read back as a `serde_json::Value` to compare.
+pub fn value(json: &Json) -> Value {
+    serde_json::from_slice(&json.to_vec()).unwrap()
+}
+
+/// `v` read as a type that borrows its text (a `Request`), as the payload is read.
+pub fn read<T: Deserialize<'static>>(v: Value) -> T {
+    serde_json::from_str(leak(v.to_string())).unwrap()
 }

@@ -272,7 +272,7 @@ fn region(reader: &Reader, problems: &mut Problems) -> Option<String> {
 pub(crate) mod tests {
     use super::*;
     use crate::pod::{Account, Annotations};
-    use crate::testutil::{annotations, map, settings, PROFILE, ROLE};
+    use crate::testutil::{annotations, doc, map, settings, PROFILE, ROLE};
     use rstest::rstest;
     use serde_json::json;
 
@@ -282,7 +282,7 @@ pub(crate) mod tests {
         account: Option<&Annotations>,
         settings: &Settings,
     ) -> (Option<Ask>, Problems) {
-        let pod = json!({"metadata": {"annotations": annotations}});
+        let pod = doc(json!({"metadata": {"annotations": annotations}}));
         let account = account.map(|annotations| Account {
             name: "payments/api",
             annotations,

@@ -1,10 +1,10 @@
 //! The env wiring of the pod's other containers for IAM Roles Anywhere: the sidecar's
 //! endpoint and the region, warnings for what would bypass the sidecar, and `NO_PROXY`.
 
+use crate::json::Json;
 use crate::patch::{env_var, ContainerPatch};
 use crate::pod::{self, ContainerRef};
 use crate::problem::{quote, Kind, Problem, Problems};
-use serde_json::Value;
 
 /// Variables that make the AWS SDKs use other credentials than the sidecar's.
 const CREDENTIAL_OVERRIDES: [&str; 10] = [
@@ -27,14 +27,14 @@ const LOOPBACK: &str = "127.0.0.1";
 /// disagree (SDKs differ in which they read first).
 const REGIONS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
 
-fn position(env: &[Value], var: &str) -> Option<usize> {
+fn position<'j>(env: &'j [Json<'j>], var: &str) -> Option<usize> {
     env.iter()
-        .position(|e| e.get("name").and_then(Value::as_str) == Some(var))
+        .position(|e| e.get("name").and_then(Json::as_str) == Some(var))
 }
 
 /// The env change for one container, and the warnings it raises.
-pub fn container_env(
-    container: &Value,
+pub fn container_env<'j>(
+    container: &'j Json<'j>,
     at: ContainerRef,
     vars: &[(&str, String)],
     problems: &mut Problems,
@@ -55,7 +55,7 @@ pub fn container_env(
             }
             // Its group partner is set: the warning, if any, is about that one.
             None => {}
-            Some(i) if env[i].get("value").and_then(Value::as_str) == Some(value) => {}
+            Some(i) if env[i].get("value").and_then(Json::as_str) == Some(value) => {}
             Some(_) => {
                 let consequence = if var.starts_with("AWS_EC2_METADATA") {
                     "it may not use the credentials sidecar"
@@ -93,7 +93,12 @@ pub fn container_env(
 /// Keeps the loopback endpoint off the container's proxy: without this the SDK sends
 /// its metadata calls to the proxy. Each spelling the container sets gets 127.0.0.1 in
 /// its `value`, the rest of the entry untouched; with neither, `NO_PROXY` is added.
-fn no_proxy(name: &str, env: &[Value], change: &mut ContainerPatch, problems: &mut Problems) {
+fn no_proxy<'j>(
+    name: &str,
+    env: &'j [Json<'j>],
+    change: &mut ContainerPatch,
+    problems: &mut Problems,
+) {
     let set: Vec<(&str, usize)> = NO_PROXIES
         .into_iter()
         .filter_map(|var| Some((var, position(env, var)?)))
@@ -116,10 +121,13 @@ fn no_proxy(name: &str, env: &[Value], change: &mut ContainerPatch, problems: &m
             continue;
         }
         let hosts = match env[i].get("value") {
-            None | Some(Value::Null) => "",
-            Some(Value::String(hosts)) => hosts,
-            // Not a list of hosts (no API server sends one): left as written.
-            Some(_) => continue,
+            None => "",
+            Some(v) if v.is_null() => "",
+            Some(v) => match v.as_str() {
+                Some(hosts) => hosts,
+                // Not a list of hosts (no API server sends one): left as written.
+                None => continue,
+            },
         };
         if !hosts.split(',').any(|h| h.trim() == LOOPBACK) {
             change.values.push((i, join_hosts(hosts, LOOPBACK)));

@@ -4,17 +4,17 @@
 
 use super::ask::Ask;
 use super::env::{container_env, join_hosts};
+use crate::emit::{decimal, Sink, Text};
 use crate::hash::Hasher;
 use crate::identity;
+use crate::json::Json;
 use crate::names;
 use crate::patch::{Patch, Placement, Sidecar};
 use crate::pod::{self, ContainerList};
 use crate::problem::{quote, Kind, Problem, Problems};
 use crate::settings::{LogLevel, Resources, Settings};
 use crate::validation;
-use crate::value::{map, object, strings};
-use serde_json::{Map, Value};
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 pub const SIDECAR_NAME: &str = "iamra-credential-helper";
@@ -26,7 +26,7 @@ pub const ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 pub const ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
 
 fn file(name: &str) -> String {
-    format!("{MOUNT_PATH}/{name}")
+    [MOUNT_PATH, "/", name].concat()
 }
 
 /// The helper's command line.
@@ -52,9 +52,9 @@ fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
         "--region",
         &settings.region,
         "--port",
-        &settings.sidecar.port.to_string(),
+        decimal(u64::from(settings.sidecar.port), &mut [0; 20]),
         "--session-duration",
-        &ask.session_seconds.to_string(),
+        decimal(ask.session_seconds, &mut [0; 20]),
         "--role-session-name",
         session_name,
     ]
@@ -66,100 +66,123 @@ fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
     args
 }
 
-/// The sidecar as the settings alone shape it: all but its arguments and env.
-fn sidecar_base(settings: &Settings) -> Map<String, Value> {
-    let s = &settings.sidecar;
-    let uid = || Value::from(identity::HELPER_UID);
-    let mut container = map([
-        ("name", SIDECAR_NAME.into()),
-        ("image", s.image.as_str().into()),
-        ("imagePullPolicy", s.image_pull_policy.as_str().into()),
-        ("resources", resources(&s.resources)),
-        (
-            "securityContext",
-            object([
-                ("runAsNonRoot", true.into()),
-                ("runAsUser", uid()),
-                ("runAsGroup", uid()),
-                ("readOnlyRootFilesystem", true.into()),
-                ("allowPrivilegeEscalation", false.into()),
-                (
-                    "capabilities",
-                    object([("drop", strings(vec!["ALL".into()]))]),
-                ),
-                (
-                    "seccompProfile",
-                    object([("type", "RuntimeDefault".into())]),
-                ),
-            ]),
-        ),
-        // The helper listens on 127.0.0.1 only, which kubelet's TCP and HTTP probes
-        // (sent to the pod IP) cannot reach; the image has no shell. The probe runs the
-        // helper itself: it passes once the certificate is issued and readable by the
-        // helper's user, so the app starts only then.
-        ("startupProbe", startup_probe()),
-        (
-            "volumeMounts",
-            Value::Array(vec![object([
-                ("name", VOLUME_NAME.into()),
-                ("mountPath", MOUNT_PATH.into()),
-                ("readOnly", true.into()),
-            ])]),
-        ),
-    ]);
-    if settings.sidecar.native {
-        container.insert("restartPolicy".into(), "Always".into());
-    }
-    container
+/// How many entries [`sidecar_base`] sends.
+fn base_len(settings: &Settings) -> usize {
+    7 + usize::from(settings.sidecar.native)
 }
 
-/// The sidecar's env: a pod made by a controller has no name at admission, so without
-/// a session name the helper reads the pod's name at run time.
-fn sidecar_env(ask: &Ask) -> Option<Value> {
-    if ask.session_name.is_some() {
-        return None;
+/// The sidecar's entries that the settings alone shape, in key order: all but its
+/// arguments and env, whose keys come before them.
+fn sidecar_base<S: Sink>(s: &mut S, settings: &Settings) {
+    let c = &settings.sidecar;
+    s.entry("image", &c.image);
+    s.entry("imagePullPolicy", c.image_pull_policy.as_str());
+    s.entry("name", SIDECAR_NAME);
+    s.key("resources");
+    resources(s, &c.resources);
+    if c.native {
+        s.entry("restartPolicy", "Always");
     }
-    let field = object([
-        ("apiVersion", "v1".into()),
-        ("fieldPath", "metadata.name".into()),
-    ]);
-    Some(Value::Array(vec![object([
-        ("name", "POD_NAME".into()),
-        ("valueFrom", object([("fieldRef", field)])),
-    ])]))
+    s.key("securityContext");
+    s.object(7, |s| {
+        s.key("allowPrivilegeEscalation");
+        s.bool(false);
+        s.key("capabilities");
+        s.object(1, |s| {
+            s.key("drop");
+            s.strs(&["ALL"]);
+        });
+        s.key("readOnlyRootFilesystem");
+        s.bool(true);
+        s.key("runAsGroup");
+        s.uint(identity::HELPER_UID);
+        s.key("runAsNonRoot");
+        s.bool(true);
+        s.key("runAsUser");
+        s.uint(identity::HELPER_UID);
+        s.key("seccompProfile");
+        s.object(1, |s| s.entry("type", "RuntimeDefault"));
+    });
+    // The helper listens on 127.0.0.1 only, which kubelet's TCP and HTTP probes (sent
+    // to the pod IP) cannot reach; the image has no shell. The probe runs the helper
+    // itself: it passes once the certificate is issued and readable by the helper's
+    // user, so the app starts only then.
+    s.key("startupProbe");
+    s.object(4, |s| {
+        s.key("exec");
+        s.object(1, |s| {
+            s.key("command");
+            s.strs(&[
+                HELPER_BINARY,
+                "read-certificate-data",
+                "--certificate",
+                &file("tls.crt"),
+            ]);
+        });
+        s.key("failureThreshold");
+        s.uint(60);
+        s.key("periodSeconds");
+        s.uint(1);
+        s.key("timeoutSeconds");
+        s.uint(5);
+    });
+    s.key("volumeMounts");
+    s.array(1, |s| {
+        s.object(3, |s| {
+            s.entry("mountPath", MOUNT_PATH);
+            s.entry("name", VOLUME_NAME);
+            s.key("readOnly");
+            s.bool(true);
+        });
+    });
 }
 
-fn startup_probe() -> Value {
-    let command = [HELPER_BINARY, "read-certificate-data", "--certificate"]
-        .map(str::to_owned)
-        .into_iter()
-        .chain([file("tls.crt")])
-        .collect();
-    object([
-        ("exec", object([("command", strings(command))])),
-        ("periodSeconds", 1.into()),
-        ("failureThreshold", 60.into()),
-        ("timeoutSeconds", 5.into()),
-    ])
+/// The sidecar: its arguments, its env when it has one, and the rest.
+fn sidecar<S: Sink>(s: &mut S, settings: &Settings, args: &[String], env: bool) {
+    s.object(1 + usize::from(env) + base_len(settings), |s| {
+        s.key("args");
+        s.array(args.len(), |s| args.iter().for_each(|a| s.str(a)));
+        if env {
+            s.key("env");
+            sidecar_env(s);
+        }
+        sidecar_base(s, settings);
+    });
+}
+
+/// The sidecar's env when the pod has no session name: a pod made by a controller has
+/// no name at admission, so the helper reads the pod's name at run time.
+fn sidecar_env<S: Sink>(s: &mut S) {
+    s.array(1, |s| {
+        s.object(2, |s| {
+            s.entry("name", "POD_NAME");
+            s.key("valueFrom");
+            s.object(1, |s| {
+                s.key("fieldRef");
+                s.object(2, |s| {
+                    s.entry("apiVersion", "v1");
+                    s.entry("fieldPath", "metadata.name");
+                });
+            });
+        });
+    });
 }
 
 /// The sidecar's resources as the pod spec writes them.
-fn resources(r: &Resources) -> Value {
-    let quantities = |m: &BTreeMap<String, String>| {
-        Value::Object(
-            m.iter()
-                .map(|(k, q)| (k.clone(), Value::String(q.clone())))
-                .collect(),
-        )
-    };
-    let mut out = Map::new();
-    if let Some(limits) = &r.limits {
-        out.insert("limits".into(), quantities(limits));
+fn resources<S: Sink>(s: &mut S, r: &Resources) {
+    fn quantities<S: Sink>(s: &mut S, key: &str, m: &BTreeMap<String, String>) {
+        s.key(key);
+        s.object(m.len(), |s| m.iter().for_each(|(k, q)| s.entry(k, q)));
     }
-    if let Some(requests) = &r.requests {
-        out.insert("requests".into(), quantities(requests));
-    }
-    Value::Object(out)
+    let len = usize::from(r.limits.is_some()) + usize::from(r.requests.is_some());
+    s.object(len, |s| {
+        if let Some(limits) = &r.limits {
+            quantities(s, "limits", limits);
+        }
+        if let Some(requests) = &r.requests {
+            quantities(s, "requests", requests);
+        }
+    });
 }
 
 /// The variables every other container gets.
@@ -175,34 +198,14 @@ fn app_env(ask: &Ask, template: &Template) -> Vec<(&'static str, String)> {
     vars
 }
 
-/// The sidecar but for its arguments and env, and the certificate volume: what these
-/// settings alone shape.
-#[derive(Debug, Clone)]
-struct Parts {
-    sidecar: Map<String, Value>,
-    volume: Value,
-}
-
-impl Parts {
-    fn new(settings: &Settings) -> Self {
-        Parts {
-            sidecar: sidecar_base(settings),
-            volume: identity::volume(VOLUME_NAME, settings),
-        }
-    }
-}
-
-/// What the injection takes from the settings alone, kept from one request to the next
-/// of the same settings (see `admission::Policy`). policy-server serves every request in
-/// a new instance, so the sidecar and volume are not built with it: the first request
-/// that plans an injection builds them straight into its pod, and only an instance that
-/// serves again (`Template::keep`) keeps a copy to clone, which costs less than building.
+/// What the injection takes from the settings alone, kept with them (see
+/// `admission::Policy`).
 #[derive(Debug)]
 pub struct Template {
     placement: Placement,
     endpoint: String,
-    kept: OnceCell<Parts>,
-    /// Of the parts, taken on the first request that plans an injection.
+    /// Of the sidecar's settings-shaped entries and the volume, taken on the first
+    /// request that plans an injection.
     base_hash: Cell<Option<Hasher>>,
     injected_key: String,
     hash_key: String,
@@ -214,8 +217,11 @@ impl Template {
         let prefix = &settings.annotation_prefix;
         Template {
             placement: placement(settings),
-            endpoint: format!("http://127.0.0.1:{}", settings.sidecar.port),
-            kept: OnceCell::new(),
+            endpoint: [
+                "http://127.0.0.1:",
+                decimal(u64::from(settings.sidecar.port), &mut [0; 20]),
+            ]
+            .concat(),
             base_hash: Cell::new(None),
             injected_key: names::key(prefix, names::INJECTED),
             hash_key: names::key(prefix, names::CONFIG_HASH),
@@ -223,26 +229,13 @@ impl Template {
         }
     }
 
-    /// Builds the parts to keep, if not yet kept: for an instance that serves a second
-    /// request of these settings. The caller chooses the allocator they outlive the call in.
-    pub fn keep(&self, settings: &Settings) {
-        self.kept.get_or_init(|| Parts::new(settings));
-    }
-
-    /// This request's parts: a copy of the kept ones, or new.
-    fn parts(&self, settings: &Settings) -> Parts {
-        self.kept
-            .get()
-            .map_or_else(|| Parts::new(settings), Parts::clone)
-    }
-
-    fn base_hash(&self, parts: &Parts) -> Hasher {
+    fn base_hash(&self, settings: &Settings) -> Hasher {
         if let Some(hash) = self.base_hash.get() {
             return hash;
         }
         let mut hash = Hasher(0);
-        hash.map(&parts.sidecar);
-        hash.value(&parts.volume);
+        hash.object(base_len(settings), |h| sidecar_base(h, settings));
+        identity::volume(&mut hash, VOLUME_NAME, settings);
         self.base_hash.set(Some(hash));
         hash
     }
@@ -250,23 +243,19 @@ impl Template {
 
 /// The hash of what shapes the injection: the template, the sidecar's arguments and
 /// env, and the apps' vars.
-fn config_hash(
-    mut hasher: Hasher,
-    args: &[String],
-    env: Option<&Value>,
-    vars: &[(&str, String)],
-) -> String {
+fn config_hash(mut hasher: Hasher, args: &[String], env: bool, vars: &[(&str, String)]) -> String {
     hasher.word(args.len() as u64);
     args.iter().for_each(|a| hasher.text(a));
-    match env {
-        Some(env) => hasher.value(env),
-        None => hasher.word(0),
+    if env {
+        sidecar_env(&mut hasher);
+    } else {
+        hasher.word(0);
     }
     for (name, value) in vars {
         hasher.text(name);
         hasher.text(value);
     }
-    format!("{:016x}", hasher.0)
+    hasher.hex()
 }
 
 /// The injection planned for one pod.
@@ -277,26 +266,21 @@ pub struct Planned {
 }
 
 /// Plans the injection into `pod`. Pure: reads the pod, returns what to change.
-pub fn plan(
-    pod_value: &Value,
+pub fn plan<'j>(
+    pod_value: &'j Json<'j>,
     ask: &Ask,
     template: &Template,
     settings: &Settings,
     problems: &mut Problems,
 ) -> Planned {
     let args = args(ask, settings);
-    let env = sidecar_env(ask);
+    let env = ask.session_name.is_none();
     let vars = app_env(ask, template);
-    let parts = template.parts(settings);
-    let config_hash = config_hash(template.base_hash(&parts), &args, env.as_ref(), &vars);
-    let Parts {
-        mut sidecar,
-        volume,
-    } = parts;
-    sidecar.insert("args".into(), strings(args));
-    if let Some(env) = env {
-        sidecar.insert("env".into(), env);
-    }
+    let config_hash = config_hash(template.base_hash(settings), &args, env, &vars);
+    let mut container = Text::with_capacity(2048);
+    sidecar(&mut container, settings, &args, env);
+    let mut volume = Text::with_capacity(1024);
+    identity::volume(&mut volume, VOLUME_NAME, settings);
     let containers = pod::containers(pod_value)
         .filter(|(_, c)| pod::name_of(c) != SIDECAR_NAME)
         .map(|(at, c)| container_env(c, at, &vars, problems))
@@ -314,10 +298,10 @@ pub fn plan(
     Planned {
         patch: Patch {
             sidecar: Some(Sidecar {
-                container: Value::Object(sidecar),
+                container: Json::rendered(container.out),
                 placement,
             }),
-            volumes: vec![volume],
+            volumes: vec![Json::rendered(volume.out)],
             containers,
             added: Vec::new(),
             annotations: bookkeeping(pod_value, template, &config_hash),
@@ -335,7 +319,11 @@ fn placement(settings: &Settings) -> Placement {
 }
 
 /// The annotations that mark the pod, and keep pod-identity-webhook off the sidecar.
-fn bookkeeping(pod_value: &Value, template: &Template, config_hash: &str) -> Vec<(String, String)> {
+fn bookkeeping<'j>(
+    pod_value: &'j Json<'j>,
+    template: &Template,
+    config_hash: &str,
+) -> Vec<(String, String)> {
     let skip = pod::annotation(pod_value, &template.skip_key).unwrap_or_default();
     let mut annotations = vec![
         (template.injected_key.clone(), "true".to_owned()),
@@ -349,7 +337,7 @@ fn bookkeeping(pod_value: &Value, template: &Template, config_hash: &str) -> Vec
 }
 
 /// An injected pod whose configuration has not changed: re-evaluating it changes nothing.
-pub fn is_injected(pod_value: &Value, template: &Template, config_hash: &str) -> bool {
+pub fn is_injected<'j>(pod_value: &'j Json<'j>, template: &Template, config_hash: &str) -> bool {
     let list = match template.placement {
         Placement::FirstInit => ContainerList::Init,
         Placement::LastApp => ContainerList::App,
@@ -362,15 +350,15 @@ pub fn is_injected(pod_value: &Value, template: &Template, config_hash: &str) ->
 }
 
 /// Records the reasons a pod cannot take the sidecar.
-pub fn conflicts(
-    pod_value: &Value,
+pub fn conflicts<'j>(
+    pod_value: &'j Json<'j>,
     ask: &Ask,
     settings: &Settings,
     namespace: &str,
     problems: &mut Problems,
 ) {
     let host_network = pod_value.get("spec").and_then(|s| s.get("hostNetwork"));
-    if host_network.and_then(Value::as_bool) == Some(true) {
+    if host_network.and_then(Json::as_bool) == Some(true) {
         problems.error(Problem::pod(
             Kind::Forbidden,
             "spec.hostNetwork is true: the credentials sidecar's loopback port would be shared by \
@@ -418,7 +406,7 @@ pub fn conflicts(
 }
 
 /// Containers that take the sidecar's name or port.
-fn container_conflicts(pod_value: &Value, settings: &Settings, problems: &mut Problems) {
+fn container_conflicts<'j>(pod_value: &'j Json<'j>, settings: &Settings, problems: &mut Problems) {
     let port = i64::from(settings.sidecar.port);
     for (_, c) in pod::containers(pod_value) {
         let name = pod::name_of(c);
@@ -431,14 +419,10 @@ fn container_conflicts(pod_value: &Value, settings: &Settings, problems: &mut Pr
                 ),
             ));
         }
-        let ports = c
-            .get("ports")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let ports = c.get("ports").and_then(Json::as_array).unwrap_or_default();
         if ports
             .iter()
-            .any(|p| p.get("containerPort").and_then(Value::as_i64) == Some(port))
+            .any(|p| p.get("containerPort").and_then(Json::as_i64) == Some(port))
         {
             problems.error(Problem::pod(
                 Kind::Conflicting,
@@ -458,9 +442,9 @@ pub(crate) mod tests {
     use crate::iamra::ask::tests::ask as request;
     use crate::patch::ContainerPatch;
     use crate::problem::Source;
-    use crate::testutil::{appended_env, settings, PROFILE, ROLE};
+    use crate::testutil::{appended_env, doc, settings, value, PROFILE, ROLE};
     use rstest::rstest;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     /// A plan with its warnings, as the old tests read it.
     struct P {
@@ -479,6 +463,7 @@ pub(crate) mod tests {
     }
 
     fn plan(pod_value: &Value, ask: &Ask, settings: &Settings) -> P {
+        let pod_value = &doc(pod_value.clone());
         let mut problems = Problems::default();
         let template = Template::new(settings);
         let planned = super::plan(pod_value, ask, &template, settings, &mut problems);
@@ -498,6 +483,7 @@ pub(crate) mod tests {
     }
 
     fn conflicts(pod_value: &Value, ask: &Ask, settings: &Settings, namespace: &str) -> Problems {
+        let pod_value = &doc(pod_value.clone());
         let mut problems = Problems::default();
         super::conflicts(pod_value, ask, settings, namespace, &mut problems);
         problems
@@ -507,8 +493,9 @@ pub(crate) mod tests {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"}, "spec": spec})
     }
 
-    fn the_sidecar(plan: &P) -> &Value {
-        &plan.patch.sidecar.as_ref().unwrap().container
+    /// The sidecar as the answer writes it, read back.
+    fn the_sidecar(plan: &P) -> Value {
+        value(&plan.patch.sidecar.as_ref().unwrap().container)
     }
 
     fn args(plan: &P) -> Vec<String> {
@@ -604,7 +591,10 @@ pub(crate) mod tests {
     #[case::nothing(Resources::default())]
     #[case::limits_only(Resources { limits: settings().sidecar.resources.limits, requests: None })]
     fn resources_are_written_as_serde_writes_them(#[case] r: Resources) {
-        assert_eq!(resources(&r), serde_json::to_value(&r).unwrap());
+        let mut text = Text::with_capacity(64);
+        resources(&mut text, &r);
+        let written: Value = serde_json::from_slice(&text.out).unwrap();
+        assert_eq!(written, serde_json::to_value(&r).unwrap());
     }
 
     #[test]
@@ -773,11 +763,12 @@ pub(crate) mod tests {
             {"name": "no_proxy", "valueFrom": {"configMapKeyRef": {"name": "proxy", "key": "no"}}, "futureField": 2},
         ]);
         let original = pod(json!({"containers": [{"name": "a", "env": env}]}));
-        let mut mutated = original.clone();
+        let mut mutated = doc(original.clone());
         plan(&original, &request(&[]), &settings())
             .patch
             .apply(&mut mutated)
             .unwrap();
+        let mutated = value(&mutated);
         let env = &mutated["spec"]["containers"][0]["env"];
         assert_eq!(
             env[1],

@@ -12,12 +12,12 @@
 //!
 //! Names without a prefix are under `irsa.annotationPrefix`.
 
+use crate::json::Json;
 use crate::names;
 use crate::pod::{self, Account, Annotations, Origin, Sources};
 use crate::problem::{quote, Flaw, Kind, Problem, Problems, Source};
 use crate::settings::Settings;
 use crate::validation;
-use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// The API server's floor for a projected token's lifetime; shorter asks are raised to it.
@@ -46,7 +46,7 @@ pub fn is_requested(service_account: &Annotations, settings: &Settings) -> bool 
 }
 
 /// Whether the pod carries the skip label.
-pub fn is_skipped(pod_value: &Value, settings: &Settings) -> bool {
+pub fn is_skipped<'j>(pod_value: &'j Json<'j>, settings: &Settings) -> bool {
     pod::has_label(
         pod_value,
         &names::key(&settings.irsa.annotation_prefix, names::SKIP_LABEL),
@@ -93,8 +93,8 @@ impl<'a> Reader<'a> {
 }
 
 /// Reads the ask; `None` when `problems` then holds errors.
-pub fn read(
-    pod_value: &Value,
+pub fn read<'j>(
+    pod_value: &'j Json<'j>,
     account: Account,
     settings: &Settings,
     problems: &mut Problems,

@@ -2,6 +2,7 @@
 //! variables. Planning only reads the pod; `Patch::apply` writes it.
 
 use super::ask::Ask;
+use crate::json::Json;
 use crate::patch::{env_var, ContainerPatch, Patch};
 use crate::pod::{self, ContainerList, ContainerRef};
 use crate::problem::{quote, Kind, Problem, Problems};
@@ -20,7 +21,7 @@ const REGION_VARS: [&str; 2] = ["AWS_DEFAULT_REGION", "AWS_REGION"];
 const GROUPS: [&[&str]; 3] = [&[ROLE_ARN_VAR, TOKEN_FILE_VAR], &REGION_VARS, &[STS_VAR]];
 
 /// The token file as the pod's containers see it: under `C:` on Windows nodes.
-fn token_file(pod_value: &Value) -> String {
+fn token_file<'j>(pod_value: &'j Json<'j>) -> String {
     let path = format!("{MOUNT_PATH}/{TOKEN_PATH}");
     if pod::is_windows(pod_value) {
         format!("C:{}", path.replace('/', "\\"))
@@ -45,15 +46,15 @@ fn groups(request: &Ask, token_file: String) -> Vec<Vec<(&'static str, String)>>
     groups
 }
 
-fn field<'a>(entry: &'a Value, name: &str) -> Option<&'a str> {
-    entry.get(name).and_then(Value::as_str)
+fn field<'a>(entry: &'a Json<'a>, name: &str) -> Option<&'a str> {
+    entry.get(name).and_then(Json::as_str)
 }
 
 /// The change for one container; empty when it already has everything, or when it sets
 /// a variable of every group (web identity, region, STS): pod-identity-webhook then
 /// leaves it alone, mount included, even where the settings would add nothing.
-fn container_change(
-    container: &Value,
+fn container_change<'j>(
+    container: &'j Json<'j>,
     at: ContainerRef,
     groups: &[Vec<(&str, String)>],
     problems: &mut Problems,
@@ -73,8 +74,8 @@ fn container_change(
 }
 
 /// The variables to append: every group the container sets none of.
-fn env_change(
-    container: &Value,
+fn env_change<'j>(
+    container: &'j Json<'j>,
     groups: &[Vec<(&str, String)>],
     problems: &mut Problems,
 ) -> Vec<Value> {
@@ -138,12 +139,11 @@ fn preset_web_identity(
 }
 
 /// The token mount, unless the container has it; an error when another volume is there.
-fn mount(container: &Value) -> Result<Option<Value>, Problem> {
+fn mount<'j>(container: &'j Json<'j>) -> Result<Option<Value>, Problem> {
     let name = quote(pod::name_of(container));
     let mounts = container
         .get("volumeMounts")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
+        .and_then(Json::as_array)
         .unwrap_or_default();
     if mounts.iter().any(|m| field(m, "name") == Some(VOLUME_NAME)) {
         return Ok(None);
@@ -169,13 +169,19 @@ fn mount(container: &Value) -> Result<Option<Value>, Problem> {
 
 /// Plans IRSA for `pod_value`. Pure: reads the pod, returns what to change; an empty
 /// patch when the pod already has it all.
-pub fn plan(pod_value: &Value, ask: &Ask, added: Option<Value>, problems: &mut Problems) -> Patch {
+pub fn plan<'j>(
+    pod_value: &'j Json<'j>,
+    ask: &Ask,
+    added: Option<Value>,
+    problems: &mut Problems,
+) -> Patch {
     let groups = groups(ask, token_file(pod_value));
     let apps = pod::list(pod_value, ContainerList::App.key()).len();
     let added: Vec<Value> = added.into_iter().collect();
+    let views: Vec<Json> = added.iter().map(Json::view).collect();
     // A planned container (the VM's token server) gets IRSA as any other, at the index
     // `Patch::apply` appends it to.
-    let planned = added.iter().enumerate().map(|(i, c)| {
+    let planned = views.iter().enumerate().map(|(i, c)| {
         let at = ContainerRef {
             list: ContainerList::App,
             index: apps + i,
@@ -188,8 +194,12 @@ pub fn plan(pod_value: &Value, ask: &Ask, added: Option<Value>, problems: &mut P
         .map(|(at, c)| container_change(c, at, &groups, problems))
         .filter(|change| !change.is_empty())
         .collect();
+    drop(views);
     Patch {
-        volumes: token_volume(pod_value, ask, problems).into_iter().collect(),
+        volumes: token_volume(pod_value, ask, problems)
+            .into_iter()
+            .map(Json::made)
+            .collect(),
         containers,
         added,
         ..Patch::default()
@@ -197,7 +207,7 @@ pub fn plan(pod_value: &Value, ask: &Ask, added: Option<Value>, problems: &mut P
 }
 
 /// The projected token volume, unless the pod has one of that name.
-fn token_volume(pod_value: &Value, ask: &Ask, problems: &mut Problems) -> Option<Value> {
+fn token_volume<'j>(pod_value: &'j Json<'j>, ask: &Ask, problems: &mut Problems) -> Option<Value> {
     let Some(existing) = pod::volume(pod_value, VOLUME_NAME) else {
         return Some(json!({
             "name": VOLUME_NAME,
@@ -208,8 +218,11 @@ fn token_volume(pod_value: &Value, ask: &Ask, problems: &mut Problems) -> Option
             }}]},
         }));
     };
-    if existing
-        .pointer("/projected/sources/0/serviceAccountToken")
+    let first_source = existing
+        .get("projected")
+        .and_then(|p| p.get("sources")?.as_array()?.first());
+    if first_source
+        .and_then(|s| s.get("serviceAccountToken"))
         .is_none()
     {
         problems.warn(Problem::pod(
@@ -230,7 +243,7 @@ mod tests {
     use crate::pod::{Account, Annotations, ContainerList};
     use crate::problem::Source;
     use crate::settings::Settings;
-    use crate::testutil::{appended_env, settings, ROLE};
+    use crate::testutil::{appended_env, doc, settings, value, ROLE};
     use rstest::rstest;
 
     /// A plan with its warnings.
@@ -256,6 +269,7 @@ mod tests {
         account: &str,
         s: &Settings,
     ) -> Result<P, Problems> {
+        let pod_value = &doc(pod_value.clone());
         let mut problems = Problems::default();
         let account = Account {
             name: account,
@@ -272,7 +286,7 @@ mod tests {
             warnings: problems.warnings(),
             warning_kinds: problems.warning_kinds(),
             env: patch.containers.clone(),
-            volumes: patch.volumes.clone(),
+            volumes: patch.volumes.iter().map(value).collect(),
             patch,
         })
     }
@@ -629,8 +643,9 @@ mod tests {
     fn a_mutated_pod_is_not_mutated_again() {
         let original = plain(json!({"containers": [{"name": "a"}]}));
         let first = planned(&original, &account(&[]));
-        let mut mutated = original;
+        let mut mutated = doc(original);
         first.patch.apply(&mut mutated).unwrap();
+        let mutated = value(&mutated);
         assert!(mutated["metadata"].get("annotations").is_none());
         let again = planned(&mutated, &account(&[]));
         assert!(again.changes_nothing(), "{again:?}");
@@ -684,10 +699,10 @@ mod tests {
         let sa: Annotations = [("irsa.example.com/role-arn".to_owned(), ROLE.to_owned())].into();
         assert!(is_requested(&sa, &s));
         assert!(!is_requested(&account(&[]), &s));
-        let labelled = pod(
+        let labelled = doc(pod(
             json!({"labels": {"irsa.example.com/skip-pod-identity-webhook": "false"}}),
             json!({}),
-        );
+        ));
         assert!(is_skipped(&labelled, &s));
         assert!(!is_skipped(&labelled, &settings()));
     }
