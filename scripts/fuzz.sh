@@ -66,20 +66,33 @@ fuzz_asan="${ASAN_OPTIONS:-malloc_context_size=0:detect_stack_use_after_return=0
 # The structured target's bytes are choices, not text, so libFuzzer's comparison tables
 # (trace-compares) have little to give it: built without them, in a target directory of
 # its own so the other targets' build stays, it ran 1.5x faster and reached more
-# coverage in the same 150 s (docs/dev/fuzzing.md).
+# coverage in the same 150 s (docs/dev/fuzzing.md). Its edits always make JSON, so it
+# also gets coverage for the policy crate alone (fuzz/rustc-policy-coverage.sh, as
+# RUSTC_WRAPPER): the harness's and the dependencies' own edges were two fifths of the
+# counters libFuzzer collects per execution, and the policy's edges, which it reached as
+# many of, are what it is for. Cargo does not rebuild when the wrapper comes or goes, so
+# that build has a directory of its own too.
 build_flags() {
   case "$1" in
-    validate_structured) echo "--no-trace-compares --target-dir fuzz/target/no-trace-compares" ;;
+    validate_structured) echo "--no-trace-compares --target-dir fuzz/target/policy-coverage" ;;
+  esac
+}
+rustc_wrapper() {
+  case "$1" in
+    validate_structured) echo "$PWD/fuzz/rustc-policy-coverage.sh" ;;
+    *) echo "${RUSTC_WRAPPER:-}" ;;
   esac
 }
 
 # cargo fuzz run on `target` (`$1`), built with its flags; the rest are cargo-fuzz's
 # arguments after the target: inputs, then `--` and libFuzzer's flags.
 run_target() {
-  local target="$1"
+  local target="$1" wrapper
   shift
+  wrapper="$(rustc_wrapper "$target")"
   # shellcheck disable=SC2046 # build_flags is a list of flags
-  cargo +nightly fuzz run --fuzz-dir fuzz $(build_flags "$target") "$target" "$@"
+  RUSTC_WRAPPER="$wrapper" cargo +nightly fuzz run --fuzz-dir fuzz $(build_flags "$target") \
+    "$target" "$@"
 }
 
 # Fuzzing (not replaying) `target` (`$1`) from the corpus directories `dirs` for `seconds`;
