@@ -68,10 +68,10 @@ fuzz_asan="${ASAN_OPTIONS:-malloc_context_size=0:detect_stack_use_after_return=0
 # its own so the other targets' build stays, it ran 1.5x faster and reached more
 # coverage in the same 150 s (docs/dev/fuzzing.md). Its edits always make JSON, so it
 # also gets coverage for the policy crate alone (fuzz/rustc-policy-coverage.sh, as
-# RUSTC_WRAPPER): the harness's and the dependencies' own edges were two fifths of the
-# counters libFuzzer collects per execution, and the policy's edges, which it reached as
-# many of, are what it is for. Cargo does not rebuild when the wrapper comes or goes, so
-# that build has a directory of its own too.
+# RUSTC_WRAPPER): the harness's and the dependencies' code held two fifths of the
+# counters libFuzzer collects per execution, and without them it ran faster and reached
+# more of the policy's edges in the same time. Cargo does not rebuild when the wrapper
+# comes or goes, so that build has a directory of its own too.
 build_flags() {
   case "$1" in
     validate_structured) echo "--no-trace-compares --target-dir fuzz/target/policy-coverage" ;;
