@@ -2,10 +2,11 @@
 //! Both modes fill a [`Patch`]: IAM Roles Anywhere with a sidecar and its certificate
 //! volume, IRSA with a token volume and mounts only.
 
+use crate::emit::{Sink, Text};
 use crate::json::{array_in, object_in, set, Entry, Json};
 use crate::pod::{ContainerList, ContainerRef, VOLUMES};
 use crate::problem::{Kind, Problem};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 
 /// Where the sidecar goes.
@@ -28,7 +29,7 @@ pub struct Sidecar {
 pub struct ContainerPatch {
     pub container: ContainerRef,
     /// Entries appended to `env`.
-    pub append: Vec<Value>,
+    pub append: Vec<Json<'static>>,
     /// Existing `env` entries whose `value` is set, by index; their other fields stay.
     pub values: Vec<(usize, String)>,
     /// Entries appended to `volumeMounts`.
@@ -64,12 +65,15 @@ pub struct Patch {
     pub annotations: Vec<(String, String)>,
 }
 
-/// `{"name": name, "value": value}`.
-pub fn env_var(name: &str, value: impl Into<String>) -> Value {
-    let mut entry = Map::new();
-    entry.insert("name".into(), Value::String(name.to_owned()));
-    entry.insert("value".into(), Value::String(value.into()));
-    Value::Object(entry)
+/// `{"name": name, "value": value}`, written as text: every container gets a few, and
+/// built as a `Value` each was a map and four `String`s.
+pub fn env_var(name: &str, value: &str) -> Json<'static> {
+    let mut text = Text::with_capacity(name.len() + value.len() + 24);
+    text.object(2, |s| {
+        s.entry("name", name);
+        s.entry("value", value);
+    });
+    Json::rendered(text.out)
 }
 
 impl Patch {
@@ -143,7 +147,7 @@ fn apply_container(spec: &mut Vec<Entry>, change: ContainerPatch) -> Result<(), 
                 set(entry, Cow::Borrowed("value"), Json::string(value));
             }
         }
-        env.extend(change.append.into_iter().map(Json::made));
+        env.extend(change.append);
     }
     if !change.mounts.is_empty() {
         array_in(container, "volumeMounts").extend(change.mounts.into_iter().map(Json::made));
@@ -168,6 +172,17 @@ mod tests {
         let mut pod = doc(pod);
         patch.apply(&mut pod).unwrap();
         value(&pod)
+    }
+
+    #[rstest]
+    #[case::plain("AWS_REGION", "eu-west-1")]
+    #[case::escaped("NO_PROXY", "a,\"b\"\n\\c\u{1}é")]
+    #[case::empty("EMPTY", "")]
+    fn an_env_entry_is_the_json_of_its_name_and_value(#[case] name: &str, #[case] text: &str) {
+        assert_eq!(
+            value(&env_var(name, text)),
+            json!({"name": name, "value": text})
+        );
     }
 
     #[rstest]

@@ -46,6 +46,7 @@ pub fn appended_env(change: &ContainerPatch) -> Vec<(String, String)> {
         .append
         .iter()
         .map(|e| {
+            let e = value(e);
             (
                 e["name"].as_str().unwrap().into(),
                 e["value"].as_str().unwrap().into(),

@@ -742,7 +742,8 @@ pub(crate) mod tests {
             .map(|(i, v)| (*i, v.as_str()))
             .collect();
         assert_eq!(set, values);
-        let no_proxy = change.append.iter().find(|e| e["name"] == "NO_PROXY");
+        let append: Vec<Value> = change.append.iter().map(value).collect();
+        let no_proxy = append.iter().find(|e| e["name"] == "NO_PROXY");
         assert_eq!(no_proxy.map(|e| e["value"].as_str().unwrap()), appended);
         let warned = p.warnings.iter().any(|w| {
             w == "container \"a\" sets NO_PROXY from valueFrom, which the policy cannot extend: \

@@ -78,7 +78,7 @@ fn env_change<'j>(
     container: &'j Json<'j>,
     groups: &[Vec<(&str, String)>],
     problems: &mut Problems,
-) -> Vec<Value> {
+) -> Vec<Json<'static>> {
     let name = quote(pod::name_of(container));
     let env = pod::env_of(container);
     let set = |var: &str| env.iter().find(|e| field(e, "name") == Some(var));
