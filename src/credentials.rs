@@ -113,8 +113,8 @@ fn lookup_failed(account: &str, error: &str) -> Problem {
 
 /// Decides which credentials the pod gets; see the module documentation for the rules.
 /// `None` when `problems` then holds the reasons to reject the pod.
-pub fn resolve<'j>(
-    pod_value: &'j Json<'j>,
+pub fn resolve(
+    pod_value: &Json,
     namespace: &str,
     settings: &Settings,
     lookup: Lookup,
@@ -134,8 +134,8 @@ pub fn resolve<'j>(
 
 /// The choice between IAM Roles Anywhere and IRSA once the ServiceAccount is read: the
 /// module's table, one arm per row.
-fn choose<'j>(
-    pod_value: &'j Json<'j>,
+fn choose(
+    pod_value: &Json,
     account: String,
     annotations: Annotations,
     settings: &Settings,
@@ -197,8 +197,8 @@ fn choose<'j>(
     credentials
 }
 
-fn roles_anywhere<'j>(
-    pod_value: &'j Json<'j>,
+fn roles_anywhere(
+    pod_value: &Json,
     sources: &Sources,
     settings: &Settings,
     problems: &mut Problems,
@@ -222,7 +222,7 @@ fn irsa_role(settings: &Settings) -> String {
 }
 
 /// IRSA's role annotation belongs on the ServiceAccount.
-fn warn_pod_irsa_role<'j>(pod_value: &'j Json<'j>, settings: &Settings, problems: &mut Problems) {
+fn warn_pod_irsa_role(pod_value: &Json, settings: &Settings, problems: &mut Problems) {
     let key = irsa_role(settings);
     if pod::annotation(pod_value, &key).is_some() {
         problems.warn(Problem::sentence(

@@ -31,7 +31,7 @@ const NEUTRAL_ATTRIBUTES: [&str; 14] = [
 
 /// The guard's pod rule: a csi volume from the workload issuer must request exactly
 /// the canonical identity, which the node fills in from the pod itself.
-pub fn check_pod_volumes<'j>(pod: &'j Json<'j>, settings: &Settings, problems: &mut Problems) {
+pub fn check_pod_volumes(pod: &Json, settings: &Settings, problems: &mut Problems) {
     let csi_volumes = pod::list(pod, pod::VOLUMES).iter().filter_map(|volume| {
         let csi = volume
             .get("csi")
@@ -67,9 +67,9 @@ pub fn check_pod_volumes<'j>(pod: &'j Json<'j>, settings: &Settings, problems: &
 }
 
 /// One workload-issuer volume's attributes against the canonical identity.
-fn check_identity<'j>(
+fn check_identity(
     name: &str,
-    attrs: &'j Json<'j>,
+    attrs: &Json,
     canonical: &[(String, String); 2],
     settings: &Settings,
     problems: &mut Problems,
@@ -124,9 +124,9 @@ pub struct Requester<'a> {
 /// The guard's rule for cert-manager `Certificate`s and `CertificateRequest`s: no
 /// `Certificate` may name the workload issuer, and a `CertificateRequest` for it must come
 /// from an allowed requester (see [`Binding`]) and ask for an identity of the scheme.
-pub fn check_certificate_resource<'j>(
+pub fn check_certificate_resource(
     kind: CertKind,
-    object: &'j Json<'j>,
+    object: &Json,
     requester: &Requester,
     settings: &Settings,
     problems: &mut Problems,

@@ -34,7 +34,7 @@ const MEMORY_LIMIT: &str = "80M";
 
 /// Whether the pod runs a KubeVirt VM: the label `kubevirt.io: virt-launcher`, exactly
 /// (hotplug-disk pods and KubeVirt's components carry the same key with other values).
-pub fn is_virt_launcher<'j>(pod_value: &'j Json<'j>) -> bool {
+pub fn is_virt_launcher(pod_value: &Json) -> bool {
     pod::label(pod_value, names::KUBEVIRT_LABEL) == Some(names::VIRT_LAUNCHER)
 }
 
@@ -79,8 +79,8 @@ pub enum Token {
 /// for it and the pod has no such container yet. A warning when the VMI lacks what the
 /// guest needs. Deterministic, so a migration target pod gets the same container. Only
 /// reads the pod: the plan carries the container, `Patch::apply` adds it.
-pub fn share_token<'j>(
-    pod_value: &'j Json<'j>,
+pub fn share_token(
+    pod_value: &Json,
     token: Token,
     settings: &Settings,
     problems: &mut Problems,
@@ -102,11 +102,7 @@ pub fn share_token<'j>(
 }
 
 /// The token server for this pod, or a warning saying what the VMI lacks.
-fn token_server<'j>(
-    pod_value: &'j Json<'j>,
-    settings: &Settings,
-    problems: &mut Problems,
-) -> Option<Value> {
+fn token_server(pod_value: &Json, settings: &Settings, problems: &mut Problems) -> Option<Value> {
     if pod::volume(pod_value, names::VIRTIOFS_VOLUME).is_none() {
         problems.warn(Problem::pod(
             Kind::Missing,
@@ -157,7 +153,7 @@ fn image<'a>(pod_value: &'a Json<'a>, settings: &'a Settings) -> Option<&'a str>
 /// (absent requests default to the limits): the pod's QoS class is then Guaranteed,
 /// which an added container must keep. The API server sends quantities in canonical
 /// form, so equal amounts are equal strings.
-fn is_guaranteed<'j>(pod_value: &'j Json<'j>) -> bool {
+fn is_guaranteed(pod_value: &Json) -> bool {
     pod::containers(pod_value).all(|(_, c)| {
         ["cpu", "memory"].iter().all(|resource| {
             let limit = c

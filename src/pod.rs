@@ -109,7 +109,7 @@ pub struct ContainerRef {
     pub index: usize,
 }
 
-fn spec<'j>(pod: &'j Json<'j>) -> Option<&'j Json<'j>> {
+fn spec<'a>(pod: &'a Json<'a>) -> Option<&'a Json<'a>> {
     pod.get("spec")
 }
 
@@ -128,7 +128,7 @@ pub fn volume<'a>(pod: &'a Json<'a>, name: &str) -> Option<&'a Json<'a>> {
 }
 
 /// Init containers, then app containers.
-pub fn containers<'j>(pod: &'j Json<'j>) -> impl Iterator<Item = (ContainerRef, &'j Json<'j>)> {
+pub fn containers<'a>(pod: &'a Json<'a>) -> impl Iterator<Item = (ContainerRef, &'a Json<'a>)> {
     [ContainerList::Init, ContainerList::App]
         .into_iter()
         .flat_map(move |at| {
@@ -139,14 +139,14 @@ pub fn containers<'j>(pod: &'j Json<'j>) -> impl Iterator<Item = (ContainerRef, 
         })
 }
 
-pub fn name_of<'j>(container: &'j Json<'j>) -> &'j str {
+pub fn name_of<'a>(container: &'a Json<'a>) -> &'a str {
     container
         .get("name")
         .and_then(Json::as_str)
         .unwrap_or_default()
 }
 
-pub fn env_of<'j>(container: &'j Json<'j>) -> &'j [Json<'j>] {
+pub fn env_of<'a>(container: &'a Json<'a>) -> &'a [Json<'a>] {
     container
         .get("env")
         .and_then(Json::as_array)
@@ -154,7 +154,7 @@ pub fn env_of<'j>(container: &'j Json<'j>) -> &'j [Json<'j>] {
 }
 
 /// The pod's annotations with string values (the API server allows no others).
-pub fn annotations<'j>(pod: &'j Json<'j>) -> impl Iterator<Item = (&'j str, &'j str)> {
+pub fn annotations<'a>(pod: &'a Json<'a>) -> impl Iterator<Item = (&'a str, &'a str)> {
     pod.get("metadata")
         .and_then(|m| m.get("annotations"))
         .and_then(Json::as_object)
@@ -181,7 +181,7 @@ pub fn annotation<'a>(pod: &'a Json<'a>, key: &str) -> Option<&'a str> {
 }
 
 /// Whether the pod carries the label `key`, whatever its value.
-pub fn has_label<'j>(pod: &'j Json<'j>, key: &str) -> bool {
+pub fn has_label(pod: &Json, key: &str) -> bool {
     pod.get("metadata")
         .and_then(|m| m.get("labels"))
         .and_then(|l| l.get(key))
@@ -193,7 +193,7 @@ pub fn label<'a>(pod: &'a Json<'a>, key: &str) -> Option<&'a str> {
     pod.get("metadata")?.get("labels")?.get(key)?.as_str()
 }
 
-pub fn is_windows<'j>(pod: &'j Json<'j>) -> bool {
+pub fn is_windows(pod: &Json) -> bool {
     let spec = spec(pod);
     let os = spec
         .and_then(|s| s.get("os"))
@@ -210,7 +210,7 @@ pub fn is_windows<'j>(pod: &'j Json<'j>) -> bool {
 
 /// `spec.serviceAccountName`, then the deprecated `spec.serviceAccount`, then `default`,
 /// as the API server resolves it.
-pub fn service_account<'j>(pod: &'j Json<'j>) -> &'j str {
+pub fn service_account<'a>(pod: &'a Json<'a>) -> &'a str {
     ["serviceAccountName", "serviceAccount"]
         .iter()
         .find_map(|k| spec(pod)?.get(k)?.as_str().filter(|s| !s.is_empty()))
@@ -219,7 +219,7 @@ pub fn service_account<'j>(pod: &'j Json<'j>) -> &'j str {
 
 /// The pod's name as the role session will see it: the name, or the generated name
 /// (the API server appends 5 characters to `generateName`).
-pub fn pod_name_for_session<'j>(pod: &'j Json<'j>) -> Option<String> {
+pub fn pod_name_for_session(pod: &Json) -> Option<String> {
     let meta = pod.get("metadata")?;
     match meta
         .get("name")
@@ -235,11 +235,11 @@ pub fn pod_name_for_session<'j>(pod: &'j Json<'j>) -> Option<String> {
 }
 
 /// Rejects objects the injection cannot edit, naming the field.
-pub fn check_shape<'j>(pod: &'j Json<'j>) -> Result<(), Problem> {
+pub fn check_shape(pod: &Json) -> Result<(), Problem> {
     shape(pod).map_err(|message| Problem::pod(Kind::Malformed, message))
 }
 
-fn shape<'j>(pod: &'j Json<'j>) -> Result<(), String> {
+fn shape(pod: &Json) -> Result<(), String> {
     let spec = spec(pod)
         .filter(|s| s.is_object())
         .ok_or("the pod has no spec object")?;

@@ -27,14 +27,14 @@ const LOOPBACK: &str = "127.0.0.1";
 /// disagree (SDKs differ in which they read first).
 const REGIONS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
 
-fn position<'j>(env: &'j [Json<'j>], var: &str) -> Option<usize> {
+fn position(env: &[Json], var: &str) -> Option<usize> {
     env.iter()
         .position(|e| e.get("name").and_then(Json::as_str) == Some(var))
 }
 
 /// The env change for one container, and the warnings it raises.
-pub fn container_env<'j>(
-    container: &'j Json<'j>,
+pub fn container_env(
+    container: &Json,
     at: ContainerRef,
     vars: &[(&str, String)],
     problems: &mut Problems,
@@ -93,12 +93,7 @@ pub fn container_env<'j>(
 /// Keeps the loopback endpoint off the container's proxy: without this the SDK sends
 /// its metadata calls to the proxy. Each spelling the container sets gets 127.0.0.1 in
 /// its `value`, the rest of the entry untouched; with neither, `NO_PROXY` is added.
-fn no_proxy<'j>(
-    name: &str,
-    env: &'j [Json<'j>],
-    change: &mut ContainerPatch,
-    problems: &mut Problems,
-) {
+fn no_proxy(name: &str, env: &[Json], change: &mut ContainerPatch, problems: &mut Problems) {
     let set: Vec<(&str, usize)> = NO_PROXIES
         .into_iter()
         .filter_map(|var| Some((var, position(env, var)?)))

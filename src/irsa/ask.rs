@@ -46,7 +46,7 @@ pub fn is_requested(service_account: &Annotations, settings: &Settings) -> bool 
 }
 
 /// Whether the pod carries the skip label.
-pub fn is_skipped<'j>(pod_value: &'j Json<'j>, settings: &Settings) -> bool {
+pub fn is_skipped(pod_value: &Json, settings: &Settings) -> bool {
     pod::has_label(
         pod_value,
         &names::key(&settings.irsa.annotation_prefix, names::SKIP_LABEL),
@@ -93,8 +93,8 @@ impl<'a> Reader<'a> {
 }
 
 /// Reads the ask; `None` when `problems` then holds errors.
-pub fn read<'j>(
-    pod_value: &'j Json<'j>,
+pub fn read(
+    pod_value: &Json,
     account: Account,
     settings: &Settings,
     problems: &mut Problems,

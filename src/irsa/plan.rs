@@ -21,7 +21,7 @@ const REGION_VARS: [&str; 2] = ["AWS_DEFAULT_REGION", "AWS_REGION"];
 const GROUPS: [&[&str]; 3] = [&[ROLE_ARN_VAR, TOKEN_FILE_VAR], &REGION_VARS, &[STS_VAR]];
 
 /// The token file as the pod's containers see it: under `C:` on Windows nodes.
-fn token_file<'j>(pod_value: &'j Json<'j>) -> String {
+fn token_file(pod_value: &Json) -> String {
     let path = format!("{MOUNT_PATH}/{TOKEN_PATH}");
     if pod::is_windows(pod_value) {
         format!("C:{}", path.replace('/', "\\"))
@@ -53,8 +53,8 @@ fn field<'a>(entry: &'a Json<'a>, name: &str) -> Option<&'a str> {
 /// The change for one container; empty when it already has everything, or when it sets
 /// a variable of every group (web identity, region, STS): pod-identity-webhook then
 /// leaves it alone, mount included, even where the settings would add nothing.
-fn container_change<'j>(
-    container: &'j Json<'j>,
+fn container_change(
+    container: &Json,
     at: ContainerRef,
     groups: &[Vec<(&str, String)>],
     problems: &mut Problems,
@@ -74,8 +74,8 @@ fn container_change<'j>(
 }
 
 /// The variables to append: every group the container sets none of.
-fn env_change<'j>(
-    container: &'j Json<'j>,
+fn env_change(
+    container: &Json,
     groups: &[Vec<(&str, String)>],
     problems: &mut Problems,
 ) -> Vec<Json<'static>> {
@@ -139,7 +139,7 @@ fn preset_web_identity(
 }
 
 /// The token mount, unless the container has it; an error when another volume is there.
-fn mount<'j>(container: &'j Json<'j>) -> Result<Option<Value>, Problem> {
+fn mount(container: &Json) -> Result<Option<Value>, Problem> {
     let name = quote(pod::name_of(container));
     let mounts = container
         .get("volumeMounts")
@@ -169,12 +169,7 @@ fn mount<'j>(container: &'j Json<'j>) -> Result<Option<Value>, Problem> {
 
 /// Plans IRSA for `pod_value`. Pure: reads the pod, returns what to change; an empty
 /// patch when the pod already has it all.
-pub fn plan<'j>(
-    pod_value: &'j Json<'j>,
-    ask: &Ask,
-    added: Option<Value>,
-    problems: &mut Problems,
-) -> Patch {
+pub fn plan(pod_value: &Json, ask: &Ask, added: Option<Value>, problems: &mut Problems) -> Patch {
     let groups = groups(ask, token_file(pod_value));
     let apps = pod::list(pod_value, ContainerList::App.key()).len();
     let added: Vec<Value> = added.into_iter().collect();
@@ -207,7 +202,7 @@ pub fn plan<'j>(
 }
 
 /// The projected token volume, unless the pod has one of that name.
-fn token_volume<'j>(pod_value: &'j Json<'j>, ask: &Ask, problems: &mut Problems) -> Option<Value> {
+fn token_volume(pod_value: &Json, ask: &Ask, problems: &mut Problems) -> Option<Value> {
     let Some(existing) = pod::volume(pod_value, VOLUME_NAME) else {
         return Some(json!({
             "name": VOLUME_NAME,
