@@ -136,9 +136,9 @@ pub fn volume_attributes(settings: &Settings) -> [(&'static str, Cow<'_, str>); 
     ]
 }
 
-/// The pod volume that holds the certificate, key and CA.
-pub fn volume<S: Sink>(s: &mut S, name: &str, settings: &Settings) {
-    let attributes = volume_attributes(settings);
+/// The pod volume that holds the certificate, key and CA, with these
+/// [`volume_attributes`].
+pub fn volume<S: Sink>(s: &mut S, name: &str, attributes: &[(&str, Cow<str>)]) {
     s.object(2, |s| {
         s.key("csi");
         s.object(3, |s| {

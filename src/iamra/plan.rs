@@ -14,6 +14,7 @@ use crate::pod::{self, ContainerList};
 use crate::problem::{quote, Kind, Problem, Problems};
 use crate::settings::{LogLevel, Resources, Settings};
 use crate::validation;
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
@@ -229,13 +230,13 @@ impl Template {
         }
     }
 
-    fn base_hash(&self, settings: &Settings) -> Hasher {
+    fn base_hash(&self, settings: &Settings, attributes: &[(&str, Cow<str>)]) -> Hasher {
         if let Some(hash) = self.base_hash.get() {
             return hash;
         }
         let mut hash = Hasher(0);
         hash.object(base_len(settings), |h| sidecar_base(h, settings));
-        identity::volume(&mut hash, VOLUME_NAME, settings);
+        identity::volume(&mut hash, VOLUME_NAME, attributes);
         self.base_hash.set(Some(hash));
         hash
     }
@@ -266,8 +267,8 @@ pub struct Planned {
 }
 
 /// Plans the injection into `pod`. Pure: reads the pod, returns what to change.
-pub fn plan<'j>(
-    pod_value: &'j Json<'j>,
+pub fn plan(
+    pod_value: &Json,
     ask: &Ask,
     template: &Template,
     settings: &Settings,
@@ -276,11 +277,14 @@ pub fn plan<'j>(
     let args = args(ask, settings);
     let env = ask.session_name.is_none();
     let vars = app_env(ask, template);
-    let config_hash = config_hash(template.base_hash(settings), &args, env, &vars);
+    // Built once for the hash and the text: the common name and URI are formatted.
+    let attributes = identity::volume_attributes(settings);
+    let base_hash = template.base_hash(settings, &attributes);
+    let config_hash = config_hash(base_hash, &args, env, &vars);
     let mut container = Text::with_capacity(2048);
     sidecar(&mut container, settings, &args, env);
     let mut volume = Text::with_capacity(1024);
-    identity::volume(&mut volume, VOLUME_NAME, settings);
+    identity::volume(&mut volume, VOLUME_NAME, &attributes);
     let containers = pod::containers(pod_value)
         .filter(|(_, c)| pod::name_of(c) != SIDECAR_NAME)
         .map(|(at, c)| container_env(c, at, &vars, problems))
@@ -319,11 +323,7 @@ fn placement(settings: &Settings) -> Placement {
 }
 
 /// The annotations that mark the pod, and keep pod-identity-webhook off the sidecar.
-fn bookkeeping<'j>(
-    pod_value: &'j Json<'j>,
-    template: &Template,
-    config_hash: &str,
-) -> Vec<(String, String)> {
+fn bookkeeping(pod_value: &Json, template: &Template, config_hash: &str) -> Vec<(String, String)> {
     let skip = pod::annotation(pod_value, &template.skip_key).unwrap_or_default();
     let mut annotations = vec![
         (template.injected_key.clone(), "true".to_owned()),
@@ -337,7 +337,7 @@ fn bookkeeping<'j>(
 }
 
 /// An injected pod whose configuration has not changed: re-evaluating it changes nothing.
-pub fn is_injected<'j>(pod_value: &'j Json<'j>, template: &Template, config_hash: &str) -> bool {
+pub fn is_injected(pod_value: &Json, template: &Template, config_hash: &str) -> bool {
     let list = match template.placement {
         Placement::FirstInit => ContainerList::Init,
         Placement::LastApp => ContainerList::App,
@@ -350,8 +350,8 @@ pub fn is_injected<'j>(pod_value: &'j Json<'j>, template: &Template, config_hash
 }
 
 /// Records the reasons a pod cannot take the sidecar.
-pub fn conflicts<'j>(
-    pod_value: &'j Json<'j>,
+pub fn conflicts(
+    pod_value: &Json,
     ask: &Ask,
     settings: &Settings,
     namespace: &str,
@@ -406,7 +406,7 @@ pub fn conflicts<'j>(
 }
 
 /// Containers that take the sidecar's name or port.
-fn container_conflicts<'j>(pod_value: &'j Json<'j>, settings: &Settings, problems: &mut Problems) {
+fn container_conflicts(pod_value: &Json, settings: &Settings, problems: &mut Problems) {
     let port = i64::from(settings.sidecar.port);
     for (_, c) in pod::containers(pod_value) {
         let name = pod::name_of(c);
