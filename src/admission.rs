@@ -280,7 +280,7 @@ fn pod_namespace<'r>(request: &'r Request) -> &'r str {
 mod tests {
     use super::*;
     use crate::iamra::plan::SIDECAR_NAME;
-    use crate::testutil::{read, settings, value, PROFILE, ROLE};
+    use crate::testutil::{self, settings, value, PROFILE, ROLE};
     use rstest::rstest;
     use serde_json::{json, Value};
 
@@ -394,7 +394,7 @@ mod tests {
     }
 
     fn request(object: Value) -> Request<'static> {
-        read(json!({
+        testutil::request(json!({
             "uid": "1",
             "kind": {"group": "", "version": "v1", "kind": "Pod"},
             "operation": "CREATE",

@@ -1,19 +1,18 @@
-//! The request's object as a tree over its own JSON text. policy-server serves every
+//! The admission payload as a tree over its own JSON text. policy-server serves every
 //! request in a new instance, so what a request costs is reading the pod and writing it
 //! back: as a `serde_json::Value` that was a `String` per key and value and a B-tree per
 //! object, and every byte written again. Here strings without escapes borrow the text,
 //! objects are lists, and a node the policy did not edit is written back as the text it
-//! was read from. Reading keeps `serde_json::Value`'s meaning: a key given twice is the
-//! last one, numbers out of `f64`'s range are refused, and so are lone surrogates.
-//! serde_json checks the text's syntax first ([`borrowed`] reads it as a `RawValue`).
+//! was read from. The payload is read once, by this reader alone, as strictly as
+//! serde_json reads it (the same syntax, a key given twice is the last one, numbers out
+//! of `f64`'s range and lone surrogates refused): a first pass by serde_json to check the
+//! syntax cost as much as building the tree.
 
-use serde::de::{Deserialize, Deserializer, Error as _};
-use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
 
-/// serde_json's nesting limit for a whole document, which the object sits inside.
-const DEPTH: usize = 120;
+/// serde_json's nesting limit (its 128 counts the level it refuses), for the whole payload.
+const DEPTH: usize = 127;
 
 /// Objects with more entries get an index sorted by key: a pod may carry thousands of
 /// annotations, and each rule looks some up.
@@ -76,24 +75,21 @@ fn number(text: &str) -> Option<serde_json::Number> {
     serde_json::from_str(text).ok()
 }
 
-/// The request's object: serde_json checks its syntax, then it is read as a tree.
-pub fn borrowed<'de, D: Deserializer<'de>>(from: D) -> Result<Json<'de>, D::Error> {
-    let raw = <&'de RawValue>::deserialize(from)?;
-    Json::parse(raw.get()).map_err(D::Error::custom)
-}
-
 impl<'a> Json<'a> {
-    /// Reads `text`, one JSON value.
-    pub fn parse(text: &'a str) -> Result<Json<'a>, serde_json::Error> {
+    /// Reads `text`, one JSON value; an error says what is wrong and at which byte.
+    pub fn parse(text: &'a str) -> Result<Json<'a>, String> {
         let mut reader = Reader { text, at: 0 };
         let value = reader.value(0)?;
         reader.space();
         if reader.at != text.len() {
-            return Err(serde_json::Error::custom(
-                "trailing characters after the object",
-            ));
+            return Err(reader.invalid("trailing characters"));
         }
         Ok(value)
+    }
+
+    /// The node's text as it was read; `None` once edited, and for nodes the policy made.
+    pub fn text(&self) -> Option<&'a str> {
+        Some(self.text).filter(|t| !t.is_empty())
     }
 
     /// A value the policy built, to add to the tree.
@@ -164,7 +160,7 @@ impl<'a> Json<'a> {
                 .binary_search_by(|&i| entries[i as usize].0.as_ref().cmp(key))
                 .ok()
                 .map(|i| index[i] as usize),
-            None => entries.iter().position(|(k, _)| k == key),
+            None => entries.iter().position(|(k, _)| same(k, key)),
         };
         at.map(|i| &entries[i].1)
     }
@@ -208,6 +204,19 @@ impl<'a> Json<'a> {
             Kind::Number(n) => number(n)?.as_i64(),
             Kind::Made(v) => v.as_i64(),
             _ => None,
+        }
+    }
+
+    /// What the node is, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match &self.kind {
+            Kind::Null | Kind::Made(Value::Null) => "null",
+            Kind::Bool(_) | Kind::Made(Value::Bool(_)) => "a bool",
+            Kind::Number(_) | Kind::Made(Value::Number(_)) => "a number",
+            Kind::String(_) | Kind::Made(Value::String(_)) => "a string",
+            Kind::Array(_) | Kind::Made(Value::Array(_)) => "an array",
+            Kind::Object(..) | Kind::Made(Value::Object(_)) => "an object",
+            Kind::Rendered(_) => "a value the policy wrote",
         }
     }
 
@@ -311,7 +320,7 @@ fn slot<'e, 'a>(
     fresh: fn() -> Json<'a>,
     fits: fn(&Json<'a>) -> bool,
 ) -> &'e mut Json<'a> {
-    let at = match entries.iter().rposition(|(k, _)| k == key) {
+    let at = match entries.iter().rposition(|(k, _)| same(k, key)) {
         Some(at) => at,
         None => {
             entries.push((Cow::Borrowed(key), fresh()));
@@ -348,9 +357,18 @@ pub fn object_in<'e, 'a>(
     }
 }
 
+/// The value of `key` taken out of an object, which is then written entry by entry;
+/// null when it has none.
+pub fn take<'a>(node: &mut Json<'a>, key: &str) -> Json<'a> {
+    node.entries_mut()
+        .and_then(|entries| entries.iter_mut().find(|(k, _)| same(k, key)))
+        .map(|(_, value)| std::mem::take(value))
+        .unwrap_or_default()
+}
+
 /// Sets `key` to `value`, in place of the entry there.
 pub fn set<'a>(entries: &mut Vec<Entry<'a>>, key: Cow<'a, str>, value: Json<'a>) {
-    match entries.iter_mut().rev().find(|(k, _)| *k == key) {
+    match entries.iter_mut().rev().find(|(k, _)| same(k, &key)) {
         Some((_, slot)) => *slot = value,
         None => entries.push((key, value)),
     }
@@ -361,11 +379,11 @@ struct Reader<'a> {
     at: usize,
 }
 
-fn invalid(what: &str) -> serde_json::Error {
-    serde_json::Error::custom(format!("the object is not valid JSON: {what}"))
-}
-
 impl<'a> Reader<'a> {
+    fn invalid(&self, what: &str) -> String {
+        format!("{what} at byte {}", self.at)
+    }
+
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.at).copied()
     }
@@ -376,16 +394,16 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn expect(&mut self, byte: u8) -> Result<(), serde_json::Error> {
+    fn expect(&mut self, byte: u8, what: &str) -> Result<(), String> {
         self.space();
         if self.peek() != Some(byte) {
-            return Err(invalid("unexpected character"));
+            return Err(self.invalid(what));
         }
         self.at += 1;
         Ok(())
     }
 
-    fn value(&mut self, depth: usize) -> Result<Json<'a>, serde_json::Error> {
+    fn value(&mut self, depth: usize) -> Result<Json<'a>, String> {
         self.space();
         let start = self.at;
         let kind = match self.peek() {
@@ -396,7 +414,7 @@ impl<'a> Reader<'a> {
             Some(b'f') => self.word("false", Kind::Bool(false))?,
             Some(b'n') => self.word("null", Kind::Null)?,
             Some(b'-' | b'0'..=b'9') => self.number()?,
-            _ => return Err(invalid("expected a value")),
+            _ => return Err(self.invalid("expected a value")),
         };
         Ok(Json {
             text: &self.text[start..self.at],
@@ -404,56 +422,106 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn word(&mut self, word: &str, kind: Kind<'a>) -> Result<Kind<'a>, serde_json::Error> {
+    fn word(&mut self, word: &str, kind: Kind<'a>) -> Result<Kind<'a>, String> {
         if !self.text[self.at..].starts_with(word) {
-            return Err(invalid("expected a value"));
+            return Err(self.invalid("expected a value"));
         }
         self.at += word.len();
         Ok(kind)
     }
 
-    /// A number as `serde_json::Value` reads it: refused when out of `f64`'s range.
-    fn number(&mut self) -> Result<Kind<'a>, serde_json::Error> {
+    /// The digits from here on; how many.
+    fn digits(&mut self) -> usize {
         let start = self.at;
-        while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.peek() {
+        while let Some(b'0'..=b'9') = self.peek() {
             self.at += 1;
         }
-        let n = &self.text[start..self.at];
-        match n.parse::<f64>() {
-            Ok(f) if f.is_finite() => Ok(Kind::Number(n)),
-            _ => Err(serde_json::Error::custom(format!(
-                "number out of range: {n}"
-            ))),
-        }
+        self.at - start
     }
 
-    /// A string: borrowed without escapes, else decoded by serde_json.
-    fn string(&mut self) -> Result<Cow<'a, str>, serde_json::Error> {
+    /// A number in JSON's grammar, refused as serde_json refuses it when out of `f64`'s
+    /// range.
+    fn number(&mut self) -> Result<Kind<'a>, String> {
+        let start = self.at;
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.at += 1,
+            Some(b'1'..=b'9') => _ = self.digits(),
+            _ => return Err(self.invalid("expected a digit")),
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            if self.digits() == 0 {
+                return Err(self.invalid("expected a digit after the decimal point"));
+            }
+        }
+        let mut exponent = false;
+        if let Some(b'e' | b'E') = self.peek() {
+            exponent = true;
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.invalid("expected a digit in the exponent"));
+            }
+        }
+        let n = &self.text[start..self.at];
+        // Without an exponent, fewer than 309 digits are always in range: most numbers
+        // skip the conversion.
+        if (exponent || n.len() > 300) && !n.parse::<f64>().is_ok_and(f64::is_finite) {
+            return Err(format!("number out of range: {n}"));
+        }
+        Ok(Kind::Number(n))
+    }
+
+    /// A string: borrowed without escapes, else decoded by serde_json. Its plain runs
+    /// are scanned eight bytes at a time.
+    fn string(&mut self) -> Result<Cow<'a, str>, String> {
         let start = self.at;
         self.at += 1;
         let bytes = self.text.as_bytes();
         let mut escaped = false;
         loop {
+            while let Some(chunk) = bytes.get(self.at..).and_then(<[u8]>::first_chunk::<8>) {
+                let special = special(u64::from_le_bytes(*chunk));
+                if special != 0 {
+                    self.at += special.trailing_zeros() as usize / 8;
+                    break;
+                }
+                self.at += 8;
+            }
             match bytes.get(self.at) {
                 Some(b'"') => break,
                 Some(b'\\') => {
                     escaped = true;
                     self.at += 2;
                 }
+                Some(0..=0x1f) => return Err(self.invalid("a control character in a string")),
                 Some(_) => self.at += 1,
-                None => return Err(invalid("unterminated string")),
+                None => return Err(self.invalid("unterminated string")),
             }
         }
         self.at += 1;
+        let Some(text) = self.text.get(start..self.at) else {
+            return Err(self.invalid("unterminated string"));
+        };
         if escaped {
-            serde_json::from_str(&self.text[start..self.at]).map(Cow::Owned)
+            // serde_json's message without its line and column, which are the string's.
+            serde_json::from_str(text).map(Cow::Owned).map_err(|e| {
+                let e = e.to_string();
+                let what = e.split(" at line").next().unwrap_or_default();
+                format!("{what} in the string at byte {start}")
+            })
         } else {
-            Ok(Cow::Borrowed(&self.text[start + 1..self.at - 1]))
+            Ok(Cow::Borrowed(&text[1..text.len() - 1]))
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<Kind<'a>, serde_json::Error> {
-        let depth = deeper(depth)?;
+    fn array(&mut self, depth: usize) -> Result<Kind<'a>, String> {
+        let depth = self.deeper(depth)?;
         self.at += 1;
         let mut items = Vec::new();
         self.space();
@@ -470,13 +538,13 @@ impl<'a> Reader<'a> {
                     self.at += 1;
                     return Ok(Kind::Array(items));
                 }
-                _ => return Err(invalid("expected , or ]")),
+                _ => return Err(self.invalid("expected , or ]")),
             }
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Kind<'a>, serde_json::Error> {
-        let depth = deeper(depth)?;
+    fn object(&mut self, depth: usize) -> Result<Kind<'a>, String> {
+        let depth = self.deeper(depth)?;
         self.at += 1;
         let mut entries: Vec<Entry<'a>> = Vec::new();
         self.space();
@@ -487,10 +555,10 @@ impl<'a> Reader<'a> {
         loop {
             self.space();
             if self.peek() != Some(b'"') {
-                return Err(invalid("expected a key"));
+                return Err(self.invalid("expected a key"));
             }
             let key = self.string()?;
-            self.expect(b':')?;
+            self.expect(b':', "expected :")?;
             let value = self.value(depth)?;
             entries.push((key, value));
             self.space();
@@ -500,26 +568,53 @@ impl<'a> Reader<'a> {
                     self.at += 1;
                     break;
                 }
-                _ => return Err(invalid("expected , or }")),
+                _ => return Err(self.invalid("expected , or }")),
             }
         }
         let index = unique(&mut entries);
         Ok(Kind::Object(entries, index))
     }
+
+    fn deeper(&self, depth: usize) -> Result<usize, String> {
+        if depth >= DEPTH {
+            return Err(self.invalid("nested too deep"));
+        }
+        Ok(depth + 1)
+    }
 }
 
-fn deeper(depth: usize) -> Result<usize, serde_json::Error> {
-    if depth >= DEPTH {
-        return Err(serde_json::Error::custom("recursion limit exceeded"));
+/// Whether two keys are the same, compared eight bytes at a time: in wasm `==` on
+/// strings calls a `memcmp` that compares byte by byte, and keys share long prefixes
+/// (`iamra.aws/`).
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
     }
-    Ok(depth + 1)
+    let word = |s: &[u8], at: usize| {
+        s.get(at..)
+            .and_then(<[u8]>::first_chunk::<8>)
+            .map(|w| u64::from_le_bytes(*w))
+    };
+    if a.len() < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    // Whole words, then the last eight bytes (overlapping the words before).
+    let mut at = 0;
+    while at + 8 < a.len() {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, a.len() - 8) == word(b, a.len() - 8)
 }
 
 /// Drops the entries of a repeated key but its last, as serde_json keeps the last; for
 /// a large object returns its positions sorted by key.
 fn unique(entries: &mut Vec<Entry<'_>>) -> Option<Vec<u32>> {
     if entries.len() <= INDEXED {
-        let repeated = |i: usize, e: &[Entry]| e[i + 1..].iter().any(|(k, _)| *k == e[i].0);
+        let repeated = |i: usize, e: &[Entry]| e[i + 1..].iter().any(|(k, _)| same(k, &e[i].0));
         if (0..entries.len()).any(|i| repeated(i, entries)) {
             let mut i = 0;
             while i < entries.len() {
@@ -603,12 +698,13 @@ pub fn entries_to<'k, T>(
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any of the eight bytes of `w` is a control character, `"` or `\`.
-fn needs_escape(w: u64) -> bool {
+/// Which of the eight bytes of `w` (little-endian) are control characters, `"` or `\`:
+/// a high bit set in each. Only the lowest is sure (a borrow may mark a byte above
+/// it), which is all the readers and writers need.
+fn special(w: u64) -> u64 {
     let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    (below_space | zero_in(w ^ (ONES * u64::from(b'"'))) | zero_in(w ^ (ONES * u64::from(b'\\'))))
-        != 0
+    below_space | zero_in(w ^ (ONES * u64::from(b'"'))) | zero_in(w ^ (ONES * u64::from(b'\\')))
 }
 
 /// A JSON string, escaped as serde_json escapes it. Inlined, with `copy_clean`: in
@@ -641,7 +737,7 @@ fn copy_clean(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     let mut chunks = bytes.chunks_exact(8);
     for chunk in chunks.by_ref() {
         let w = word(chunk);
-        if needs_escape(u64::from_le_bytes(w)) {
+        if special(u64::from_le_bytes(w)) != 0 {
             out.truncate(start);
             return false;
         }
@@ -659,7 +755,7 @@ fn copy_clean(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     } else {
         (word(bytes), rest)
     };
-    if needs_escape(u64::from_le_bytes(last)) {
+    if special(u64::from_le_bytes(last)) != 0 {
         out.truncate(start);
         return false;
     }
@@ -740,11 +836,6 @@ mod tests {
         } else {
             serde_json::from_slice(&json.to_vec()).unwrap()
         }
-    }
-
-    /// A request whose object is `text`, read as the payload is.
-    fn request_with(text: &str) -> Result<(), serde_json::Error> {
-        serde_json::from_str::<Request>(&format!(r#"{{"object": {text}}}"#)).map(|_| ())
     }
 
     #[rstest]
@@ -829,8 +920,8 @@ mod tests {
         assert_eq!(read(&json), serde(&text));
     }
 
-    /// What serde_json refuses to read as a `Value` for reasons beyond syntax, the tree
-    /// refuses too, on its own and in a request.
+    /// What serde_json refuses to read as a `Value`, the tree refuses: its syntax, and
+    /// what it refuses beyond syntax.
     #[rstest]
     #[case::lone_leading_surrogate(r#"{"a":"\ud800"}"#)]
     #[case::lone_trailing_surrogate(r#"["\udc00x"]"#)]
@@ -841,29 +932,72 @@ mod tests {
     #[case::long_integer_over_f64(&format!("[1{}]", "0".repeat(400)))]
     #[case::trailing_characters("{} {}")]
     #[case::unterminated_string(r#"{"a":"b}"#)]
+    #[case::unterminated_escape(r#""\"#)]
     #[case::missing_value(r#"{"a":}"#)]
     #[case::missing_comma("[1 2]")]
+    #[case::missing_colon(r#"{"a" 1}"#)]
     #[case::key_not_a_string("{a:1}")]
     #[case::bare_word("nul")]
     #[case::empty("")]
-    fn text_serde_json_refuses_is_refused(#[case] text: &str) {
-        assert!(serde_json::from_str::<Value>(text).is_err(), "serde_json");
-        assert!(Json::parse(text).is_err());
-        assert!(request_with(text).is_err());
-    }
-
-    /// The tree's reader leaves syntax to serde_json, which reads the request first.
-    #[rstest]
     #[case::plus_sign("+1")]
     #[case::leading_dot(".5")]
     #[case::leading_zero("01")]
+    #[case::negative_leading_zero("-01")]
+    #[case::lone_minus("-")]
     #[case::trailing_dot("1.")]
+    #[case::dot_before_exponent("1.e5")]
+    #[case::empty_exponent("1e")]
+    #[case::signed_empty_exponent("1e+")]
+    #[case::hex("0x10")]
     #[case::raw_control_character("\"a\u{1}b\"")]
-    #[case::trailing_comma("[1,]")]
+    #[case::raw_tab("\"a\tb\"")]
+    #[case::raw_newline_in_a_long_key("{\"abcdefghijklmno\npq\":1}")]
+    #[case::trailing_comma_in_an_array("[1,]")]
+    #[case::trailing_comma_in_an_object(r#"{"a":1,}"#)]
     #[case::invalid_escape(r#""\x41""#)]
-    fn the_requests_syntax_is_checked_by_serde_json(#[case] text: &str) {
+    #[case::short_unicode_escape(r#""\u12""#)]
+    #[case::single_quotes("'a'")]
+    #[case::mismatched_brackets("[1}")]
+    fn text_serde_json_refuses_is_refused(#[case] text: &str) {
         assert!(serde_json::from_str::<Value>(text).is_err(), "serde_json");
-        assert!(request_with(text).is_err());
+        assert!(Json::parse(text).is_err());
+    }
+
+    /// The string scan reads eight bytes at a time: a quote, a backslash or a control
+    /// character at each place of a word, and the end of the text at each place, read
+    /// as serde_json reads them.
+    #[test]
+    fn strings_read_as_serde_json_reads_them_wherever_their_specials_fall() {
+        for len in 0..20 {
+            let plain = "é".repeat(len / 2) + &"a".repeat(len % 2);
+            for special in [
+                "\\\"", "\\\\", "\\n", "\u{1}", "\u{1f}", "\"", "\\u00e9", "\\",
+            ] {
+                for at in 0..=plain.len() {
+                    if !plain.is_char_boundary(at) {
+                        continue;
+                    }
+                    let text = format!("\"{}{special}{}\"", &plain[..at], &plain[at..]);
+                    for text in [text.clone(), text[..text.len() - 1].to_owned()] {
+                        let ours = Json::parse(&text);
+                        match serde_json::from_str::<Value>(&text) {
+                            Ok(v) => assert_eq!(read(&ours.unwrap()), v, "{text:?}"),
+                            Err(_) => assert!(ours.is_err(), "{text:?}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Errors say where.
+    #[rstest]
+    #[case::syntax(r#"{"a": [1, 2 3]}"#, "expected , or ] at byte 12")]
+    #[case::control(r#"["ab	"]"#, "a control character in a string at byte 4")]
+    #[case::escape(r#"{"a": "b\q"}"#, "invalid escape in the string at byte 6")]
+    #[case::range("[1e999]", "number out of range: 1e999")]
+    fn an_error_says_what_and_where(#[case] text: &str, #[case] message: &str) {
+        assert_eq!(Json::parse(text).unwrap_err(), message);
     }
 
     #[rstest]
@@ -873,6 +1007,9 @@ mod tests {
         let nested = |n: usize| format!("{}1{}", open.repeat(n), close.repeat(n));
         assert_eq!(written(&parsed(&nested(DEPTH))), nested(DEPTH));
         assert!(Json::parse(&nested(DEPTH + 1)).is_err());
+        // serde_json's limit.
+        assert!(serde_json::from_str::<Value>(&nested(DEPTH)).is_ok());
+        assert!(serde_json::from_str::<Value>(&nested(DEPTH + 1)).is_err());
         // Refused at the limit, not by overflowing the stack.
         assert!(Json::parse(&open.repeat(100_000)).is_err());
         assert!(Json::parse(&nested(100_000)).is_err());
@@ -1060,7 +1197,7 @@ mod tests {
     fn a_request_borrows_its_object() {
         let payload =
             r#"{"operation": "CREATE", "object": { "kind" : "Pod", "metadata": {"name": "a"} }}"#;
-        let request: Request = serde_json::from_str(payload).unwrap();
+        let request = Request::read(parsed(payload)).unwrap();
         assert_eq!(
             written(&request.object),
             r#"{ "kind" : "Pod", "metadata": {"name": "a"} }"#

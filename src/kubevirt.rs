@@ -220,7 +220,7 @@ mod tests {
     //! built from KubeVirt's virt-launcher template) through `admission::evaluate`.
     use super::*;
     use crate::admission::{evaluate, Decision};
-    use crate::testutil::{doc, map, read, settings, value};
+    use crate::testutil::{self, doc, map, settings, value};
     use rstest::rstest;
 
     const IRSA: [(&str, &str); 1] = [(
@@ -262,7 +262,7 @@ mod tests {
     /// Admits `pod` as KubeVirt creates it in namespace vms, its ServiceAccount
     /// carrying `account`.
     fn admit(pod: &Value, account: &[(&str, &str)], s: &Settings) -> Decision<'static> {
-        let request = read(json!({
+        let request = testutil::request(json!({
             "uid": "1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
             "operation": "CREATE", "namespace": "vms", "object": pod,
         }));

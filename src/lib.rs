@@ -28,12 +28,10 @@ mod validation;
 pub use credentials::Lookup;
 pub use pod::Annotations;
 
+use crate::json::Json;
 use crate::request::Request;
 use admission::{Decision, Policy};
 use kubewarden_policy_sdk::settings::{SettingsValidationResponse, Validatable};
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use settings::Settings;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wapc_guest::{register_function, CallResult};
@@ -46,31 +44,6 @@ pub extern "C" fn wapc_init() {
         "protocol_version",
         kubewarden_policy_sdk::protocol_version_guest,
     );
-}
-
-/// The `validate` payload: the admission request and the (already validated) settings,
-/// kept as text until [`policy_of`] needs them.
-#[derive(Deserialize)]
-struct Payload<'a> {
-    #[serde(borrow)]
-    request: Request<'a>,
-    #[serde(borrow, default)]
-    settings: Option<&'a RawValue>,
-}
-
-/// The first `validate` payload of an instance: its settings read with the request, in
-/// one pass, into the call's arena.
-#[derive(Deserialize)]
-struct FirstPayload<'a> {
-    #[serde(borrow)]
-    request: Request<'a>,
-    #[serde(default, deserialize_with = "some_settings")]
-    settings: Option<Settings>,
-}
-
-/// The payload's settings: an object only, as [`settings::object`] reads them.
-fn some_settings<'de, D: serde::Deserializer<'de>>(from: D) -> Result<Option<Settings>, D::Error> {
-    settings::object(from).map(Some)
 }
 
 /// What an instance keeps of the settings its requests carried.
@@ -92,8 +65,8 @@ thread_local! {
 /// outside the arena and kept for the requests after it
 /// that carry the same text. A payload without settings reads as the empty text, which no
 /// settings JSON is.
-fn policy_of(text: Option<&RawValue>) -> serde_json::Result<Rc<Policy>> {
-    let text = text.map_or("", RawValue::get);
+fn policy_of(text: Option<&str>) -> serde_json::Result<Rc<Policy>> {
+    let text = text.unwrap_or_default();
     LAST_SETTINGS.with_borrow_mut(|last| match last {
         Some(Last::Kept(seen, policy)) if **seen == *text => Ok(Rc::clone(policy)),
         _ => arena::outside(|| {
@@ -137,22 +110,28 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
 }
 
 /// The request and the policy of its settings. The payload is checked as UTF-8 once,
-/// whole: from bytes, serde_json checks each string on its own, which cost more. An
-/// instance's first request reads its settings in the same pass, not as text first.
+/// whole, and read once, as a tree (`json`): the request's fields and object from it,
+/// the settings from their text, by serde as `validate_settings` reads them (absent or
+/// null: the defaults). An instance's first request reads them into the call's arena,
+/// not kept.
 fn read(payload: &[u8]) -> Result<(Request<'_>, Rc<Policy>), String> {
     let text = std::str::from_utf8(payload).map_err(|e| format!("it is not UTF-8 ({e})"))?;
-    let json_error = |e: serde_json::Error| problem::json_error(&e);
+    let mut payload = Json::parse(text).map_err(|e| format!("it is not JSON: {e}"))?;
+    let settings = payload
+        .get("settings")
+        .filter(|s| !s.is_null())
+        .and_then(Json::text);
+    let request = Request::read(json::take(&mut payload, "request"))?;
+    let settings_error = |e: serde_json::Error| format!("settings: {}", problem::json_error(&e));
     if LAST_SETTINGS.with_borrow(Option::is_none) {
-        let payload = serde_json::from_str::<FirstPayload>(text).map_err(json_error)?;
+        let policy = match settings {
+            Some(text) => Policy::from(settings::from_json(text).map_err(settings_error)?),
+            None => Policy::default(),
+        };
         LAST_SETTINGS.set(Some(Last::Served));
-        let policy = payload.settings.map_or_else(Policy::default, Policy::from);
-        return Ok((payload.request, Rc::new(policy)));
+        return Ok((request, Rc::new(policy)));
     }
-    let payload = serde_json::from_str::<Payload>(text).map_err(json_error)?;
-    Ok((
-        payload.request,
-        policy_of(payload.settings).map_err(json_error)?,
-    ))
+    Ok((request, policy_of(settings).map_err(settings_error)?))
 }
 
 /// `validate_settings`: `settings::Settings`' `Validatable`. Settings that do not parse

@@ -3,8 +3,8 @@
 use crate::json::Json;
 use crate::patch::ContainerPatch;
 use crate::pod::Annotations;
+use crate::request::Request;
 use crate::settings::Settings;
-use serde::Deserialize;
 use serde_json::Value;
 
 pub const TRUST_ANCHOR: &str =
@@ -70,7 +70,7 @@ pub fn value(json: &Json) -> Value {
     serde_json::from_slice(&json.to_vec()).unwrap()
 }
 
-/// `v` read as a type that borrows its text (a `Request`), as the payload is read.
-pub fn read<T: Deserialize<'static>>(v: Value) -> T {
-    serde_json::from_str(leak(v.to_string())).unwrap()
+/// `v` read as the payload's request is.
+pub fn request(v: Value) -> Request<'static> {
+    Request::read(doc(v)).unwrap()
 }

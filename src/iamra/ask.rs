@@ -130,13 +130,14 @@ impl<'a> Reader<'a> {
             .into_iter()
             .filter(|n| !IAMRA_ASKS.contains(n) && !names::BOOKKEEPING.contains(n))
             .collect();
-        let known = IAMRA_ASKS.join(", ");
+        // Joined only for a warning: most pods have none.
+        let known = || IAMRA_ASKS.join(", ");
         let problem = match unknown.as_slice() {
             [] => return,
             [name] => Problem::sentence(
                 self.at(name, origin),
                 Kind::Unknown,
-                format!("is not one this policy reads (known: {known})"),
+                format!("is not one this policy reads (known: {})", known()),
             ),
             many => {
                 let mut listed: Vec<String> = many
@@ -156,8 +157,9 @@ impl<'a> Reader<'a> {
                 Problem::pod(
                     Kind::Unknown,
                     format!(
-                        "annotations {}{place} are not ones this policy reads (known: {known})",
-                        listed.join(", ")
+                        "annotations {}{place} are not ones this policy reads (known: {})",
+                        listed.join(", "),
+                        known()
                     ),
                 )
             }

@@ -20,15 +20,21 @@ use std::collections::BTreeMap;
 
 pub const SIDECAR_NAME: &str = "iamra-credential-helper";
 pub const VOLUME_NAME: &str = "iamra-credentials";
-pub const MOUNT_PATH: &str = "/var/run/secrets/iamra.aws";
+/// Where the certificate volume is mounted, or a file in it: literals, not joined at
+/// each request.
+macro_rules! mounted {
+    () => {
+        "/var/run/secrets/iamra.aws"
+    };
+    ($file:literal) => {
+        concat!(mounted!(), "/", $file)
+    };
+}
+pub const MOUNT_PATH: &str = mounted!();
 const HELPER_BINARY: &str = "/usr/local/bin/aws_signing_helper";
 
 pub const ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 pub const ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
-
-fn file(name: &str) -> String {
-    [MOUNT_PATH, "/", name].concat()
-}
 
 /// The helper's command line.
 fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
@@ -36,14 +42,14 @@ fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
     let mut args: Vec<String> = [
         "serve",
         "--certificate",
-        &file("tls.crt"),
+        mounted!("tls.crt"),
         "--private-key",
-        &file("tls.key"),
+        mounted!("tls.key"),
         // The helper sends only the first certificate of --certificate; --intermediates
         // sends every certificate of tls.crt (the pod's and the intermediate CA's) in
         // X-Amz-X509-Chain, so IAM Roles Anywhere reaches the root in the trust anchor.
         "--intermediates",
-        &file("tls.crt"),
+        mounted!("tls.crt"),
         "--trust-anchor-arn",
         &settings.trust_anchor_arn,
         "--profile-arn",
@@ -117,7 +123,7 @@ fn sidecar_base<S: Sink>(s: &mut S, settings: &Settings) {
                 HELPER_BINARY,
                 "read-certificate-data",
                 "--certificate",
-                &file("tls.crt"),
+                mounted!("tls.crt"),
             ]);
         });
         s.key("failureThreshold");

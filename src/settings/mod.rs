@@ -91,7 +91,7 @@ pub fn from_json(payload: &str) -> serde_json::Result<Settings> {
 
 /// Reads a settings object only from a JSON object: serde's derived structs also take
 /// an array, by position, so that `[...]` would pass for settings.
-pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(from: D) -> Result<T, D::Error> {
+fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(from: D) -> Result<T, D::Error> {
     T::deserialize(Object(from))
 }
 
