@@ -111,12 +111,13 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
 
 /// The request and the policy of its settings. The payload is checked as UTF-8 once,
 /// whole, and read once, as a tree (`json`): the request's fields and object from it,
-/// the settings from their text, by serde as `validate_settings` reads them (absent or
-/// null: the defaults). An instance's first request reads them into the call's arena,
+/// the settings (only checked there) from their text, by serde as `validate_settings`
+/// reads them (absent or null: the defaults). An instance's first request reads them into the call's arena,
 /// not kept.
 fn read(payload: &[u8]) -> Result<(Request<'_>, Rc<Policy>), String> {
     let text = std::str::from_utf8(payload).map_err(|e| format!("it is not UTF-8 ({e})"))?;
-    let mut payload = Json::parse(text).map_err(|e| format!("it is not JSON: {e}"))?;
+    let mut payload =
+        Json::parse_hollow(text, Some("settings")).map_err(|e| format!("it is not JSON: {e}"))?;
     let settings = payload
         .get("settings")
         .filter(|s| !s.is_null())
