@@ -172,8 +172,9 @@ enum Text {
 
 /// A payload's value. The seeds' values are built once and kept for the process, and an
 /// edited payload shares every part of its seed that its edits leave alone (copy on
-/// write); the leaves and keys are held as serde_json wrote them. Cloning a seed's
-/// `serde_json::Value`, serialising it and dropping it took about a sixth of an execution.
+/// write); its leaves are held as serde_json writes them. Cloning a seed's
+/// `serde_json::Value`, serialising it and dropping it took about a sixth of an execution
+/// (natively; more under ASan, whose allocations cost more).
 ///
 /// Arrays and objects keep the count of the values they hold (themselves included): each
 /// edit picks among all the payload's values, and counting them afresh took another 8%.
