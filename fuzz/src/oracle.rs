@@ -93,10 +93,14 @@ pub fn validate(payload: &[u8]) {
     let text = std::str::from_utf8(payload).ok();
     let sent = OnceCell::new();
     let sent = || sent.get_or_init(|| text.and_then(|t| serde_json::from_str::<Sent>(t).ok()));
+    // The lookup's answers, read once for both calls: the resend carries the same account.
+    let account = OnceCell::new();
+    let account =
+        || account.get_or_init(|| annotations(sent().as_ref().and_then(|s| s.service_account)));
     // The answer of a new instance, as policy-server serves every request; the resend
     // below goes through a warm instance's path (the settings read as text and kept).
     forget_settings();
-    let out = call(payload, || sent().as_ref().and_then(|s| s.service_account));
+    let out = call(payload, account);
     let answer = read_answer(&out);
     let Some(object) = answer.mutated_object else {
         return;
@@ -112,7 +116,7 @@ pub fn validate(payload: &[u8]) {
     let start = original.get().as_ptr() as usize - text.as_ptr() as usize;
     let end = start + original.get().len();
     let resent = [&text[..start], object.get(), &text[end..]].concat();
-    let out = call(resent.as_bytes(), || sent.service_account);
+    let out = call(resent.as_bytes(), account);
     let second = read_answer(&out);
     // A patch to an object that Kubernetes reads as the same one changes nothing.
     let same = |again: &RawValue| {
@@ -165,9 +169,18 @@ fn probe_request() -> &'static str {
 }
 
 /// The policy's answer to `payload`, with the lookup answering from the payload's
-/// `serviceAccount` (`account` gives its text, when there is one).
-fn call<'a>(payload: &[u8], account: impl Fn() -> Option<&'a RawValue>) -> Vec<u8> {
-    let lookup = |namespace: &str, name: &str| service_account(account(), namespace, name);
+/// `serviceAccount` (`account` gives its annotations, [`annotations`]).
+fn call<'a>(
+    payload: &[u8],
+    account: impl Fn() -> &'a Option<Result<Annotations, String>>,
+) -> Vec<u8> {
+    let lookup = |namespace: &str, name: &str| {
+        account().clone().unwrap_or_else(|| {
+            Err(format!(
+                "Cannot find v1/ServiceAccount named '{name}' inside of namespace '{namespace}'"
+            ))
+        })
+    };
     validate_with(payload, &lookup).expect("validate returns an answer")
 }
 
@@ -196,27 +209,19 @@ fn read_answer(out: &[u8]) -> Answer<'_> {
     answer
 }
 
-/// The lookup's answer: the annotations of the payload's `serviceAccount` (null: absent),
-/// as the API server would give them.
-fn service_account(
-    account: Option<&RawValue>,
-    namespace: &str,
-    name: &str,
-) -> Result<Annotations, String> {
+/// The annotations of the payload's `serviceAccount` (`account`), as the API server would
+/// give them; `None` when there is none (absent, null or not JSON), for which the lookup
+/// fails as the host's does for a missing ServiceAccount.
+fn annotations(account: Option<&RawValue>) -> Option<Result<Annotations, String>> {
     let account: Value = account
         .and_then(|a| serde_json::from_str(a.get()).ok())
-        .filter(|a: &Value| !a.is_null())
-        .ok_or_else(|| {
-            format!(
-                "Cannot find v1/ServiceAccount named '{name}' inside of namespace '{namespace}'"
-            )
-        })?;
-    match account.pointer("/metadata/annotations") {
+        .filter(|a: &Value| !a.is_null())?;
+    Some(match account.pointer("/metadata/annotations") {
         None | Some(Value::Null) => Ok(Annotations::new()),
         Some(annotations) => {
             serde_json::from_value(stored(annotations, true)).map_err(|e| e.to_string())
         }
-    }
+    })
 }
 
 /// Oracle 5 on the texts: the request's object against the answer's `mutated_object`.

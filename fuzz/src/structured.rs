@@ -6,6 +6,7 @@
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// The seed payloads, in file name order (build.rs).
@@ -169,81 +170,107 @@ enum Text {
     },
 }
 
-/// One step of a path: an object key or an array index.
-#[derive(Debug)]
-enum Step {
-    Key(String),
-    Index(usize),
+/// A payload's value. The seeds' values are built once and kept for the process, and an
+/// edited payload shares every part of its seed that its edits leave alone (copy on
+/// write); its leaves are held as serde_json writes them. Cloning a seed's
+/// `serde_json::Value`, serialising it and dropping it took about a sixth of an execution
+/// (natively; more under ASan, whose allocations cost more).
+///
+/// Arrays and objects keep the count of the values they hold (themselves included): each
+/// edit picks among all the payload's values, and counting them afresh took another 8%.
+#[derive(Clone, Debug)]
+enum Tree {
+    /// A number, string, bool or null, as serde_json writes it.
+    Leaf(Cow<'static, str>),
+    Array {
+        items: Cow<'static, [Tree]>,
+        size: usize,
+    },
+    /// Sorted by key, each key once, as in a `serde_json::Map`: the values' order (the
+    /// edits' paths) and the text are those of the `Value` the payload was built as before.
+    Object {
+        entries: Cow<'static, [(Cow<'static, str>, Tree)]>,
+        size: usize,
+    },
 }
 
-/// [`BASES`], parsed once: cloning a value costs a fraction of reading its text.
-fn bases() -> &'static [Value] {
-    static PARSED: OnceLock<Vec<Value>> = OnceLock::new();
-    PARSED.get_or_init(|| {
+/// [`BASES`], read once and kept for the process, so that a payload borrows their parts.
+fn bases() -> &'static [Tree] {
+    static TREES: OnceLock<Vec<Tree>> = OnceLock::new();
+    TREES.get_or_init(|| {
         BASES
             .iter()
-            .map(|base| serde_json::from_str(base).expect("a seed payload is JSON"))
+            .map(|base| {
+                Tree::from(serde_json::from_str::<Value>(base).expect("a seed payload is JSON"))
+                    .leak()
+            })
             .collect()
     })
 }
 
 impl Case {
-    /// The payload: the chosen seed with the edits applied.
-    pub fn payload(&self) -> Value {
+    /// The payload's text: the chosen seed with the edits applied.
+    pub fn payload(&self) -> Vec<u8> {
         let mut doc = bases()[usize::from(self.base) % BASES.len()].clone();
         for edit in &self.edits {
             edit.apply(&mut doc);
         }
-        doc
+        let mut text = Vec::new();
+        doc.write(&mut text);
+        text
     }
 }
 
 impl Edit {
-    fn apply(&self, doc: &mut Value) {
-        let count = size(doc);
-        let pick = |doc: &Value, at: u16| {
+    fn apply(&self, doc: &mut Tree) {
+        let count = doc.size();
+        let pick = |doc: &Tree, at: u16| {
             let mut k = usize::from(at) % count;
             let mut path = Vec::new();
-            nth(doc, &mut k, &mut path);
+            doc.nth(&mut k, &mut path);
             path
         };
         match self {
-            Edit::Set { at, value } => *value_at(doc, &pick(doc, *at)) = value.build(),
+            Edit::Set { at, value } => doc.change(&pick(doc, *at), |v| *v = value.build()),
             Edit::Insert { at, key, value } => {
                 let path = pick(doc, *at);
-                add(value_at(doc, &path), key.build(), value.build())
+                doc.change(&path, |v| v.add(key.build(), value.build()))
             }
             Edit::Remove { at } => {
                 let mut path = pick(doc, *at);
                 if let Some(last) = path.pop() {
-                    match (value_at(doc, &path), last) {
-                        (Value::Object(map), Step::Key(k)) => {
-                            map.remove(&k);
+                    doc.change(&path, |parent| match parent {
+                        Tree::Object { entries, .. } => {
+                            entries.to_mut().remove(last);
                         }
-                        (Value::Array(list), Step::Index(i)) => {
-                            list.remove(i);
+                        Tree::Array { items, .. } => {
+                            items.to_mut().remove(last);
                         }
-                        _ => {}
-                    }
+                        Tree::Leaf(_) => {}
+                    });
                 }
             }
             Edit::Copy { from, to } => {
                 let from = pick(doc, *from);
                 let to = pick(doc, *to);
-                let key = match from.last() {
-                    Some(Step::Key(k)) => k.clone(),
-                    _ => String::new(),
+                // The copied value's key, when it is an object's entry.
+                let key = match from.split_last() {
+                    Some((&last, parent)) => match doc.at(parent) {
+                        Tree::Object { entries, .. } => entries[last].0.to_string(),
+                        _ => String::new(),
+                    },
+                    None => String::new(),
                 };
-                let value = value_at(doc, &from).clone();
-                add(value_at(doc, &to), key, value);
+                let value = doc.at(&from).clone();
+                doc.change(&to, |v| v.add(key, value));
             }
         }
     }
 }
 
 impl Node {
-    fn build(&self) -> Value {
-        match self {
+    fn build(&self) -> Tree {
+        Tree::from(match self {
             Node::Null => Value::Null,
             Node::Bool(b) => Value::Bool(*b),
             Node::Int(i) => Value::from(*i),
@@ -264,7 +291,7 @@ impl Node {
                     .collect();
                 serde_json::json!({"metadata": {"annotations": annotations}})
             }
-        }
+        })
     }
 }
 
@@ -286,52 +313,174 @@ impl Text {
     }
 }
 
-/// How many values `value` holds, itself included.
-fn size(value: &Value) -> usize {
-    1 + match value {
-        Value::Object(map) => map.values().map(size).sum(),
-        Value::Array(list) => list.iter().map(size).sum(),
-        _ => 0,
-    }
-}
-
-/// The path to the `k`-th value of `value` in preorder (the root is the 0th), built in
-/// `path`; true when found, else `k` is lowered by the values passed.
-fn nth(value: &Value, k: &mut usize, path: &mut Vec<Step>) -> bool {
-    if *k == 0 {
-        return true;
-    }
-    *k -= 1;
-    let children: Box<dyn Iterator<Item = (Step, &Value)>> = match value {
-        Value::Object(map) => Box::new(map.iter().map(|(key, v)| (Step::Key(key.clone()), v))),
-        Value::Array(list) => Box::new(list.iter().enumerate().map(|(i, v)| (Step::Index(i), v))),
-        _ => return false,
-    };
-    for (step, child) in children {
-        let n = size(child);
-        if *k < n {
-            path.push(step);
-            return nth(child, k, path);
+impl From<Value> for Tree {
+    fn from(value: Value) -> Self {
+        match value {
+            Value::Array(items) => Tree::Array {
+                items: items.into_iter().map(Tree::from).collect(),
+                size: 0,
+            },
+            Value::Object(map) => Tree::Object {
+                entries: map
+                    .into_iter()
+                    .map(|(key, value)| (Cow::Owned(key), Tree::from(value)))
+                    .collect(),
+                size: 0,
+            },
+            leaf => return Tree::Leaf(Cow::Owned(leaf.to_string())),
         }
-        *k -= n;
+        .counted()
     }
-    false
 }
 
-/// The value at `path`, which `nth` found in `doc`.
-fn value_at<'a>(doc: &'a mut Value, path: &[Step]) -> &'a mut Value {
-    path.iter().fold(doc, |v, step| match step {
-        Step::Key(k) => &mut v[k.as_str()],
-        Step::Index(i) => &mut v[*i],
-    })
-}
-
-fn add(target: &mut Value, key: String, value: Value) {
-    match target {
-        Value::Object(map) => {
-            map.insert(key, value);
+impl Tree {
+    /// `self` kept for the process, every part borrowed, so that a clone of it or of any
+    /// of its parts copies no more than the parts' addresses.
+    fn leak(self) -> Tree {
+        match self {
+            Tree::Leaf(text) => Tree::Leaf(Cow::Borrowed(text.into_owned().leak())),
+            Tree::Array { items, size } => Tree::Array {
+                items: Cow::Borrowed(
+                    items
+                        .into_owned()
+                        .into_iter()
+                        .map(Tree::leak)
+                        .collect::<Vec<_>>()
+                        .leak(),
+                ),
+                size,
+            },
+            Tree::Object { entries, size } => Tree::Object {
+                entries: Cow::Borrowed(
+                    entries
+                        .into_owned()
+                        .into_iter()
+                        .map(|(key, value)| {
+                            (Cow::Borrowed(&*key.into_owned().leak()), value.leak())
+                        })
+                        .collect::<Vec<_>>()
+                        .leak(),
+                ),
+                size,
+            },
         }
-        Value::Array(list) => list.push(value),
-        _ => {}
+    }
+
+    /// The compact JSON text of `self`, as `serde_json::to_vec` writes the `Value`.
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Tree::Leaf(text) => out.extend_from_slice(text.as_bytes()),
+            Tree::Array { items, .. } => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write(out);
+                }
+                out.push(b']');
+            }
+            Tree::Object { entries, .. } => {
+                out.push(b'{');
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, key).expect("a string serialises");
+                    out.push(b':');
+                    value.write(out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+
+    /// The values under `self`, in order.
+    fn children(&self) -> impl Iterator<Item = &Tree> {
+        let (items, entries): (&[Tree], &[(Cow<str>, Tree)]) = match self {
+            Tree::Leaf(_) => (&[], &[]),
+            Tree::Array { items, .. } => (items, &[]),
+            Tree::Object { entries, .. } => (&[], entries),
+        };
+        items.iter().chain(entries.iter().map(|(_, value)| value))
+    }
+
+    /// How many values `self` holds, itself included.
+    fn size(&self) -> usize {
+        match self {
+            Tree::Leaf(_) => 1,
+            Tree::Array { size, .. } | Tree::Object { size, .. } => *size,
+        }
+    }
+
+    /// `self` with its count of values set from its children's.
+    fn counted(mut self) -> Tree {
+        self.recount();
+        self
+    }
+
+    fn recount(&mut self) {
+        let count = 1 + self.children().map(Tree::size).sum::<usize>();
+        if let Tree::Array { size, .. } | Tree::Object { size, .. } = self {
+            *size = count;
+        }
+    }
+
+    /// The path (positions among each parent's values) to the `k`-th value of `self` in
+    /// preorder (`self` is the 0th), built in `path`; true when found, else `k` is lowered
+    /// by the values passed.
+    fn nth(&self, k: &mut usize, path: &mut Vec<usize>) -> bool {
+        if *k == 0 {
+            return true;
+        }
+        *k -= 1;
+        for (i, child) in self.children().enumerate() {
+            let n = child.size();
+            if *k < n {
+                path.push(i);
+                return child.nth(k, path);
+            }
+            *k -= n;
+        }
+        false
+    }
+
+    /// The value at `path`, which [`Tree::nth`] found.
+    fn at(&self, path: &[usize]) -> &Tree {
+        path.iter().fold(self, |value, &i| match value {
+            Tree::Array { items, .. } => &items[i],
+            Tree::Object { entries, .. } => &entries[i].1,
+            Tree::Leaf(_) => unreachable!("a path goes through arrays and objects"),
+        })
+    }
+
+    /// Changes the value at `path` by `f`, made the payload's own with the arrays and
+    /// objects on the way (so that the seed stays as it is), whose counts it then updates.
+    fn change(&mut self, path: &[usize], f: impl FnOnce(&mut Tree)) {
+        match path.split_first() {
+            None => f(self),
+            Some((&i, rest)) => match self {
+                Tree::Array { items, .. } => items.to_mut()[i].change(rest, f),
+                Tree::Object { entries, .. } => entries.to_mut()[i].1.change(rest, f),
+                Tree::Leaf(_) => unreachable!("a path goes through arrays and objects"),
+            },
+        }
+        self.recount();
+    }
+
+    /// Adds `value` under `key` to an object (replacing the key's value, as
+    /// `serde_json::Map::insert` does), or appends it to an array.
+    fn add(&mut self, key: String, value: Tree) {
+        match self {
+            Tree::Object { entries, .. } => {
+                let entries = entries.to_mut();
+                match entries.binary_search_by(|(k, _)| k.as_ref().cmp(&key)) {
+                    Ok(i) => entries[i].1 = value,
+                    Err(i) => entries.insert(i, (Cow::Owned(key), value)),
+                }
+            }
+            Tree::Array { items, .. } => items.to_mut().push(value),
+            Tree::Leaf(_) => {}
+        }
     }
 }
