@@ -389,6 +389,9 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// Out of line: inlined, its formatting made every reading function's frame larger.
+    #[cold]
+    #[inline(never)]
     fn invalid(&self, what: &str) -> String {
         format!("{what} at byte {}", self.at)
     }
@@ -525,12 +528,7 @@ impl<'a> Reader<'a> {
             return Err(self.invalid("unterminated string"));
         };
         if escaped {
-            // serde_json's message without its line and column, which are the string's.
-            serde_json::from_str(text).map(Cow::Owned).map_err(|e| {
-                let e = e.to_string();
-                let what = e.split(" at line").next().unwrap_or_default();
-                format!("{what} in the string at byte {start}")
-            })
+            decoded(text, start).map(Cow::Owned)
         } else {
             Ok(Cow::Borrowed(&text[1..text.len() - 1]))
         }
@@ -609,6 +607,19 @@ impl<'a> Reader<'a> {
         }
         Ok(depth + 1)
     }
+}
+
+/// A string with escapes (`text`, quotes included, at byte `start`), decoded by
+/// serde_json: rare, so out of line.
+#[cold]
+#[inline(never)]
+fn decoded(text: &str, start: usize) -> Result<String, String> {
+    serde_json::from_str(text).map_err(|e| {
+        // serde_json's message without its line and column, which are the string's.
+        let e = e.to_string();
+        let what = e.split(" at line").next().unwrap_or_default();
+        format!("{what} in the string at byte {start}")
+    })
 }
 
 /// Whether two keys are the same, compared eight bytes at a time: in wasm `==` on
