@@ -112,8 +112,8 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
 /// The request and the policy of its settings. The payload is checked as UTF-8 once,
 /// whole, and read once, as a tree (`json`): the request's fields and object from it,
 /// the settings (only checked there) from their text, by serde as `validate_settings`
-/// reads them (absent or null: the defaults). An instance's first request reads them into the call's arena,
-/// not kept.
+/// reads them (absent or null: the defaults). An instance's first request reads them
+/// into the call's arena, not kept.
 fn read(payload: &[u8]) -> Result<(Request<'_>, Rc<Policy>), String> {
     let text = std::str::from_utf8(payload).map_err(|e| format!("it is not UTF-8 ({e})"))?;
     let mut payload =
