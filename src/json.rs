@@ -499,38 +499,47 @@ impl<'a> Reader<'a> {
     /// A string: borrowed without escapes, else decoded by serde_json. Its plain runs
     /// are scanned eight bytes at a time.
     fn string(&mut self) -> Result<Cow<'a, str>, String> {
-        let start = self.at;
-        self.at += 1;
         let bytes = self.text.as_bytes();
+        let start = self.at;
+        // A local, not `self.at`: written back once, not at every word.
+        let mut at = start + 1;
         let mut escaped = false;
-        loop {
-            while let Some(chunk) = bytes.get(self.at..).and_then(<[u8]>::first_chunk::<8>) {
+        let end = loop {
+            while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
                 let special = special(u64::from_le_bytes(*chunk));
                 if special != 0 {
-                    self.at += special.trailing_zeros() as usize / 8;
+                    at += special.trailing_zeros() as usize / 8;
                     break;
                 }
-                self.at += 8;
+                at += 8;
             }
-            match bytes.get(self.at) {
-                Some(b'"') => break,
+            match bytes.get(at) {
+                Some(b'"') => break at,
                 Some(b'\\') => {
                     escaped = true;
-                    self.at += 2;
+                    at += 2;
                 }
-                Some(0..=0x1f) => return Err(self.invalid("a control character in a string")),
-                Some(_) => self.at += 1,
-                None => return Err(self.invalid("unterminated string")),
+                Some(&b) if b >= 0x20 => at += 1,
+                found => {
+                    self.at = at;
+                    let what = match found {
+                        Some(_) => "a control character in a string",
+                        None => "unterminated string",
+                    };
+                    return Err(self.invalid(what));
+                }
             }
-        }
-        self.at += 1;
-        let Some(text) = self.text.get(start..self.at) else {
-            return Err(self.invalid("unterminated string"));
         };
-        if escaped {
-            decoded(text, start).map(Cow::Owned)
+        self.at = end + 1;
+        let text = if escaped {
+            self.text.get(start..=end)
         } else {
-            Ok(Cow::Borrowed(&text[1..text.len() - 1]))
+            self.text.get(start + 1..end)
+        };
+        match text {
+            Some(text) if escaped => decoded(text, start).map(Cow::Owned),
+            Some(text) => Ok(Cow::Borrowed(text)),
+            None => Err(self.invalid("unterminated string")),
         }
     }
 
