@@ -181,7 +181,7 @@ fuzz-long: ## Hours of fuzzing: each target FUZZ_LONG_SECONDS (3600) on FUZZ_JOB
 	FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh --long
 
 .PHONY: load
-load: policy.wasm $(FLOOR) test-deps ## Bounded load (8 x 5 s, 127.0.0.1) through the real policy-server: inject and guard, ours beside the SDK floor and a constant-answer guest
+load: policy.wasm $(FLOOR) test-deps ## Bounded load (3 rounds of 8 x 5 s, 127.0.0.1) through the real policy-server: inject and guard, ours beside the SDK floor and a constant-answer guest
 	scripts/load.sh $(CURDIR)/policy.wasm $(CURDIR)/$(FLOOR)
 
 .PHONY: clean
