@@ -66,18 +66,22 @@ thread_local! {
 /// that carry the same text. A payload without settings reads as the empty text, which no
 /// settings JSON is.
 fn policy_of(text: Option<&str>) -> serde_json::Result<Rc<Policy>> {
-    let text = text.unwrap_or_default();
+    let seen_as = text.unwrap_or_default();
     LAST_SETTINGS.with_borrow_mut(|last| match last {
-        Some(Last::Kept(seen, policy)) if **seen == *text => Ok(Rc::clone(policy)),
+        Some(Last::Kept(seen, policy)) if **seen == *seen_as => Ok(Rc::clone(policy)),
         _ => arena::outside(|| {
-            let policy = Rc::new(if text.is_empty() {
-                Policy::default()
-            } else {
-                Policy::from(settings::from_json(text)?)
-            });
-            *last = Some(Last::Kept(text.into(), Rc::clone(&policy)));
+            let policy = Rc::new(read_policy(text)?);
+            *last = Some(Last::Kept(seen_as.into(), Rc::clone(&policy)));
             Ok(policy)
         }),
+    })
+}
+
+/// The policy of a payload's settings text; without one, of the default settings.
+fn read_policy(text: Option<&str>) -> serde_json::Result<Policy> {
+    Ok(match text {
+        Some(text) => Policy::from(settings::from_json(text)?),
+        None => Policy::default(),
     })
 }
 
@@ -125,10 +129,7 @@ fn read(payload: &[u8]) -> Result<(Request<'_>, Rc<Policy>), String> {
     let request = Request::read(json::take(&mut payload, "request"))?;
     let settings_error = |e: serde_json::Error| format!("settings: {}", problem::json_error(&e));
     if LAST_SETTINGS.with_borrow(Option::is_none) {
-        let policy = match settings {
-            Some(text) => Policy::from(settings::from_json(text).map_err(settings_error)?),
-            None => Policy::default(),
-        };
+        let policy = read_policy(settings).map_err(settings_error)?;
         LAST_SETTINGS.set(Some(Last::Served));
         return Ok((request, Rc::new(policy)));
     }

@@ -33,9 +33,11 @@ impl<'a> Request<'a> {
         if !node.is_object() {
             return Err(format!("request is {}, not an object", node.type_name()));
         }
-        let kind = object(&node, "request.kind", &["kind"])?;
-        let user_info = object(&node, "request.userInfo", &["userInfo", "user_info"])?;
-        let request = Request {
+        // Taken first: the rest is read from what stays.
+        let object = json::take(&mut node, "object");
+        let kind = object_of(&node, "request.kind", &["kind"])?;
+        let user_info = object_of(&node, "request.userInfo", &["userInfo", "user_info"])?;
+        Ok(Request {
             kind: Kind {
                 group: string(kind, "request.kind.group", &["group"])?,
                 kind: string(kind, "request.kind.kind", &["kind"])?,
@@ -50,11 +52,7 @@ impl<'a> Request<'a> {
             user_info: UserInfo {
                 username: string(user_info, "request.userInfo.username", &["username"])?,
             },
-            object: Json::default(),
-        };
-        Ok(Request {
-            object: json::take(&mut node, "object"),
-            ..request
+            object,
         })
     }
 }
@@ -78,7 +76,11 @@ fn string(node: &Json, path: &str, names: &[&str]) -> Result<String, String> {
 }
 
 /// The object `names` of `node`; an empty one when absent or null.
-fn object<'n, 'a>(node: &'n Json<'a>, path: &str, names: &[&str]) -> Result<&'n Json<'a>, String> {
+fn object_of<'n, 'a>(
+    node: &'n Json<'a>,
+    path: &str,
+    names: &[&str],
+) -> Result<&'n Json<'a>, String> {
     match field(node, names) {
         None => Ok(&json::NULL),
         Some(value) if value.is_object() => Ok(value),
