@@ -24,9 +24,7 @@ source e2e-tests/runner/policy-perf.bash
 
 # Prints "fresh warm": instructions per request each way.
 per_request() {
-  # Fills wasmtime's compilation cache, under valgrind: natively, wasmtime would compile
-  # for CPU features valgrind may not offer (AVX-512), and the counted runs would miss.
-  count "$@" --instance fresh >/dev/null
+  fill "$@" --instance fresh
   local one fresh two warm
   one="$(count "$@" --instance fresh)"
   fresh="$(count "$@" --instance fresh --requests $((requests + 1)))"

@@ -34,7 +34,7 @@ wat2wasm "$work/no-init.wat" -o "$work/no-init.wasm"
 per_request() {
   local instance=$1
   shift
-  "$perf" count "$@" --instance fresh # fills wasmtime's compilation cache
+  fill "$@" --instance fresh
   local first=1
   [ "$instance" = warm ] && first=2
   local one many

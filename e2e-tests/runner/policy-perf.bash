@@ -13,3 +13,12 @@ count() {
     "$perf" count "$@" 2>&1)" || { echo "$out" >&2; return 1; }
   sed -n 's/.*Collected : //p' <<<"$out"
 }
+
+# fill ARGS...: runs `policy-perf count ARGS...` natively and under valgrind (without a
+# tool: seconds) to fill wasmtime's compilation cache for both CPUs: wasmtime compiles
+# for the features of the CPU it sees, and valgrind's lacks some (AVX-512), so a counted
+# run after a native one alone would miss the cache and count a whole compilation.
+fill() {
+  "$perf" count "$@" >/dev/null
+  valgrind --tool=none -q "$perf" count "$@" >/dev/null
+}
