@@ -36,10 +36,12 @@ const HELPER_BINARY: &str = "/usr/local/bin/aws_signing_helper";
 pub const ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 pub const ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
 
-/// The helper's command line.
-fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
+/// The helper's command line, borrowed (its numbers written in `digits`): copying
+/// each argument cost a fresh request more than writing it.
+fn args<'a>(ask: &'a Ask, settings: &'a Settings, digits: &'a mut [[u8; 20]; 2]) -> Vec<&'a str> {
     let session_name = ask.session_name.as_deref().unwrap_or("$(POD_NAME)");
-    let mut args: Vec<String> = [
+    let [port, seconds] = digits;
+    let mut args = [
         "serve",
         "--certificate",
         mounted!("tls.crt"),
@@ -59,16 +61,15 @@ fn args(ask: &Ask, settings: &Settings) -> Vec<String> {
         "--region",
         &settings.region,
         "--port",
-        decimal(u64::from(settings.sidecar.port), &mut [0; 20]),
+        decimal(u64::from(settings.sidecar.port), port),
         "--session-duration",
-        decimal(ask.session_seconds, &mut [0; 20]),
+        decimal(ask.session_seconds, seconds),
         "--role-session-name",
         session_name,
     ]
-    .map(str::to_owned)
     .to_vec();
     if ask.log_level == LogLevel::Debug {
-        args.push("--debug".into());
+        args.push("--debug");
     }
     args
 }
@@ -145,7 +146,7 @@ fn sidecar_base<S: Sink>(s: &mut S, settings: &Settings) {
 }
 
 /// The sidecar: its arguments, its env when it has one, and the rest.
-fn sidecar<S: Sink>(s: &mut S, settings: &Settings, args: &[String], env: bool) {
+fn sidecar<S: Sink>(s: &mut S, settings: &Settings, args: &[&str], env: bool) {
     s.object(1 + usize::from(env) + base_len(settings), |s| {
         s.key("args");
         s.array(args.len(), |s| args.iter().for_each(|a| s.str(a)));
@@ -250,7 +251,7 @@ impl Template {
 
 /// The hash of what shapes the injection: the template, the sidecar's arguments and
 /// env, and the apps' vars.
-fn config_hash(mut hasher: Hasher, args: &[String], env: bool, vars: &[(&str, String)]) -> String {
+fn config_hash(mut hasher: Hasher, args: &[&str], env: bool, vars: &[(&str, String)]) -> String {
     hasher.word(args.len() as u64);
     args.iter().for_each(|a| hasher.text(a));
     if env {
@@ -280,7 +281,8 @@ pub fn plan(
     settings: &Settings,
     problems: &mut Problems,
 ) -> Planned {
-    let args = args(ask, settings);
+    let mut digits = [[0; 20]; 2];
+    let args = args(ask, settings, &mut digits);
     let env = ask.session_name.is_none();
     let vars = app_env(ask, template);
     // Built once for the hash and the text: the common name and URI are formatted.
