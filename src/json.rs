@@ -662,6 +662,9 @@ fn same(a: &str, b: &str) -> bool {
 /// a large object returns its positions sorted by key.
 fn unique(entries: &mut Vec<Entry<'_>>) -> Option<Vec<u32>> {
     if entries.len() <= INDEXED {
+        if !may_repeat(entries) {
+            return None;
+        }
         let repeated = |i: usize, e: &[Entry]| e[i + 1..].iter().any(|(k, _)| same(k, &e[i].0));
         if (0..entries.len()).any(|i| repeated(i, entries)) {
             let mut i = 0;
@@ -700,6 +703,27 @@ fn unique(entries: &mut Vec<Entry<'_>>) -> Option<Vec<u32>> {
         keep[at - 1]
     });
     unique(entries)
+}
+
+/// Whether a small object may hold a key twice. Each key sets one bit of a mask,
+/// chosen by its length and end bytes; only a key whose bit is already set is compared
+/// with the keys before it. Comparing every pair was most of an object's reading.
+fn may_repeat(entries: &[Entry<'_>]) -> bool {
+    let mut seen = 0u64;
+    for (i, (key, _)) in entries.iter().enumerate() {
+        let bytes = key.as_bytes();
+        let ends = |b: Option<&u8>| u32::from(b.copied().unwrap_or_default());
+        let bit = 1u64
+            << ((bytes.len() as u32)
+                .wrapping_add(ends(bytes.first()) * 7)
+                .wrapping_add(ends(bytes.last()) * 13)
+                % 64);
+        if seen & bit != 0 && entries[..i].iter().any(|(k, _)| same(k, key)) {
+            return true;
+        }
+        seen |= bit;
+    }
+    false
 }
 
 /// A `serde_json::Value` as `serde_json::to_vec` writes it.
