@@ -40,8 +40,8 @@ use crate::pod::{self, Account, Annotations, Sources};
 use crate::problem::{cut, Kind, Problem, Problems, Source};
 use crate::settings::Settings;
 
-/// Reads a ServiceAccount's annotations, given its namespace and name: [`from_host`]
-/// in the module, a closure in the tests.
+/// Reads a ServiceAccount's annotations, given its namespace and name: the host's lookup
+/// (`from_host`) in the module, a closure in the tests and benchmarks.
 pub type Lookup<'a> = &'a dyn Fn(&str, &str) -> Result<Annotations, String>;
 
 /// The credentials the pod gets.
