@@ -40,6 +40,17 @@ fn policy_server_config(compilation_cache: bool) -> Config {
 pub struct Fresh {
     pre: WasmtimeEngineProviderPre,
     capabilities: Arc<HostCapabilities>,
+    /// The compiled module, for where its functions' code lies (`functions`).
+    module: Module,
+}
+
+/// A compiled function of the module: where its code lies in this process, and its name
+/// from the module's name section (the index, `function[N]`, without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRange {
+    pub start: usize,
+    pub len: usize,
+    pub name: String,
 }
 
 impl Fresh {
@@ -55,13 +66,30 @@ impl Fresh {
             .map_err(|e| anyhow!("cannot compile the policy module: {e:?}"))?;
         let pre = WasmtimeEngineProviderBuilder::new()
             .engine(engine)
-            .module(module)
+            .module(module.clone())
             .build_pre()
             .map_err(|e| anyhow!("cannot prepare the module's instantiation: {e}"))?;
         Ok(Fresh {
             pre,
             capabilities: Arc::new(capabilities),
+            module,
         })
+    }
+
+    /// Where each of the module's functions runs in this process: a profiler that sees
+    /// only addresses in the compiled code (callgrind) names them with these.
+    pub fn functions(&self) -> Vec<CodeRange> {
+        let text = self.module.text().as_ptr() as usize;
+        self.module
+            .functions()
+            .map(|f| CodeRange {
+                start: text + f.offset,
+                len: f.len,
+                name: f
+                    .name
+                    .unwrap_or_else(|| format!("function[{}]", f.index.as_u32())),
+            })
+            .collect()
     }
 
     /// A new instance whose start functions have run: what policy-server does before
@@ -130,6 +158,26 @@ mod tests {
         let warm = f.instance().unwrap();
         assert_eq!(warm.call("validate", b"{}").unwrap(), b"first");
         assert_eq!(warm.call("validate", b"{}").unwrap(), b"again");
+    }
+
+    #[test]
+    fn functions_are_named_where_their_code_lies() {
+        let f = fresh(&COUNTING_GUEST.replace(
+            "(func (export \"wapc_init\")",
+            "(func $start (export \"wapc_init\")",
+        ));
+        let functions = f.functions();
+        // The two imports come first: the defined functions are 2 and 3.
+        let names: Vec<&str> = functions.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["start", "function[3]"]);
+        assert!(functions.iter().all(|c| c.len > 0));
+        let [a, b] = &functions[..] else {
+            unreachable!()
+        };
+        assert!(
+            a.start + a.len <= b.start || b.start + b.len <= a.start,
+            "{functions:?}"
+        );
     }
 
     #[test]

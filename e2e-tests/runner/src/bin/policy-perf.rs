@@ -60,6 +60,11 @@ struct CountArgs {
     /// Serve the constant-answer guest made of MODULE's answer instead of MODULE
     #[arg(long)]
     constant: bool,
+    /// Write where each compiled function of the served module lies, as lines of "start
+    /// length name" (hexadecimal addresses), for bench-profile.sh to name callgrind's
+    /// addresses
+    #[arg(long)]
+    symbols: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -125,6 +130,14 @@ fn count(args: &CountArgs) -> Result<()> {
             HostCapabilities::new(Default::default(), None),
             true,
         )?;
+    }
+    if let Some(path) = &args.symbols {
+        let lines: String = guest
+            .functions()
+            .iter()
+            .map(|f| format!("{:x} {:x} {}\n", f.start, f.len, f.name))
+            .collect();
+        std::fs::write(path, lines).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let check_first =
         |i: usize, answer: Vec<u8>| if i == 0 { check(&answer, args) } else { Ok(()) };
