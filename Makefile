@@ -166,6 +166,13 @@ bench-count: policy.wasm $(FLOOR) ## Instructions per request through wasmtime (
 bench-phases: policy.wasm ## Where a fresh-instance request's instructions go (valgrind): instantiation, wapc_init, settings, memory growth, the injection
 	e2e-tests/runner/bench-phases.sh $(CURDIR)/policy.wasm
 
+# make bench-profile PROFILE_ARGS="--containers 100": policy-perf count's options
+PROFILE_ARGS ?=
+
+.PHONY: bench-profile
+bench-profile: ## Where a fresh-instance request's instructions go, by function of the module (valgrind; a build that keeps the names)
+	e2e-tests/runner/bench-profile.sh $(PROFILE_ARGS)
+
 # make fuzz FUZZ_SECONDS=600: seconds per fuzz target; make fuzz-long FUZZ_LONG_SECONDS=7200
 # FUZZ_JOBS=2: seconds per target and libFuzzer fork workers (docs/dev/fuzzing.md)
 FUZZ_SECONDS ?= 120

@@ -7,6 +7,8 @@
 # Usage: scripts/build-wasm.sh [PACKAGE OUTPUT]   default: iamra-sidecar-policy policy.wasm
 # (make bench builds its floor with: scripts/build-wasm.sh bench-floor target/bench-floor.wasm)
 # WASM_FEATURES=a,b builds with those cargo features (make runner-tests: arena-poison).
+# WASM_TARGET_DIR=dir builds under dir instead of target (make bench-profile's build,
+# which keeps the function names, so that it does not replace the stripped one's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,7 @@ crate=${package//-/_}
 features=()
 [ -n "${WASM_FEATURES:-}" ] && features=(--features "$WASM_FEATURES")
 choice=${WASM_TOOLCHAIN:-auto}
+dir=${WASM_TARGET_DIR:-target}
 
 rustup_ready() {
   command -v rustup >/dev/null 2>&1 || return 1
@@ -28,8 +31,8 @@ rustup_ready() {
 if [ "$choice" = rustup ] || { [ "$choice" = auto ] && rustup_ready; }; then
   [ "$choice" = rustup ] && rustup_ready
   echo "build-wasm: rustup toolchain" >&2
-  cargo build --locked --release --target "$target" -p "$package" --lib "${features[@]}"
-  out=target/$target/release/$crate.wasm
+  cargo build --locked --release --target "$target" --target-dir "$dir" -p "$package" --lib "${features[@]}"
+  out=$dir/$target/release/$crate.wasm
 else
   scripts/debian-install.sh rustc-web cargo-web rust-web-src lld wasi-libc
   echo "build-wasm: Debian rustc-web with build-std" >&2
@@ -38,8 +41,8 @@ else
     CARGO_TARGET_WASM32_WASIP1_LINKER=wasm-ld \
     CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="-Clink-self-contained=no -L/usr/lib/wasm32-wasi" \
     /usr/bin/cargo build --locked -Zbuild-std=std,panic_abort --release \
-    --target "$target" --target-dir target/debian -p "$package" --lib "${features[@]}"
-  out=target/debian/$target/release/$crate.wasm
+    --target "$target" --target-dir "$dir/debian" -p "$package" --lib "${features[@]}"
+  out=$dir/debian/$target/release/$crate.wasm
 fi
 
 cp "$out" "$output"
