@@ -670,11 +670,8 @@ fn same(a: &str, b: &str) -> bool {
 /// a large object returns its positions sorted by key.
 fn unique(entries: &mut Vec<Entry<'_>>) -> Option<Vec<u32>> {
     if entries.len() <= INDEXED {
-        if !may_repeat(entries) {
-            return None;
-        }
-        let repeated = |i: usize, e: &[Entry]| e[i + 1..].iter().any(|(k, _)| same(k, &e[i].0));
-        if (0..entries.len()).any(|i| repeated(i, entries)) {
+        if repeats(entries) {
+            let repeated = |i: usize, e: &[Entry]| e[i + 1..].iter().any(|(k, _)| same(k, &e[i].0));
             let mut i = 0;
             while i < entries.len() {
                 if repeated(i, entries) {
@@ -713,10 +710,10 @@ fn unique(entries: &mut Vec<Entry<'_>>) -> Option<Vec<u32>> {
     unique(entries)
 }
 
-/// Whether a small object may hold a key twice. Each key sets one bit of a mask,
-/// chosen by its length and end bytes; only a key whose bit is already set is compared
-/// with the keys before it. Comparing every pair was most of an object's reading.
-fn may_repeat(entries: &[Entry<'_>]) -> bool {
+/// Whether a small object holds a key twice. Each key sets one bit of a mask, chosen
+/// by its length and end bytes; only a key whose bit is already set is compared with
+/// the keys before it. Comparing every pair was most of an object's reading.
+fn repeats(entries: &[Entry<'_>]) -> bool {
     let mut seen = 0u64;
     for (i, (key, _)) in entries.iter().enumerate() {
         let bytes = key.as_bytes();
