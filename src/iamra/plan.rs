@@ -36,24 +36,38 @@ const HELPER_BINARY: &str = "/usr/local/bin/aws_signing_helper";
 pub const ENDPOINT: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT";
 pub const ENDPOINT_MODE: &str = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE";
 
-/// The helper's command line, borrowed (its numbers written in `digits`): copying
-/// each argument cost a fresh request more than writing it.
+/// The helper's command line up to its first argument the settings or the pod shape.
+const ARGS_HEAD: [&str; 8] = [
+    "serve",
+    "--certificate",
+    mounted!("tls.crt"),
+    "--private-key",
+    mounted!("tls.key"),
+    // The helper sends only the first certificate of --certificate; --intermediates
+    // sends every certificate of tls.crt (the pod's and the intermediate CA's) in
+    // X-Amz-X509-Chain, so IAM Roles Anywhere reaches the root in the trust anchor.
+    "--intermediates",
+    mounted!("tls.crt"),
+    "--trust-anchor-arn",
+];
+/// [`ARGS_HEAD`] as JSON text, items of the args array.
+const ARGS_HEAD_TEXT: &str = concat!(
+    r#""serve","--certificate",""#,
+    mounted!("tls.crt"),
+    r#"","--private-key",""#,
+    mounted!("tls.key"),
+    r#"","--intermediates",""#,
+    mounted!("tls.crt"),
+    r#"","--trust-anchor-arn""#,
+);
+
+/// The helper's command line after [`ARGS_HEAD`], borrowed (its numbers written in
+/// `digits`): copying each argument cost a fresh request more than writing it.
 fn args<'a>(ask: &'a Ask, settings: &'a Settings, digits: &'a mut [[u8; 20]; 2]) -> Vec<&'a str> {
     let session_name = ask.session_name.as_deref().unwrap_or("$(POD_NAME)");
     let [port, seconds] = digits;
     let mut args = [
-        "serve",
-        "--certificate",
-        mounted!("tls.crt"),
-        "--private-key",
-        mounted!("tls.key"),
-        // The helper sends only the first certificate of --certificate; --intermediates
-        // sends every certificate of tls.crt (the pod's and the intermediate CA's) in
-        // X-Amz-X509-Chain, so IAM Roles Anywhere reaches the root in the trust anchor.
-        "--intermediates",
-        mounted!("tls.crt"),
-        "--trust-anchor-arn",
-        &settings.trust_anchor_arn,
+        settings.trust_anchor_arn.as_str(),
         "--profile-arn",
         &ask.profile_arn,
         "--role-arn",
@@ -79,6 +93,20 @@ fn base_len(settings: &Settings) -> usize {
     7 + usize::from(settings.sidecar.native)
 }
 
+/// The sidecar's last entries, which nothing shapes, as JSON text.
+const SIDECAR_TAIL: &str = concat!(
+    r#""securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},"#,
+    r#""readOnlyRootFilesystem":true,"runAsGroup":65532,"runAsNonRoot":true,"runAsUser":65532,"#,
+    r#""seccompProfile":{"type":"RuntimeDefault"}},"#,
+    r#""startupProbe":{"exec":{"command":["/usr/local/bin/aws_signing_helper","#,
+    r#""read-certificate-data","--certificate",""#,
+    mounted!("tls.crt"),
+    r#""]},"failureThreshold":60,"periodSeconds":1,"timeoutSeconds":5},"#,
+    r#""volumeMounts":[{"mountPath":""#,
+    mounted!(),
+    r#"","name":"iamra-credentials","readOnly":true}]"#,
+);
+
 /// The sidecar's entries that the settings alone shape, in key order: all but its
 /// arguments and env, whose keys come before them.
 fn sidecar_base<S: Sink>(s: &mut S, settings: &Settings) {
@@ -91,65 +119,71 @@ fn sidecar_base<S: Sink>(s: &mut S, settings: &Settings) {
     if c.native {
         s.entry("restartPolicy", "Always");
     }
-    s.key("securityContext");
-    s.object(7, |s| {
-        s.key("allowPrivilegeEscalation");
-        s.bool(false);
-        s.key("capabilities");
-        s.object(1, |s| {
-            s.key("drop");
-            s.strs(&["ALL"]);
-        });
-        s.key("readOnlyRootFilesystem");
-        s.bool(true);
-        s.key("runAsGroup");
-        s.uint(identity::HELPER_UID);
-        s.key("runAsNonRoot");
-        s.bool(true);
-        s.key("runAsUser");
-        s.uint(identity::HELPER_UID);
-        s.key("seccompProfile");
-        s.object(1, |s| s.entry("type", "RuntimeDefault"));
-    });
-    // The helper listens on 127.0.0.1 only, which kubelet's TCP and HTTP probes (sent
-    // to the pod IP) cannot reach; the image has no shell. The probe runs the helper
-    // itself: it passes once the certificate is issued and readable by the helper's
-    // user, so the app starts only then.
-    s.key("startupProbe");
-    s.object(4, |s| {
-        s.key("exec");
-        s.object(1, |s| {
-            s.key("command");
-            s.strs(&[
-                HELPER_BINARY,
-                "read-certificate-data",
-                "--certificate",
-                mounted!("tls.crt"),
-            ]);
-        });
-        s.key("failureThreshold");
-        s.uint(60);
-        s.key("periodSeconds");
-        s.uint(1);
-        s.key("timeoutSeconds");
-        s.uint(5);
-    });
-    s.key("volumeMounts");
-    s.array(1, |s| {
-        s.object(3, |s| {
-            s.entry("mountPath", MOUNT_PATH);
-            s.entry("name", VOLUME_NAME);
-            s.key("readOnly");
+    s.fixed(SIDECAR_TAIL, |s| {
+        s.key("securityContext");
+        s.object(7, |s| {
+            s.key("allowPrivilegeEscalation");
+            s.bool(false);
+            s.key("capabilities");
+            s.object(1, |s| {
+                s.key("drop");
+                s.strs(&["ALL"]);
+            });
+            s.key("readOnlyRootFilesystem");
             s.bool(true);
+            s.key("runAsGroup");
+            s.uint(identity::HELPER_UID);
+            s.key("runAsNonRoot");
+            s.bool(true);
+            s.key("runAsUser");
+            s.uint(identity::HELPER_UID);
+            s.key("seccompProfile");
+            s.object(1, |s| s.entry("type", "RuntimeDefault"));
+        });
+        // The helper listens on 127.0.0.1 only, which kubelet's TCP and HTTP probes (sent
+        // to the pod IP) cannot reach; the image has no shell. The probe runs the helper
+        // itself: it passes once the certificate is issued and readable by the helper's
+        // user, so the app starts only then.
+        s.key("startupProbe");
+        s.object(4, |s| {
+            s.key("exec");
+            s.object(1, |s| {
+                s.key("command");
+                s.strs(&[
+                    HELPER_BINARY,
+                    "read-certificate-data",
+                    "--certificate",
+                    mounted!("tls.crt"),
+                ]);
+            });
+            s.key("failureThreshold");
+            s.uint(60);
+            s.key("periodSeconds");
+            s.uint(1);
+            s.key("timeoutSeconds");
+            s.uint(5);
+        });
+        s.key("volumeMounts");
+        s.array(1, |s| {
+            s.object(3, |s| {
+                s.entry("mountPath", MOUNT_PATH);
+                s.entry("name", VOLUME_NAME);
+                s.key("readOnly");
+                s.bool(true);
+            });
         });
     });
 }
 
-/// The sidecar: its arguments, its env when it has one, and the rest.
+/// The sidecar: its arguments ([`ARGS_HEAD`], then `args`), its env when it has one,
+/// and the rest.
 fn sidecar<S: Sink>(s: &mut S, settings: &Settings, args: &[&str], env: bool) {
     s.object(1 + usize::from(env) + base_len(settings), |s| {
         s.key("args");
-        s.array(args.len(), |s| args.iter().for_each(|a| s.str(a)));
+        s.array(ARGS_HEAD.len() + args.len(), |s| {
+            s.fixed(ARGS_HEAD_TEXT, |s| ARGS_HEAD.iter().for_each(|a| s.str(a)));
+            args.iter().for_each(|a| s.str(a));
+        });
         if env {
             s.key("env");
             sidecar_env(s);
@@ -161,18 +195,24 @@ fn sidecar<S: Sink>(s: &mut S, settings: &Settings, args: &[&str], env: bool) {
 /// The sidecar's env when the pod has no session name: a pod made by a controller has
 /// no name at admission, so the helper reads the pod's name at run time.
 fn sidecar_env<S: Sink>(s: &mut S) {
-    s.array(1, |s| {
-        s.object(2, |s| {
-            s.entry("name", "POD_NAME");
-            s.key("valueFrom");
-            s.object(1, |s| {
-                s.key("fieldRef");
-                s.object(2, |s| {
-                    s.entry("apiVersion", "v1");
-                    s.entry("fieldPath", "metadata.name");
+    const TEXT: &str = concat!(
+        r#"[{"name":"POD_NAME","#,
+        r#""valueFrom":{"fieldRef":{"apiVersion":"v1","fieldPath":"metadata.name"}}}]"#
+    );
+    s.fixed(TEXT, |s| {
+        s.array(1, |s| {
+            s.object(2, |s| {
+                s.entry("name", "POD_NAME");
+                s.key("valueFrom");
+                s.object(1, |s| {
+                    s.key("fieldRef");
+                    s.object(2, |s| {
+                        s.entry("apiVersion", "v1");
+                        s.entry("fieldPath", "metadata.name");
+                    });
                 });
             });
-        });
+        })
     });
 }
 
@@ -252,8 +292,8 @@ impl Template {
 /// The hash of what shapes the injection: the template, the sidecar's arguments and
 /// env, and the apps' vars.
 fn config_hash(mut hasher: Hasher, args: &[&str], env: bool, vars: &[(&str, String)]) -> String {
-    hasher.word(args.len() as u64);
-    args.iter().for_each(|a| hasher.text(a));
+    hasher.word((ARGS_HEAD.len() + args.len()) as u64);
+    ARGS_HEAD.iter().chain(args).for_each(|a| hasher.text(a));
     if env {
         sidecar_env(&mut hasher);
     } else {
@@ -513,6 +553,24 @@ pub(crate) mod tests {
     fn flag(plan: &P, name: &str) -> Option<String> {
         let a = args(plan);
         a.iter().position(|x| x == name).map(|i| a[i + 1].clone())
+    }
+
+    /// Each fixed part's text is what its description writes, in each shape the sidecar
+    /// takes.
+    #[rstest]
+    #[case::native_with_env(true, true)]
+    #[case::classic_without_env(false, false)]
+    fn the_sidecars_fixed_texts_are_their_descriptions(#[case] native: bool, #[case] env: bool) {
+        let mut s = settings();
+        s.sidecar.native = native;
+        let args = ["--profile-arn", PROFILE];
+        let (mut fixed, mut described) = (Text::with_capacity(0), Text::expanding(0));
+        sidecar(&mut fixed, &s, &args, env);
+        sidecar(&mut described, &s, &args, env);
+        assert_eq!(
+            String::from_utf8(fixed.out).unwrap(),
+            String::from_utf8(described.out).unwrap()
+        );
     }
 
     #[test]
