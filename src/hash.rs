@@ -32,9 +32,7 @@ impl Hasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.word(u64::from_le_bytes(word));
+            self.word(crate::json::word(rest, 0));
         }
     }
 

@@ -797,12 +797,29 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-fn word(bytes: &[u8]) -> [u8; 8] {
-    let mut word = [b' '; 8];
-    for (w, b) in word.iter_mut().zip(bytes) {
-        *w = *b;
+/// The first eight bytes of `bytes` as a little-endian word; a shorter slice's padded
+/// with `pad` above it. Read in at most two loads: copying a short slice into a buffer
+/// is a `memory.copy` in wasm, a call into the runtime.
+pub fn word(bytes: &[u8], pad: u8) -> u64 {
+    if let Some(w) = bytes.first_chunk::<8>() {
+        return u64::from_le_bytes(*w);
     }
-    word
+    let n = bytes.len();
+    // Two loads that overlap in the middle (or are the same bytes).
+    let loaded = match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        (Some(low), Some(high)) => {
+            u64::from(u32::from_le_bytes(*low))
+                | u64::from(u32::from_le_bytes(*high)) << (8 * (n - 4))
+        }
+        _ => match (bytes.first_chunk::<2>(), bytes.last_chunk::<2>()) {
+            (Some(low), Some(high)) => {
+                u64::from(u16::from_le_bytes(*low))
+                    | u64::from(u16::from_le_bytes(*high)) << (8 * (n - 2))
+            }
+            _ => bytes.first().map_or(0, |&b| u64::from(b)),
+        },
+    };
+    loaded | (ONES * u64::from(pad)) << (8 * n)
 }
 
 /// Appends `bytes` when none of them needs escaping, eight at a time (as fixed-size
@@ -813,12 +830,12 @@ fn copy_clean(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     let start = out.len();
     let mut chunks = bytes.chunks_exact(8);
     for chunk in chunks.by_ref() {
-        let w = word(chunk);
-        if special(u64::from_le_bytes(w)) != 0 {
+        let w = word(chunk, b' ');
+        if special(w) != 0 {
             out.truncate(start);
             return false;
         }
-        out.extend_from_slice(&w);
+        out.extend_from_slice(&w.to_le_bytes());
     }
     let rest = chunks.remainder().len();
     if rest == 0 {
@@ -828,15 +845,15 @@ fn copy_clean(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     // with spaces): written whole, then the overlap or padding taken off.
     let (last, keep) = if bytes.len() >= 8 {
         out.truncate(out.len() - (8 - rest));
-        (word(&bytes[bytes.len() - 8..]), 8)
+        (word(&bytes[bytes.len() - 8..], b' '), 8)
     } else {
-        (word(bytes), rest)
+        (word(bytes, b' '), rest)
     };
-    if special(u64::from_le_bytes(last)) != 0 {
+    if special(last) != 0 {
         out.truncate(start);
         return false;
     }
-    out.extend_from_slice(&last);
+    out.extend_from_slice(&last.to_le_bytes());
     out.truncate(out.len() - (8 - keep));
     true
 }
@@ -878,6 +895,25 @@ mod tests {
     use crate::testutil::value;
     use rstest::rstest;
     use serde_json::{json, Map};
+
+    /// Every length a word is read from, with either padding, as bytes copied into a
+    /// padded buffer make it.
+    #[test]
+    fn a_word_is_its_bytes_padded() {
+        let bytes: Vec<u8> = (1..=10).collect();
+        for len in 0..=bytes.len() {
+            for pad in [0, b' '] {
+                let mut expected = [pad; 8];
+                let n = len.min(8);
+                expected[..n].copy_from_slice(&bytes[..n]);
+                assert_eq!(
+                    word(&bytes[..len], pad),
+                    u64::from_le_bytes(expected),
+                    "{len} bytes"
+                );
+            }
+        }
+    }
 
     fn parsed(text: &str) -> Json<'_> {
         Json::parse(text).unwrap()
