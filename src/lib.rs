@@ -102,7 +102,14 @@ pub fn validate_payload(payload: &[u8]) -> CallResult {
 /// `validate` with another ServiceAccount lookup than the host's.
 pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
     let decision = match read(payload) {
-        Ok((request, policy)) => admission::evaluate(request, &policy, lookup),
+        Ok((request, policy)) => {
+            let decision = admission::evaluate(request, &policy, lookup);
+            // The first request's policy is the call's own (the cache holds the others).
+            if let Ok(policy) = Rc::try_unwrap(policy) {
+                arena::discard(policy);
+            }
+            decision
+        }
         // Never a guest error: that would block every pod with a code 500.
         Err(e) => Decision::Reject {
             message: format!("the policy could not read the admission request: {e}"),
@@ -127,6 +134,7 @@ fn read(payload: &[u8]) -> Result<(Request<'_>, Rc<Policy>), String> {
         .filter(|s| !s.is_null())
         .and_then(Json::text);
     let request = Request::read(json::take(&mut payload, "request"))?;
+    arena::discard(payload);
     let settings_error = |e: serde_json::Error| format!("settings: {}", problem::json_error(&e));
     if LAST_SETTINGS.with_borrow(Option::is_none) {
         let policy = read_policy(settings).map_err(settings_error)?;

@@ -37,7 +37,7 @@ impl<'a> Request<'a> {
         let object = json::take(&mut node, "object");
         let kind = object_of(&node, "request.kind", &["kind"])?;
         let user_info = object_of(&node, "request.userInfo", &["userInfo", "user_info"])?;
-        Ok(Request {
+        let request = Request {
             kind: Kind {
                 group: string(kind, "request.kind.group", &["group"])?,
                 kind: string(kind, "request.kind.kind", &["kind"])?,
@@ -53,7 +53,9 @@ impl<'a> Request<'a> {
                 username: string(user_info, "request.userInfo.username", &["username"])?,
             },
             object,
-        })
+        };
+        crate::arena::discard(node);
+        Ok(request)
     }
 }
 
