@@ -2,7 +2,7 @@
 //! types do not know survive untouched, because the host turns our output into a JSON
 //! patch. `patch` writes; no mode is named here.
 
-use crate::json::Json;
+use crate::json::{self, Json};
 use crate::problem::{Kind, Problem};
 use std::collections::BTreeMap;
 
@@ -29,13 +29,17 @@ pub enum Origin {
 /// trimmed. Without a ServiceAccount (`readServiceAccounts: false`) only the pod counts.
 #[derive(Debug, Clone, Copy)]
 pub struct Sources<'a> {
-    pod: &'a Json<'a>,
+    /// The pod's annotations node, found once, not at every key.
+    annotations: &'a Json<'a>,
     account: Option<Account<'a>>,
 }
 
 impl<'a> Sources<'a> {
     pub fn new(pod: &'a Json<'a>, account: Option<Account<'a>>) -> Self {
-        Sources { pod, account }
+        Sources {
+            annotations: annotations_node(pod),
+            account,
+        }
     }
 
     /// `<namespace>/<name>` of the ServiceAccount, for messages; empty without one.
@@ -44,7 +48,7 @@ impl<'a> Sources<'a> {
     }
 
     pub fn on_pod(&self, key: &str) -> Option<&'a str> {
-        annotation(self.pod, key).map(str::trim)
+        self.annotations.get(key)?.as_str().map(str::trim)
     }
 
     pub fn on_account(&self, key: &str) -> Option<&'a str> {
@@ -66,7 +70,7 @@ impl<'a> Sources<'a> {
     pub fn names(&self, prefix: &str, origin: Origin) -> Vec<&'a str> {
         let under = |key: &'a str| key.strip_prefix(prefix)?.strip_prefix('/');
         let mut names: Vec<&'a str> = match origin {
-            Origin::Pod => annotations(self.pod)
+            Origin::Pod => entries(self.annotations)
                 .filter_map(|(k, _)| under(k))
                 .collect(),
             Origin::Account => self
@@ -74,7 +78,7 @@ impl<'a> Sources<'a> {
                 .into_iter()
                 .flat_map(|a| a.annotations.keys())
                 .filter_map(|k| Some((k, under(k)?)))
-                .filter(|(k, _)| annotation(self.pod, k).is_none())
+                .filter(|(k, _)| self.annotations.get(k).is_none())
                 .map(|(_, name)| name)
                 .collect(),
         };
@@ -153,11 +157,16 @@ pub fn env_of<'a>(container: &'a Json<'a>) -> &'a [Json<'a>] {
         .unwrap_or_default()
 }
 
-/// The pod's annotations with string values (the API server allows no others).
-pub fn annotations<'a>(pod: &'a Json<'a>) -> impl Iterator<Item = (&'a str, &'a str)> {
+/// The pod's `metadata.annotations`; `NULL` without.
+fn annotations_node<'a>(pod: &'a Json<'a>) -> &'a Json<'a> {
     pod.get("metadata")
         .and_then(|m| m.get("annotations"))
-        .and_then(Json::as_object)
+        .unwrap_or(&json::NULL)
+}
+
+/// The annotations with string values (the API server allows no others).
+fn entries<'a>(node: &'a Json<'a>) -> impl Iterator<Item = (&'a str, &'a str)> {
+    node.as_object()
         .into_iter()
         .flatten()
         .filter_map(|(k, v)| Some((&**k, v.as_str()?)))
@@ -166,7 +175,7 @@ pub fn annotations<'a>(pod: &'a Json<'a>) -> impl Iterator<Item = (&'a str, &'a 
 
 #[cfg(test)]
 thread_local! {
-    /// How many pod annotations [`annotations`] yielded on this thread: tests check
+    /// How many pod annotations [`entries`] yielded on this thread: tests check
     /// that reading them is linear (a pod may carry thousands).
     pub static VISITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
