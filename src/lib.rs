@@ -61,26 +61,28 @@ thread_local! {
     static LAST_SETTINGS: RefCell<Option<Last>> = const { RefCell::new(None) };
 }
 
-/// The policy of these settings text, from the second request of an instance on: read
-/// outside the arena and kept for the requests after it
-/// that carry the same text. A payload without settings reads as the empty text, which no
-/// settings JSON is.
-fn policy_of(text: Option<&str>) -> serde_json::Result<Rc<Policy>> {
-    let seen_as = text.unwrap_or_default();
+/// The policy of these settings, from the second request of an instance on: read
+/// outside the arena and kept for the requests after it that carry the same text. A
+/// payload without settings reads as the empty text, which no settings JSON is.
+fn policy_of(settings: Option<&Json>) -> Result<Rc<Policy>, json::Failure> {
+    let seen_as = settings.and_then(Json::text).unwrap_or_default();
     LAST_SETTINGS.with_borrow_mut(|last| match last {
         Some(Last::Kept(seen, policy)) if **seen == *seen_as => Ok(Rc::clone(policy)),
         _ => arena::outside(|| {
-            let policy = Rc::new(read_policy(text)?);
+            let policy = Rc::new(read_policy(settings)?);
             *last = Some(Last::Kept(seen_as.into(), Rc::clone(&policy)));
             Ok(policy)
         }),
     })
 }
 
-/// The policy of a payload's settings text; without one, of the default settings.
-fn read_policy(text: Option<&str>) -> serde_json::Result<Policy> {
-    Ok(match text {
-        Some(text) => Policy::from(settings::from_json(text)?),
+/// The policy of a payload's settings; without them, of the default settings.
+fn read_policy(settings: Option<&Json>) -> Result<Policy, json::Failure> {
+    Ok(match settings {
+        Some(settings) => {
+            let text = settings.text().unwrap_or_default();
+            Policy::from(settings::from_tree(settings, text)?)
+        }
         None => Policy::default(),
     })
 }
@@ -121,27 +123,28 @@ pub fn validate_with(payload: &[u8], lookup: Lookup) -> CallResult {
 }
 
 /// The request and the policy of its settings. The payload is checked as UTF-8 once,
-/// whole, and read once, as a tree (`json`): the request's fields and object from it,
-/// the settings (only checked there) from their text, by serde as `validate_settings`
-/// reads them (absent or null: the defaults). An instance's first request reads them
-/// into the call's arena, not kept.
+/// whole, and read once, as a tree (`json`): the request's fields and object, and the
+/// settings, by serde from the tree as `validate_settings` reads them from their text
+/// (absent or null: the defaults). An instance's first request reads them into the
+/// call's arena, not kept.
 fn read(payload: &[u8]) -> Result<(Request<'_>, Rc<Policy>), String> {
     let text = std::str::from_utf8(payload).map_err(|e| format!("it is not UTF-8 ({e})"))?;
-    let mut payload =
-        Json::parse_hollow(text, Some("settings")).map_err(|e| format!("it is not JSON: {e}"))?;
-    let settings = payload
-        .get("settings")
-        .filter(|s| !s.is_null())
-        .and_then(Json::text);
+    let mut payload = Json::parse(text).map_err(|e| format!("it is not JSON: {e}"))?;
     let request = Request::read(json::take(&mut payload, "request"))?;
-    arena::discard(payload);
-    let settings_error = |e: serde_json::Error| format!("settings: {}", problem::json_error(&e));
-    if LAST_SETTINGS.with_borrow(Option::is_none) {
+    let settings = payload.get("settings").filter(|s| !s.is_null());
+    let settings_error = |e: json::Failure| {
+        let text = settings.and_then(Json::text).unwrap_or_default();
+        format!("settings: {}", e.describe(text))
+    };
+    let policy = if LAST_SETTINGS.with_borrow(Option::is_none) {
         let policy = read_policy(settings).map_err(settings_error)?;
         LAST_SETTINGS.set(Some(Last::Served));
-        return Ok((request, Rc::new(policy)));
-    }
-    Ok((request, policy_of(settings).map_err(settings_error)?))
+        Rc::new(policy)
+    } else {
+        policy_of(settings).map_err(settings_error)?
+    };
+    arena::discard(payload);
+    Ok((request, policy))
 }
 
 /// `validate_settings`: `settings::Settings`' `Validatable`. Settings that do not parse
@@ -149,16 +152,15 @@ fn read(payload: &[u8]) -> Result<(Request<'_>, Rc<Policy>), String> {
 /// error, so that kwctl and policy-server show the operator which key is wrong.
 pub fn validate_settings_payload(payload: &[u8]) -> CallResult {
     let outcome = std::str::from_utf8(payload)
-        .map_err(|e| format!("the settings do not parse: they are not UTF-8 ({e})"))
+        .map_err(|e| format!("they are not UTF-8 ({e})"))
         .and_then(|text| {
-            settings::from_json(text).map_err(|e| {
-                format!(
-                    "the settings do not parse: {}, after {:?}",
-                    problem::json_error(&e),
-                    text_before(text, &e)
-                )
+            let tree = Json::parse(text)?;
+            settings::from_tree(&tree, text).map_err(|e| match e.at {
+                Some(at) => format!("{}, after {:?}", e.describe(text), text_before(text, at)),
+                None => e.describe(text),
             })
         })
+        .map_err(|e| format!("the settings do not parse: {e}"))
         .and_then(|settings| settings.validate());
     Ok(serde_json::to_vec(&SettingsValidationResponse {
         valid: outcome.is_ok(),
@@ -166,20 +168,16 @@ pub fn validate_settings_payload(payload: &[u8]) -> CallResult {
     })?)
 }
 
-/// Up to 40 characters of `payload` before the error: serde's type errors do not name
-/// the key, the text before them does.
-fn text_before(text: &str, e: &serde_json::Error) -> String {
-    let line = text
-        .lines()
-        .nth(e.line().saturating_sub(1))
-        .unwrap_or_default();
-    let end = e.column().min(line.len());
-    let start = end.saturating_sub(40);
-    let boundary = |from: usize| (from..=line.len()).find(|i| line.is_char_boundary(*i));
-    match (boundary(start), boundary(end)) {
-        (Some(start), Some(end)) => line[start..end].to_owned(),
-        _ => String::new(),
-    }
+/// Up to 40 characters of `text` before `at`, on its line: serde's type errors do not
+/// name the key, the text before them does.
+fn text_before(text: &str, at: usize) -> &str {
+    let line = text.get(..at).unwrap_or_default();
+    let line = line.rsplit_once('\n').map_or(line, |(_, last)| last);
+    let start = line.len().saturating_sub(40);
+    let start = (start..=line.len())
+        .find(|i| line.is_char_boundary(*i))
+        .unwrap_or(line.len());
+    &line[start..]
 }
 
 #[cfg(test)]

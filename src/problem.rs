@@ -28,17 +28,6 @@ pub fn cut(text: &str) -> String {
     }
 }
 
-/// A JSON error (serde's messages repeat the offending value), cut like [`quote`] with
-/// its position kept.
-pub fn json_error(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let at = format!(" at line {} column {}", e.line(), e.column());
-    match text.strip_suffix(&at) {
-        Some(message) => format!("{}{at}", cut(message)),
-        None => cut(&text),
-    }
-}
-
 /// The first `shown` characters, and whether there is more.
 fn split(value: &str, shown: usize) -> (&str, bool) {
     match value.char_indices().nth(shown) {
@@ -294,18 +283,6 @@ mod tests {
         );
         assert_eq!(cut(&huge), format!("{text}…({} bytes)", huge.len()));
         assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
-    }
-
-    #[test]
-    fn json_errors_are_cut_and_keep_their_position() {
-        let huge = format!("[\"{}\"]", "x".repeat(300_000));
-        let e = serde_json::from_str::<Vec<u32>>(&huge).unwrap_err();
-        let message = json_error(&e);
-        assert!(message.len() < 700, "{message}");
-        assert!(
-            message.ends_with("…(300037 bytes) at line 1 column 300003"),
-            "{message}"
-        );
     }
 
     #[test]

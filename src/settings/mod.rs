@@ -2,6 +2,7 @@
 //! ClusterAdmissionPolicy. Unknown keys are rejected so that a typo in a chart value
 //! does not silently fall back to a default.
 
+use crate::json::{self, Json};
 use crate::problem::{cut, quote, Flaw, Kind, Problem, Problems, Source};
 use crate::validation::{self, REGION_FORM};
 use serde::de::{Deserializer, Visitor};
@@ -81,12 +82,10 @@ pub enum KeyAlgorithm {
     Rsa,
 }
 
-/// Reads settings from JSON: an object only (see [`object`]), nothing after it.
-pub fn from_json(payload: &str) -> serde_json::Result<Settings> {
-    let mut json = serde_json::Deserializer::from_str(payload);
-    let settings = object(&mut json)?;
-    json.end()?;
-    Ok(settings)
+/// Reads settings from a read tree (see `json::de`); a failure's place is counted in
+/// `text`, which holds the settings' text.
+pub fn from_tree(settings: &Json, text: &str) -> Result<Settings, json::Failure> {
+    object(settings).map_err(|e| e.within(text))
 }
 
 /// Reads a settings object only from a JSON object: serde's derived structs also take
@@ -331,6 +330,56 @@ mod tests {
     pub const TRUST_ANCHOR: &str =
         "arn:aws:rolesanywhere:eu-west-1:123456789012:trust-anchor/8f0c2a7e-5b4d-4c3a-9e1f-0a1b2c3d4e5f";
 
+    /// Settings read from `text` as `validate_settings` reads them.
+    fn read(text: &str) -> Result<Settings, String> {
+        let tree = Json::parse(text)?;
+        from_tree(&tree, text).map_err(|e| e.describe(text))
+    }
+
+    /// The tree reads settings as serde_json reads their text: the same values, or the
+    /// same message at the same line and column, but where serde_json's is less clear.
+    #[rstest]
+    #[case::chart(include_str!("../../charts/tests/policy-settings.json"))]
+    #[case::minimal(r#"{"trustAnchorArn": "x", "region": "eu-west-1"}"#)]
+    #[case::empty("{}")]
+    #[case::nulls(r#"{"sidecar": {"resources": {"limits": null}}, "mode": "guard"}"#)]
+    #[case::unknown_field(r#"{"sidecar": {"nativ": false}}"#)]
+    #[case::unknown_top_field(r#"{"trustAnchroArn": "x"}"#)]
+    #[case::string_for_number(r#"{"sidecar": {"port": "high"}}"#)]
+    #[case::negative(r#"{"sidecar": {"port": -1}}"#)]
+    #[case::fraction(r#"{"sidecar": {"port": 1.5}}"#)]
+    #[case::exponent(r#"{"certificate": {"keySize": 2e3}}"#)]
+    #[case::beyond_u64(r#"{"irsa": {"tokenExpiration": 18446744073709551616}}"#)]
+    #[case::negative_zero(r#"{"irsa": {"tokenExpiration": -0}}"#)]
+    #[case::unknown_variant(r#"{"mode": "audit"}"#)]
+    #[case::null_for_string(r#"{"region": null}"#)]
+    #[case::object_for_string(r#"{"region": {}}"#)]
+    #[case::array_for_object(r#"{"sidecar": []}"#)]
+    #[case::string_for_object(r#"{"sidecar": "x"}"#)]
+    #[case::escaped_key(r#"{"regi\u006fn": "eu-west-1"}"#)]
+    #[case::escaped_value(r#"{"region": "eu-\u0077est-1"}"#)]
+    #[case::lines("{\n  \"sidecar\": {\n    \"port\": \"x\"\n  }\n}")]
+    #[case::mixed_list(r#"{"allowedRequesters": ["a", 1]}"#)]
+    #[case::number_quantity(r#"{"sidecar": {"resources": {"requests": {"cpu": 1}}}}"#)]
+    #[case::not_an_object(r#"["inject"]"#)]
+    #[case::null(r#"null"#)]
+    fn the_tree_reads_settings_as_serde_json_reads_their_text(#[case] text: &str) {
+        let serde = object(&mut serde_json::Deserializer::from_str(text));
+        assert_eq!(
+            read(text),
+            serde.map_err(|e: serde_json::Error| e.to_string())
+        );
+    }
+
+    /// Where serde_json says only "expected value", the tree says what it expected.
+    #[test]
+    fn a_number_for_a_variant_says_what_was_expected() {
+        assert_eq!(
+            read(r#"{"mode": 1}"#).unwrap_err(),
+            "invalid type: integer `1`, expected enum Mode at line 1 column 10"
+        );
+    }
+
     fn base() -> serde_json::Value {
         json!({"trustAnchorArn": TRUST_ANCHOR, "region": "eu-west-1"})
     }
@@ -339,7 +388,7 @@ mod tests {
     fn check(patch: serde_json::Value) -> Result<(), String> {
         let mut value = base();
         merge(&mut value, patch);
-        let settings = from_json(&value.to_string()).map_err(|e| e.to_string())?;
+        let settings = read(&value.to_string())?;
         settings.validate()
     }
 
@@ -441,7 +490,7 @@ mod tests {
     fn found(patch: serde_json::Value) -> Vec<(Source, Kind)> {
         let mut value = base();
         merge(&mut value, patch);
-        let settings = from_json(&value.to_string()).expect("settings that deserialize");
+        let settings = read(&value.to_string()).expect("settings that deserialize");
         settings.problems().error_kinds()
     }
 

@@ -11,6 +11,9 @@
 use serde_json::Value;
 use std::borrow::Cow;
 
+mod de;
+pub use de::Failure;
+
 /// serde_json's nesting limit (its 128 counts the level it refuses), for the whole payload.
 const DEPTH: usize = 127;
 
@@ -80,19 +83,10 @@ fn number(text: &str) -> Option<serde_json::Number> {
 }
 
 impl<'a> Json<'a> {
-    /// Reads `text`, one JSON value (the tests' documents).
-    #[cfg(test)]
+    /// Reads `text`, one JSON value; an error says what is wrong and at which byte.
     pub fn parse(text: &'a str) -> Result<Json<'a>, String> {
-        Json::parse_hollow(text, None)
-    }
-
-    /// Reads `text`, one JSON value; an error says what is wrong and at which byte. The
-    /// value of the top-level key `hollow` is only checked, not built: its node has its
-    /// text and no entries or items (the payload's settings, which serde reads from their
-    /// text).
-    pub fn parse_hollow(text: &'a str, hollow: Option<&str>) -> Result<Json<'a>, String> {
         let mut reader = Reader { text, at: 0 };
-        let value = reader.value::<true>(0, hollow)?;
+        let value = reader.value(0)?;
         reader.space();
         if reader.at != text.len() {
             return Err(reader.invalid("trailing characters"));
@@ -423,19 +417,12 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// A value; in an object, the entry `hollow` only checked. `BUILD`: whether arrays
-    /// and objects keep what they hold (not inside a hollow value); a constant, so that
-    /// the tree's reading does not test it at every item.
-    fn value<const BUILD: bool>(
-        &mut self,
-        depth: usize,
-        hollow: Option<&str>,
-    ) -> Result<Json<'a>, String> {
+    fn value(&mut self, depth: usize) -> Result<Json<'a>, String> {
         self.space();
         let start = self.at;
         let kind = match self.peek() {
-            Some(b'{') => self.object::<BUILD>(depth, hollow)?,
-            Some(b'[') => self.array::<BUILD>(depth)?,
+            Some(b'{') => self.object(depth)?,
+            Some(b'[') => self.array(depth)?,
             Some(b'"') => Kind::String(self.string()?),
             Some(b't') => self.word("true", Kind::Bool(true))?,
             Some(b'f') => self.word("false", Kind::Bool(false))?,
@@ -551,7 +538,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn array<const BUILD: bool>(&mut self, depth: usize) -> Result<Kind<'a>, String> {
+    fn array(&mut self, depth: usize) -> Result<Kind<'a>, String> {
         let depth = self.deeper(depth)?;
         self.at += 1;
         self.space();
@@ -559,12 +546,9 @@ impl<'a> Reader<'a> {
             self.at += 1;
             return Ok(Kind::Array(Vec::new()));
         }
-        let mut items = Vec::with_capacity(if BUILD { FIRST_ROOM } else { 0 });
+        let mut items = Vec::with_capacity(FIRST_ROOM);
         loop {
-            let item = self.value::<BUILD>(depth, None)?;
-            if BUILD {
-                items.push(item);
-            }
+            items.push(self.value(depth)?);
             self.space();
             match self.peek() {
                 Some(b',') => self.at += 1,
@@ -577,11 +561,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn object<const BUILD: bool>(
-        &mut self,
-        depth: usize,
-        hollow: Option<&str>,
-    ) -> Result<Kind<'a>, String> {
+    fn object(&mut self, depth: usize) -> Result<Kind<'a>, String> {
         let depth = self.deeper(depth)?;
         self.at += 1;
         self.space();
@@ -589,7 +569,7 @@ impl<'a> Reader<'a> {
             self.at += 1;
             return Ok(Kind::Object(Vec::new(), None));
         }
-        let mut entries: Vec<Entry<'a>> = Vec::with_capacity(if BUILD { FIRST_ROOM } else { 0 });
+        let mut entries: Vec<Entry<'a>> = Vec::with_capacity(FIRST_ROOM);
         loop {
             self.space();
             if self.peek() != Some(b'"') {
@@ -597,13 +577,7 @@ impl<'a> Reader<'a> {
             }
             let key = self.string()?;
             self.expect(b':', "expected :")?;
-            if !BUILD {
-                self.value::<false>(depth, None)?;
-            } else if hollow.is_some_and(|h| same(h, &key)) {
-                entries.push((key, self.value::<false>(depth, None)?));
-            } else {
-                entries.push((key, self.value::<true>(depth, None)?));
-            }
+            entries.push((key, self.value(depth)?));
             self.space();
             match self.peek() {
                 Some(b',') => self.at += 1,
@@ -1115,30 +1089,6 @@ mod tests {
                     }
                 }
             }
-        }
-    }
-
-    /// The hollow entry is checked and keeps its text, and nothing else is hollow.
-    #[test]
-    fn a_hollow_value_is_checked_and_keeps_only_its_text() {
-        let text =
-            r#"{"request": {"settings": {"a": 1}}, "settings" : { "b": [1, {"c": "\u0064"}] }}"#;
-        let json = Json::parse_hollow(text, Some("settings")).unwrap();
-        let hollow = json.get("settings").unwrap();
-        assert_eq!(hollow.text(), Some(r#"{ "b": [1, {"c": "\u0064"}] }"#));
-        assert!(hollow.is_object() && hollow.get("b").is_none());
-        let nested = json.get("request").and_then(|r| r.get("settings"));
-        assert_eq!(
-            nested.and_then(|s| s.get("a")).and_then(Json::as_i64),
-            Some(1)
-        );
-        assert_eq!(written(&json), text);
-        for bad in [
-            r#"{"settings": [1,]}"#,
-            r#"{"settings": {"a": 01}}"#,
-            r#"{"settings": "\x"}"#,
-        ] {
-            assert!(Json::parse_hollow(bad, Some("settings")).is_err(), "{bad}");
         }
     }
 
