@@ -15,10 +15,13 @@ pub trait Sink {
     fn str(&mut self, s: &str);
     /// An array of `len` items, which `items` sends.
     fn array(&mut self, len: usize, items: impl FnOnce(&mut Self));
-    /// An object of `len` entries, which `entries` sends as [`Sink::key`] then the value,
-    /// in key order.
+    /// An object of `len` entries, which `entries` sends as [`Sink::key`] (or
+    /// [`Sink::input_key`]) then the value, in key order.
     fn object(&mut self, len: usize, entries: impl FnOnce(&mut Self));
-    fn key(&mut self, k: &str);
+    /// A key the policy names, a literal that needs no escaping: written as it is.
+    fn key(&mut self, k: &'static str);
+    /// A key from the settings, escaped as any string.
+    fn input_key(&mut self, k: &str);
 
     /// A part of a description that never changes: a run of items or entries of the
     /// open array or object, which `describe` sends and whose JSON text is `text`. A
@@ -35,7 +38,7 @@ pub trait Sink {
     }
 
     /// A `key: "value"` entry.
-    fn entry(&mut self, k: &str, v: &str) {
+    fn entry(&mut self, k: &'static str, v: &str) {
         self.key(k);
         self.str(v);
     }
@@ -92,6 +95,20 @@ impl Text {
         }
     }
 
+    /// An entry begins with key `k`: after a comma unless it is the first, and checked
+    /// to follow the one before in debug builds.
+    fn opened(&mut self, k: &str) {
+        #[cfg(debug_assertions)]
+        if let Some(last) = self.keys.last_mut() {
+            debug_assert!(last.as_str() < k, "key {k:?} after {last:?}: out of order");
+            *last = k.to_owned();
+        }
+        #[cfg(not(debug_assertions))]
+        let _ = k;
+        self.item();
+        self.comma = false;
+    }
+
     fn item(&mut self) {
         if self.comma {
             self.out.push(b',');
@@ -140,16 +157,23 @@ impl Sink for Text {
         self.comma = true;
     }
 
-    fn key(&mut self, k: &str) {
-        #[cfg(debug_assertions)]
-        if let Some(last) = self.keys.last_mut() {
-            debug_assert!(last.as_str() < k, "key {k:?} after {last:?}: out of order");
-            *last = k.to_owned();
-        }
-        self.item();
+    /// Inlined, so that the literal's length is known and its copy is a few stores.
+    #[inline(always)]
+    fn key(&mut self, k: &'static str) {
+        debug_assert!(
+            k.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\'),
+            "key {k:?} needs escaping"
+        );
+        self.opened(k);
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn input_key(&mut self, k: &str) {
+        self.opened(k);
         string(&mut self.out, k);
         self.out.push(b':');
-        self.comma = false;
     }
 
     fn fixed(&mut self, text: &'static str, describe: impl FnOnce(&mut Self)) {
@@ -193,7 +217,11 @@ impl Sink for Hasher {
         entries(self);
     }
 
-    fn key(&mut self, k: &str) {
+    fn key(&mut self, k: &'static str) {
+        self.text(k);
+    }
+
+    fn input_key(&mut self, k: &str) {
         self.text(k);
     }
 }
@@ -213,7 +241,7 @@ mod tests {
             Value::Array(items) => s.array(items.len(), |s| items.iter().for_each(|i| send(s, i))),
             Value::Object(map) => s.object(map.len(), |s| {
                 map.iter().for_each(|(k, v)| {
-                    s.key(k);
+                    s.input_key(k);
                     send(s, v);
                 })
             }),
@@ -278,6 +306,13 @@ mod tests {
     fn decimal_writes_what_to_string_writes(#[case] n: u64, #[case] expected: &str) {
         assert_eq!(decimal(n, &mut [0; 20]), expected);
         assert_eq!(expected, n.to_string());
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "needs escaping")]
+    fn a_literal_key_that_needs_escaping_fails_in_debug_builds() {
+        Text::with_capacity(16).object(1, |s| s.entry("a\"b", "1"));
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub fn volume_attributes(settings: &Settings) -> [(&'static str, Cow<'_, str>); 
 
 /// The pod volume that holds the certificate, key and CA, with these
 /// [`volume_attributes`].
-pub fn volume<S: Sink>(s: &mut S, name: &str, attributes: &[(&str, Cow<str>)]) {
+pub fn volume<S: Sink>(s: &mut S, name: &str, attributes: &[(&'static str, Cow<str>)]) {
     s.object(2, |s| {
         s.key("csi");
         s.object(3, |s| {

@@ -218,9 +218,14 @@ fn sidecar_env<S: Sink>(s: &mut S) {
 
 /// The sidecar's resources as the pod spec writes them.
 fn resources<S: Sink>(s: &mut S, r: &Resources) {
-    fn quantities<S: Sink>(s: &mut S, key: &str, m: &BTreeMap<String, String>) {
+    fn quantities<S: Sink>(s: &mut S, key: &'static str, m: &BTreeMap<String, String>) {
         s.key(key);
-        s.object(m.len(), |s| m.iter().for_each(|(k, q)| s.entry(k, q)));
+        s.object(m.len(), |s| {
+            m.iter().for_each(|(k, q)| {
+                s.input_key(k);
+                s.str(q);
+            })
+        });
     }
     let len = usize::from(r.limits.is_some()) + usize::from(r.requests.is_some());
     s.object(len, |s| {
@@ -277,7 +282,7 @@ impl Template {
         }
     }
 
-    fn base_hash(&self, settings: &Settings, attributes: &[(&str, Cow<str>)]) -> Hasher {
+    fn base_hash(&self, settings: &Settings, attributes: &[(&'static str, Cow<str>)]) -> Hasher {
         if let Some(hash) = self.base_hash.get() {
             return hash;
         }
