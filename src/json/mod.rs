@@ -6,7 +6,8 @@
 //! was read from. The payload is read once, by this reader alone, as strictly as
 //! serde_json reads it (the same syntax, a key given twice is the last one, numbers out
 //! of `f64`'s range and lone surrogates refused): a first pass by serde_json to check the
-//! syntax cost as much as building the tree.
+//! syntax cost as much as building the tree. The settings are read from the same tree,
+//! by serde through [`de`].
 
 use serde_json::Value;
 use std::borrow::Cow;
