@@ -162,11 +162,11 @@ impl Json<'_> {
         let unexpected = match &self.kind {
             Kind::Null => de::Unexpected::Unit,
             Kind::Bool(b) => de::Unexpected::Bool(*b),
-            Kind::Number(n) => match (n.parse::<u64>(), self.as_i64()) {
-                (Ok(u), _) => de::Unexpected::Unsigned(u),
-                (_, Some(i)) => de::Unexpected::Signed(i),
-                _ => de::Unexpected::Float(n.parse().unwrap_or_default()),
-            },
+            Kind::Number(n) => Number::of(n).map_or(de::Unexpected::Float(0.0), |n| match n {
+                Number::Unsigned(u) => de::Unexpected::Unsigned(u),
+                Number::Signed(i) => de::Unexpected::Signed(i),
+                Number::Float(f) => de::Unexpected::Float(f),
+            }),
             Kind::String(s) => de::Unexpected::Str(s),
             Kind::Array(_) => de::Unexpected::Seq,
             Kind::Object(..) | Kind::Made(_) | Kind::Rendered(_) => de::Unexpected::Map,
@@ -187,13 +187,29 @@ impl Json<'_> {
 /// A number as serde_json reads its text: an unsigned integer, else a signed one (not
 /// `-0`, a float to serde_json), else a float. The reader refused numbers out of
 /// `f64`'s range.
-fn number<'de, V: Visitor<'de>>(text: &str, visitor: V) -> Result<V::Value, Error> {
-    if let Ok(n) = text.parse::<u64>() {
-        return visitor.visit_u64(n);
+enum Number {
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+}
+
+impl Number {
+    fn of(text: &str) -> Result<Number, std::num::ParseFloatError> {
+        if let Ok(n) = text.parse() {
+            return Ok(Number::Unsigned(n));
+        }
+        match super::integer(text) {
+            Some(n) => Ok(Number::Signed(n)),
+            None => text.parse().map(Number::Float),
+        }
     }
-    match text.parse::<i64>() {
-        Ok(n) if text != "-0" => visitor.visit_i64(n),
-        _ => visitor.visit_f64(text.parse().map_err(de::Error::custom)?),
+}
+
+fn number<'de, V: Visitor<'de>>(text: &str, visitor: V) -> Result<V::Value, Error> {
+    match Number::of(text).map_err(de::Error::custom)? {
+        Number::Unsigned(n) => visitor.visit_u64(n),
+        Number::Signed(n) => visitor.visit_i64(n),
+        Number::Float(n) => visitor.visit_f64(n),
     }
 }
 

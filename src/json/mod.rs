@@ -78,6 +78,17 @@ impl PartialEq for Json<'_> {
     }
 }
 
+/// A number's text as an `i64`, as serde_json's `Number::as_i64` reads it. The text is
+/// in JSON's number grammar, where core's integer parse agrees with serde_json (a test
+/// checks) but on `-0`, which serde_json reads as a float: not a serde_json deserializer
+/// per number.
+fn integer(text: &str) -> Option<i64> {
+    match text {
+        "-0" => None,
+        _ => text.parse().ok(),
+    }
+}
+
 /// A number as `serde_json::Value` holds it.
 fn number(text: &str) -> Option<serde_json::Number> {
     serde_json::from_str(text).ok()
@@ -209,11 +220,7 @@ impl<'a> Json<'a> {
 
     pub fn as_i64(&self) -> Option<i64> {
         match &self.kind {
-            // The text is in JSON's number grammar, where core's integer parse agrees
-            // with serde_json's `Number::as_i64` (a test checks) but on `-0`, which
-            // serde_json reads as a float: not a serde_json deserializer per number.
-            Kind::Number(n) if *n == "-0" => None,
-            Kind::Number(n) => n.parse().ok(),
+            Kind::Number(n) => integer(n),
             Kind::Made(v) => v.as_i64(),
             _ => None,
         }
