@@ -186,7 +186,7 @@ fn visited() {
 }
 
 pub fn annotation<'a>(pod: &'a Json<'a>, key: &str) -> Option<&'a str> {
-    pod.get("metadata")?.get("annotations")?.get(key)?.as_str()
+    annotations_node(pod).get(key)?.as_str()
 }
 
 /// Whether the pod carries the label `key`, whatever its value.
