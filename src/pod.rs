@@ -3,6 +3,7 @@
 //! patch. `patch` writes; no mode is named here.
 
 use crate::json::{self, Json};
+use crate::names;
 use crate::problem::{Kind, Problem};
 use std::collections::BTreeMap;
 
@@ -62,6 +63,23 @@ impl<'a> Sources<'a> {
             Some(value) => Some((value, Origin::Pod)),
             None => Some((self.on_account(account_key)?, Origin::Account)),
         }
+    }
+
+    /// [`Sources::get`] of `<prefix>/<name>` on both: the key is built only to ask the
+    /// ServiceAccount's annotations.
+    pub fn get_under(&self, prefix: &str, name: &str) -> Option<(&'a str, Origin)> {
+        if let Some(value) = self
+            .annotations
+            .get_under(prefix, name)
+            .and_then(Json::as_str)
+        {
+            return Some((value.trim(), Origin::Pod));
+        }
+        let account = self.account?.annotations;
+        Some((
+            account.get(&names::key(prefix, name))?.trim(),
+            Origin::Account,
+        ))
     }
 
     /// The names under `<prefix>/` found at `origin`, sorted: the pod's, or those of the

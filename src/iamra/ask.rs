@@ -53,8 +53,11 @@ pub fn read(sources: &Sources, settings: &Settings, problems: &mut Problems) -> 
         pair(&reader).map_err(|p| problems.error(p)).ok()??;
     // Settings validation guarantees a well-formed trust anchor in inject mode.
     let anchor = validation::rolesanywhere_arn(&settings.trust_anchor_arn, "trust-anchor").ok();
-    problems.check(|| role_at, role_arn(role, anchor.as_ref()));
-    problems.check(|| profile_at, profile_arn(profile, anchor.as_ref()));
+    problems.check(|| reader.at(role_at), role_arn(role, anchor.as_ref()));
+    problems.check(
+        || reader.at(profile_at),
+        profile_arn(profile, anchor.as_ref()),
+    );
     let session_name = session_name(&reader, problems);
     let session_seconds = session_seconds(&reader, settings, problems);
     check_audience(&reader, problems);
@@ -89,13 +92,13 @@ impl<'a> Reader<'a> {
     }
 
     /// The trimmed value of `<prefix>/<name>` and where it was found.
-    fn get(&self, name: &str) -> Option<(&'a str, Source)> {
-        let key = names::key(self.prefix, name);
-        let (value, origin) = self.sources.get(&key, &key)?;
-        Some((value, self.at(name, origin)))
+    fn get(&self, name: &'static str) -> Option<Found<'a>> {
+        let (value, origin) = self.sources.get_under(self.prefix, name)?;
+        Some((value, At { name, origin }))
     }
 
-    fn at(&self, name: &str, origin: Origin) -> Source {
+    /// Where a value was found, as a problem names it.
+    fn at(&self, At { name, origin }: At<'_>) -> Source {
         let key = names::key(self.prefix, name);
         match origin {
             Origin::Pod => Source::Annotation(key),
@@ -111,10 +114,7 @@ impl<'a> Reader<'a> {
     fn asking(&self) -> impl Iterator<Item = Origin> + '_ {
         [ROLE_ARN, SIGNING_PROFILE_ARN]
             .into_iter()
-            .filter_map(|name| {
-                let key = names::key(self.prefix, name);
-                Some(self.sources.get(&key, &key)?.1)
-            })
+            .filter_map(|name| Some(self.sources.get_under(self.prefix, name)?.1))
     }
 
     /// One warning for the names under the prefix this policy does not read, of one
@@ -135,7 +135,7 @@ impl<'a> Reader<'a> {
         let problem = match unknown.as_slice() {
             [] => return,
             [name] => Problem::sentence(
-                self.at(name, origin),
+                self.at(At { name, origin }),
                 Kind::Unknown,
                 format!("is not one this policy reads (known: {})", known()),
             ),
@@ -168,7 +168,15 @@ impl<'a> Reader<'a> {
     }
 }
 
-type Found<'a> = (&'a str, Source);
+/// Where a value was found: made a [`Source`] (its key and account spelt out) only for
+/// a problem, which most values have none of.
+#[derive(Debug, Clone, Copy)]
+struct At<'n> {
+    name: &'n str,
+    origin: Origin,
+}
+
+type Found<'a> = (&'a str, At<'static>);
 
 /// The role and the profile: both, or neither (`None`).
 fn pair<'a>(reader: &Reader<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Problem> {
@@ -182,7 +190,7 @@ fn pair<'a>(reader: &Reader<'a>) -> Result<Option<(Found<'a>, Found<'a>)>, Probl
                 _ => unreachable!("one of the two is set"),
             };
             Err(Problem::sentence(
-                at,
+                reader.at(at),
                 Kind::Missing,
                 format!(
                     "needs {}/{missing} too: set both to get IAM Roles Anywhere credentials, or neither",
@@ -228,13 +236,15 @@ fn profile_arn(profile: &str, anchor: Option<&Arn>) -> Result<(), Flaw> {
 
 fn session_name(reader: &Reader, problems: &mut Problems) -> Option<String> {
     let (name, at) = reader.get(names::SESSION_NAME)?;
-    problems.check(|| at, validation::session_name(name));
+    problems.check(|| reader.at(at), validation::session_name(name));
     Some(name.to_owned())
 }
 
 fn session_seconds(reader: &Reader, settings: &Settings, problems: &mut Problems) -> Option<u64> {
     match reader.get(names::TOKEN_DURATION) {
-        Some((duration, at)) => problems.check(|| at, settings::session_seconds(duration)),
+        Some((duration, at)) => {
+            problems.check(|| reader.at(at), settings::session_seconds(duration))
+        }
         // Valid: the settings were validated.
         None => settings::session_seconds(&settings.defaults.session_duration).ok(),
     }
@@ -243,7 +253,7 @@ fn session_seconds(reader: &Reader, settings: &Settings, problems: &mut Problems
 /// The audience shapes the IRSA mode's token, not the sidecar; a typo still fails early.
 fn check_audience(reader: &Reader, problems: &mut Problems) {
     if let Some((audience, at)) = reader.get(names::AUDIENCE) {
-        problems.check(|| at, validation::audience(audience));
+        problems.check(|| reader.at(at), validation::audience(audience));
     }
 }
 
@@ -255,14 +265,14 @@ fn log_level(reader: &Reader, settings: &Settings, problems: &mut Problems) -> L
         let message = format!("{} is not {}", quote(level), LogLevel::NAMES);
         Flaw::new(Kind::Unknown, message)
     });
-    problems.check(|| at, parsed).unwrap_or_default()
+    problems.check(|| reader.at(at), parsed).unwrap_or_default()
 }
 
 fn region(reader: &Reader, problems: &mut Problems) -> Option<String> {
     let (region, at) = reader.get(names::REGION)?;
     if !validation::is_region(region) {
         problems.error(Problem::new(
-            at,
+            reader.at(at),
             Kind::Malformed,
             format!("{} is not {REGION_FORM}", quote(region)),
         ));

@@ -11,6 +11,7 @@
 
 use serde_json::Value;
 use std::borrow::Cow;
+use std::cmp::Ordering;
 
 mod de;
 pub use de::Failure;
@@ -180,6 +181,31 @@ impl<'a> Json<'a> {
                 .ok()
                 .map(|i| index[i] as usize),
             None => entries.iter().position(|(k, _)| same(k, key)),
+        };
+        at.map(|i| &entries[i].1)
+    }
+
+    /// The entry `<prefix>/<name>` of an object, found without building the key: a
+    /// request reads several of the policy's annotations, and a key built for each was
+    /// an allocation and two copies.
+    pub fn get_under(&self, prefix: &str, name: &str) -> Option<&Json<'a>> {
+        let Kind::Object(entries, index) = &self.kind else {
+            return None;
+        };
+        let parts = [prefix.as_bytes(), b"/", name.as_bytes()];
+        let len = prefix.len() + 1 + name.len();
+        let at = match index {
+            Some(index) => index
+                .binary_search_by(|&i| joined_cmp(entries[i as usize].0.as_bytes(), parts))
+                .ok()
+                .map(|i| index[i] as usize),
+            None => entries.iter().position(|(k, _)| {
+                let k = k.as_bytes();
+                k.len() == len
+                    && k[prefix.len()] == b'/'
+                    && same_bytes(&k[..prefix.len()], prefix.as_bytes())
+                    && same_bytes(&k[prefix.len() + 1..], name.as_bytes())
+            }),
         };
         at.map(|i| &entries[i].1)
     }
@@ -625,7 +651,10 @@ fn decoded(text: &str, start: usize) -> Result<String, String> {
 /// strings calls a `memcmp` that compares byte by byte, and keys share long prefixes
 /// (`iamra.aws/`).
 fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -646,6 +675,25 @@ fn same(a: &str, b: &str) -> bool {
         at += 8;
     }
     word(a, a.len() - 8) == word(b, a.len() - 8)
+}
+
+/// How `key` orders against the concatenation of `parts`, as `str`'s order would
+/// against the joined key.
+fn joined_cmp(key: &[u8], parts: [&[u8]; 3]) -> Ordering {
+    let mut rest = key;
+    for part in parts {
+        let n = rest.len().min(part.len());
+        match rest[..n].cmp(&part[..n]) {
+            Ordering::Equal if n < part.len() => return Ordering::Less,
+            Ordering::Equal => rest = &rest[n..],
+            order => return order,
+        }
+    }
+    if rest.is_empty() {
+        Ordering::Equal
+    } else {
+        Ordering::Greater
+    }
 }
 
 /// Drops the entries of a repeated key but its last, as serde_json keeps the last; for
@@ -1028,6 +1076,75 @@ mod tests {
         }
         assert!(parsed("[1]").get("0").is_none() && parsed(r#""a""#).get("a").is_none());
         assert_eq!(read(&json), serde(&text));
+    }
+
+    /// `get_under(prefix, name)` finds what `get` finds of `<prefix>/<name>`, in small
+    /// objects and indexed ones, for keys that share a prefix, a name, a slash or only
+    /// bytes of a character.
+    #[rstest]
+    #[case::small(0)]
+    #[case::indexed(INDEXED)]
+    fn get_under_finds_the_joined_key(#[case] filler: usize) {
+        let keys = [
+            "iamra.aws/role-arn",
+            "iamra.aws/role",
+            "iamra.aws/role-arnx",
+            "iamra.awsx/role-arn",
+            "iamra.aws",
+            "iamra.aws/",
+            "/role-arn",
+            "iamra.aws//role-arn",
+            "a/b/c",
+            "a/b",
+            "a",
+            "\u{e9}/\u{20ac}",
+            "\u{20ac}x/y",
+        ];
+        let entries: Vec<String> = keys
+            .iter()
+            .map(|k| k.to_string())
+            .chain((0..filler).map(|i| format!("filler-{i}")))
+            .enumerate()
+            .map(|(i, k)| format!("{}:{i}", serde_json::to_string(&k).unwrap()))
+            .collect();
+        let text = format!("{{{}}}", entries.join(","));
+        let json = parsed(&text);
+        let parts = [
+            "",
+            "a",
+            "b",
+            "a/b",
+            "iamra.aws",
+            "role-arn",
+            "role",
+            "/role-arn",
+            "\u{e9}",
+            "\u{20ac}",
+            "\u{20ac}x",
+            "y",
+            "c",
+            "\u{e9}/",
+        ];
+        for prefix in parts {
+            for name in parts {
+                let joined = format!("{prefix}/{name}");
+                assert_eq!(
+                    json.get_under(prefix, name).and_then(Json::as_i64),
+                    json.get(&joined).and_then(Json::as_i64),
+                    "{joined:?}"
+                );
+                for key in keys {
+                    let order =
+                        joined_cmp(key.as_bytes(), [prefix.as_bytes(), b"/", name.as_bytes()]);
+                    assert_eq!(
+                        order,
+                        key.cmp(joined.as_str()),
+                        "{key:?} against {joined:?}"
+                    );
+                }
+            }
+        }
+        assert!(parsed("[1]").get_under("a", "b").is_none());
     }
 
     /// What serde_json refuses to read as a `Value`, the tree refuses: its syntax, and
