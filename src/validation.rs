@@ -16,12 +16,30 @@ pub struct Arn<'a> {
     pub resource: &'a str,
 }
 
-/// `s` before and after its first `sep` (an ASCII byte), by a plain byte scan: in wasm,
+/// `s` before and after its first `sep` (an ASCII byte), found by [`find`]: in wasm,
 /// the searcher behind `split(char)` costs more per call than these short values.
 /// Measured against split (make bench-count): 5.4k fewer instructions per 1-container call (2.3%).
 fn cut_at(s: &str, sep: u8) -> Option<(&str, &str)> {
-    let i = s.bytes().position(|b| b == sep)?;
+    let i = find(s.as_bytes(), sep)?;
     Some((&s[..i], &s[i + 1..]))
+}
+
+/// Where the first `sep` is in `bytes`, eight bytes at a time: a request checks three
+/// ARNs of about 90 bytes, and a loop per byte was a third of their checks.
+fn find(bytes: &[u8], sep: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let w = u64::from_le_bytes(*chunk) ^ (ONES * u64::from(sep));
+        // A high bit in each byte of `w` that is zero; the lowest is exact.
+        let zero = w.wrapping_sub(ONES) & !w & (ONES << 7);
+        if zero != 0 {
+            return Some(at + zero.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..).unwrap_or_default();
+    rest.iter().position(|&b| b == sep).map(|i| at + i)
 }
 
 /// `s.split(sep)` through [`cut_at`].
@@ -51,27 +69,34 @@ fn is_account(s: &str) -> bool {
 /// An AWS region name: `us-east-1`, `eu-west-3`, `cn-north-1`, `us-gov-west-1`,
 /// `us-isob-east-1`, `eusc-de-east-1`.
 pub fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = pieces(s, b'-').collect();
-    let Some((last, rest)) = parts.split_last() else {
+    let Some(dash) = s.bytes().rposition(|b| b == b'-') else {
         return false;
     };
-    rest.len() >= 2
-        && (2..=4).contains(&rest[0].len())
-        && rest
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && (1..=2).contains(&last.len())
-        && last.bytes().all(|b| b.is_ascii_digit())
+    let (words, number) = (&s[..dash], &s[dash + 1..]);
+    let mut count = 0;
+    let words_ok = pieces(words, b'-').all(|p| {
+        count += 1;
+        (count > 1 || (2..=4).contains(&p.len()))
+            && !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_lowercase())
+    });
+    words_ok
+        && count >= 2
+        && (1..=2).contains(&number.len())
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub const REGION_FORM: &str = "an AWS region name such as us-east-1, eu-west-3 or us-gov-west-1";
 
+/// `8-4-4-4-12` hex digits; each group checked as a run, without a test of the position
+/// at every byte.
 pub fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
+    let b = s.as_bytes();
+    b.len() == 36
+        && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
+        && [0..8, 9..13, 14..18, 19..23, 24..36]
+            .into_iter()
+            .all(|group| b[group].iter().all(u8::is_ascii_hexdigit))
 }
 
 fn parse_arn(s: &str) -> Option<Arn<'_>> {
@@ -91,7 +116,7 @@ fn parse_arn(s: &str) -> Option<Arn<'_>> {
 
 /// The characters IAM allows in role names, path segments and role session names.
 pub fn is_iam_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
 }
 
 pub const ROLE_ARN_FORM: &str = "arn:<partition>:iam::<12-digit account>:role/<path/>name";
@@ -107,16 +132,13 @@ pub fn role_arn(s: &str) -> Result<Arn<'_>, Flaw> {
     };
     let arn = parse_arn(s).ok_or_else(bad)?;
     let path = arn.resource.strip_prefix("role/").ok_or_else(bad)?;
-    let segments: Vec<&str> = pieces(path, b'/').collect();
-    let name = segments.last().copied().unwrap_or_default();
+    let name = pieces(path, b'/').last().unwrap_or_default();
     let valid = arn.service == "iam"
         && arn.region.is_empty()
         && is_account(arn.account)
         && (1..=64).contains(&name.len())
         && path.len() <= 512 + 64
-        && segments
-            .iter()
-            .all(|seg| !seg.is_empty() && seg.chars().all(is_iam_name_char));
+        && pieces(path, b'/').all(|seg| !seg.is_empty() && seg.chars().all(is_iam_name_char));
     if valid {
         Ok(arn)
     } else {
@@ -244,6 +266,11 @@ mod tests {
     #[case::starts(":a:b")]
     #[case::arn("arn:aws:iam::123456789012:role/a:b")]
     #[case::non_ascii("é:ü::😀")]
+    #[case::in_the_first_word("abcdefg:")]
+    #[case::after_a_word("abcdefgh:ij")]
+    #[case::in_the_third_word("abcdefghijklmnopq:r")]
+    #[case::a_word_without("abcdefgh")]
+    #[case::after_high_bytes("éééééééé😀:x")]
     fn pieces_and_cuts_are_those_of_split(#[case] s: &str) {
         assert_eq!(
             pieces(s, b':').collect::<Vec<_>>(),
