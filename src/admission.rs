@@ -2,6 +2,7 @@
 //! the settings and the pod's ServiceAccount (read through a [`Lookup`]): the guard for
 //! guard mode, the injection for a Pod CREATE in inject mode, and nothing otherwise.
 
+use crate::arena;
 use crate::credentials::{self, Credentials, Lookup};
 use crate::guard::{self, CertKind};
 use crate::iamra;
@@ -121,35 +122,49 @@ fn guard(target: Target, request: &Request, settings: &Settings) -> Decision<'st
 /// Decides what to do with one request. `lookup` reads the pod's ServiceAccount
 /// (`credentials::from_host` in the module); only Pod CREATE requests in inject
 /// mode, with `readServiceAccounts` on, call it.
-pub fn evaluate<'a>(request: Request<'a>, policy: &Policy, lookup: Lookup) -> Decision<'a> {
+pub fn evaluate<'a>(mut request: Request<'a>, policy: &Policy, lookup: Lookup) -> Decision<'a> {
+    let decision = decide(&mut request, policy, lookup);
+    // What the decision did not take: all of the request but an edited pod. Dropped, a
+    // tree is walked node by node: 2.4 k instructions for a 1-container pod let pass.
+    arena::discard(request);
+    decision
+}
+
+fn decide<'a>(request: &mut Request<'a>, policy: &Policy, lookup: Lookup) -> Decision<'a> {
     let settings = &policy.settings;
-    let target = Target::of(&request);
+    let target = Target::of(request);
     if settings.mode == Mode::Guard {
-        return guard(target, &request, settings);
+        return guard(target, request, settings);
     }
     if target != Target::PodCreate {
         return Decision::accept();
     }
-    let namespace = pod_namespace(&request).to_owned();
-    inject(request.object, &namespace, policy, lookup)
+    let namespace = pod_namespace(request).to_owned();
+    inject(&mut request.object, &namespace, policy, lookup)
 }
 
-/// A Pod CREATE in inject mode.
-fn inject<'a>(pod: Json<'a>, namespace: &str, policy: &Policy, lookup: Lookup) -> Decision<'a> {
+/// A Pod CREATE in inject mode. The pod is edited in place, and taken into the decision
+/// only when edited.
+fn inject<'a>(
+    pod: &mut Json<'a>,
+    namespace: &str,
+    policy: &Policy,
+    lookup: Lookup,
+) -> Decision<'a> {
     let settings = &policy.settings;
     let mut problems = Problems::default();
     // The guard's pod rule holds in inject mode too: no forged volume beside ours.
-    guard::check_pod_volumes(&pod, settings, &mut problems);
+    guard::check_pod_volumes(pod, settings, &mut problems);
     if problems.has_errors() {
         return Decision::reject(&problems);
     }
-    let Some(credentials) = credentials::resolve(&pod, namespace, settings, lookup, &mut problems)
+    let Some(credentials) = credentials::resolve(pod, namespace, settings, lookup, &mut problems)
     else {
         return Decision::reject(&problems);
     };
     // Only a pod that gets credentials must have the shape their edits assume.
     if credentials != Credentials::None {
-        if let Err(e) = pod::check_shape(&pod) {
+        if let Err(e) = pod::check_shape(pod) {
             problems.error(e);
             return Decision::reject(&problems);
         }
@@ -167,25 +182,25 @@ fn inject<'a>(pod: Json<'a>, namespace: &str, policy: &Policy, lookup: Lookup) -
 /// IAM Roles Anywhere into a pod of the right shape; no change for a pod injected with
 /// the same configuration.
 fn roles_anywhere<'a>(
-    pod: Json<'a>,
+    pod: &mut Json<'a>,
     ask: &iamra::ask::Ask,
     namespace: &str,
     policy: &Policy,
     mut problems: Problems,
 ) -> Decision<'a> {
     let settings = &policy.settings;
-    let planned = iamra::plan::plan(&pod, ask, &policy.iamra, settings, &mut problems);
-    if iamra::plan::is_injected(&pod, &policy.iamra, &planned.config_hash) {
+    let planned = iamra::plan::plan(pod, ask, &policy.iamra, settings, &mut problems);
+    if iamra::plan::is_injected(pod, &policy.iamra, &planned.config_hash) {
         return Decision::accept();
     }
-    iamra::plan::conflicts(&pod, ask, settings, namespace, &mut problems);
+    iamra::plan::conflicts(pod, ask, settings, namespace, &mut problems);
     mutate(pod, planned.patch, problems, settings)
 }
 
 /// IRSA into a pod of the right shape, as pod-identity-webhook does it; no change for a
 /// pod that already has it.
 fn irsa<'a>(
-    pod: Json<'a>,
+    pod: &mut Json<'a>,
     account: &str,
     annotations: &Annotations,
     settings: &Settings,
@@ -195,23 +210,23 @@ fn irsa<'a>(
         name: account,
         annotations,
     };
-    let Some(ask) = irsa::ask::read(&pod, account, settings, &mut problems) else {
+    let Some(ask) = irsa::ask::read(pod, account, settings, &mut problems) else {
         return Decision::reject(&problems);
     };
     // The plan gives the VM's token server IRSA as any container.
-    let added = kubevirt::share_token(&pod, Token::Injected, settings, &mut problems);
-    let patch = irsa::plan::plan(&pod, &ask, added, &mut problems);
+    let added = kubevirt::share_token(pod, Token::Injected, settings, &mut problems);
+    let patch = irsa::plan::plan(pod, &ask, added, &mut problems);
     mutate(pod, patch, problems, settings)
 }
 
 /// No credentials from us: a VM's pod that already has an IRSA token (from
 /// pod-identity-webhook) may still share it with the guest.
 fn guest_share_only<'a>(
-    pod: Json<'a>,
+    pod: &mut Json<'a>,
     settings: &Settings,
     mut problems: Problems,
 ) -> Decision<'a> {
-    let server = kubevirt::share_token(&pod, Token::Existing, settings, &mut problems);
+    let server = kubevirt::share_token(pod, Token::Existing, settings, &mut problems);
     let patch = Patch {
         added: server.into_iter().collect(),
         ..Patch::default()
@@ -222,7 +237,7 @@ fn guest_share_only<'a>(
 /// Applies `patch` to the pod with the warnings recorded on it, unless `problems` holds
 /// errors; accepts the pod as it is when there is nothing to write.
 fn mutate<'a>(
-    mut pod: Json<'a>,
+    pod: &mut Json<'a>,
     mut patch: Patch,
     problems: Problems,
     settings: &Settings,
@@ -231,15 +246,13 @@ fn mutate<'a>(
         return Decision::reject(&problems);
     }
     let warnings = problems.into_warnings();
-    patch
-        .annotations
-        .extend(recorded(&pod, &warnings, settings));
+    patch.annotations.extend(recorded(pod, &warnings, settings));
     if patch.is_empty() {
         return Decision::Accept { warnings };
     }
-    match patch.apply(&mut pod) {
+    match patch.apply(pod) {
         Ok(()) => Decision::Mutate {
-            object: pod,
+            object: std::mem::take(pod),
             warnings,
         },
         Err(e) => Decision::Reject {
