@@ -817,13 +817,20 @@ pub fn entries_to<'k, T>(
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Which of the eight bytes of `w` (little-endian) are control characters, `"` or `\`:
-/// a high bit set in each. Only the lowest is sure (a borrow may mark a byte above
-/// it), which is all the readers and writers need.
+/// Which of the eight bytes of `w` (little-endian) are `byte`: a high bit set in each.
+/// Only the lowest is sure (a borrow may mark a byte above it), which is all a search
+/// for the first needs.
+#[inline(always)]
+pub fn bytes_equal(w: u64, byte: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Which of the eight bytes of `w` (little-endian) are control characters, `"` or `\`,
+/// marked as [`bytes_equal`] marks them: the lowest is all the readers and writers need.
 fn special(w: u64) -> u64 {
-    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    below_space | zero_in(w ^ (ONES * u64::from(b'"'))) | zero_in(w ^ (ONES * u64::from(b'\\')))
+    below_space | bytes_equal(w, b'"') | bytes_equal(w, b'\\')
 }
 
 /// A JSON string, escaped as serde_json escapes it. Inlined, with `copy_clean`: in
