@@ -398,6 +398,20 @@ pub fn outside<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Writes the arena's state before anything reads the memory page it lies in.
+///
+/// policy-server serves each request in a new instance, whose memory maps the module's
+/// data copy-on-write. The writable statics (wapc-guest's registry, the arena's state)
+/// and the heap's start share one page, and its first access was a read (the registry's
+/// lazy check): the kernel mapped the module's page, and the first write then faulted
+/// again to copy it. Written first, the page is copied at once: one page fault fewer per
+/// request (`make bench-phases` counts them), about 2 % of a fresh request's time.
+pub fn touch_statics() {
+    if cfg!(target_arch = "wasm32") {
+        ARENA.end();
+    }
+}
+
 /// Frees a call's objects: in the module, the next call's `begin` does it at once, so
 /// walking them to free each would be wasted work.
 pub fn discard<T>(value: T) {

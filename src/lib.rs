@@ -38,6 +38,7 @@ use wapc_guest::{register_function, CallResult};
 
 #[unsafe(no_mangle)]
 pub extern "C" fn wapc_init() {
+    arena::touch_statics();
     register_function("validate", validate_payload);
     register_function("validate_settings", validate_settings_payload);
     register_function(
