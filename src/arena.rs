@@ -405,7 +405,7 @@ pub fn outside<T>(f: impl FnOnce() -> T) -> T {
 /// and the heap's start share one page, and its first access was a read (the registry's
 /// lazy check): the kernel mapped the module's page, and the first write then faulted
 /// again to copy it. Written first, the page is copied at once: one page fault fewer per
-/// request (`make bench-phases` counts them), about 2 % of a fresh request's time.
+/// request (`make bench-phases` counts them), about 3 % of a fresh request's time.
 pub fn touch_statics() {
     if cfg!(target_arch = "wasm32") {
         ARENA.end();
