@@ -543,6 +543,26 @@ mod tests {
     }
 
     #[test]
+    fn the_newest_allocation_shrunk_gives_its_room_to_the_next() {
+        let arena = Arena::new();
+        unsafe {
+            arena.begin();
+            let text = arena.alloc(layout(2048, 1));
+            fill(text, 100, 3);
+            let shrunk = arena.realloc(text, layout(2048, 1), 100);
+            assert_eq!(shrunk, text, "shrunk where it is");
+            assert!(holds(shrunk, 100, 3));
+            let next = arena.alloc(layout(16, 1));
+            assert_eq!(
+                next,
+                text.wrapping_add(100),
+                "the next allocation follows the kept bytes"
+            );
+        }
+        arena.end();
+    }
+
+    #[test]
     fn backing_memory_reallocated_in_a_call_stays_the_backings() {
         let arena = Arena::new();
         unsafe {

@@ -336,8 +336,10 @@ pub fn plan(
     let config_hash = config_hash(base_hash, &args, env, &vars);
     let mut container = Text::with_capacity(2048);
     sidecar(&mut container, settings, &args, env);
+    let container = container.finish();
     let mut volume = Text::with_capacity(1024);
     identity::volume(&mut volume, VOLUME_NAME, &attributes);
+    let volume = volume.finish();
     let containers = pod::containers(pod_value)
         .filter(|(_, c)| pod::name_of(c) != SIDECAR_NAME)
         .map(|(at, c)| container_env(c, at, &vars, problems))
@@ -355,10 +357,10 @@ pub fn plan(
     Planned {
         patch: Patch {
             sidecar: Some(Sidecar {
-                container: Json::rendered(container.out),
+                container: Json::rendered(container),
                 placement,
             }),
-            volumes: vec![Json::rendered(volume.out)],
+            volumes: vec![Json::rendered(volume)],
             containers,
             added: Vec::new(),
             annotations: bookkeeping(pod_value, template, &config_hash),
